@@ -1,0 +1,1 @@
+"""Shared domain code of the mediagen functions (shipped as the Lambda layer)."""

@@ -1,0 +1,78 @@
+"""Who may see a generation, and the status and result views of it."""
+
+import re
+
+from mediagen import generations
+from mediagen.auth import Caller
+from mediagen.errors import Conflict, NotFound
+from mediagen.media import signed_url
+from mediagen.models import Generation
+from mediagen.payloads import ImageView, Kind, ResultView, StatusView, VideoView
+
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def can_see(caller: Caller, generation: Generation) -> bool:
+    """The author, or a member of the generation's organization (active in the token). A job with no
+    author is visible to nobody, organization or not: never a stranger."""
+    if generation.author_id is None:
+        return False
+    if generation.author_id == caller.user_id:
+        return True
+    return caller.organization_id is not None and generation.organization_id == caller.organization_id
+
+
+def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
+    """The generation, or the same 404 whether it does not exist or the caller may not see it."""
+    if not JOB_ID.match(job_id):  # no such id can exist: same answer, no request
+        raise NotFound(f"No {kind} generation {job_id[:64]}.")
+    generation = generations.find(job_id)
+    if generation is None or generation.kind != kind or not can_see(caller, generation):
+        raise NotFound(f"No {kind} generation {job_id}.")
+    return generation
+
+
+def status_view(generation: Generation) -> StatusView:
+    return StatusView(
+        job_id=generation.job_id,
+        kind=generation.kind,  # type: ignore[arg-type]
+        status=generation.status,  # type: ignore[arg-type]
+        progress=int(generation.progress or 0),
+        created_at=generation.created_at,
+        updated_at=generation.updated_at,
+        error=generation.error if generation.status == "failed" else None,
+    )
+
+
+def result_view(generation: Generation) -> ResultView:
+    if generation.status != "completed":
+        raise Conflict(
+            f"The job is {generation.status}; its result is served once it is completed.",
+            code="not_completed",
+            status=generation.status,
+        )
+    views = []
+    for index, stored in enumerate(generation.files or []):
+        common = {
+            "index": index,
+            "url": signed_url(stored.s3_key),
+            "width": int(stored.width),
+            "height": int(stored.height),
+            "format": stored.format,
+            "size_bytes": int(stored.size_bytes),
+            "description": stored.description,
+        }
+        if generation.kind == "video":
+            thumbnail = signed_url(stored.thumbnail_key) if stored.thumbnail_key else None
+            views.append(
+                VideoView(**common, duration_seconds=stored.duration_seconds, fps=stored.fps, thumbnail_url=thumbnail)
+            )
+        else:
+            views.append(ImageView(**common))
+    files_key = "videos" if generation.kind == "video" else "images"
+    return ResultView(
+        **status_view(generation).model_dump(),
+        prompt=generation.prompt,
+        model=generation.model,
+        **{files_key: views},
+    )

@@ -1,0 +1,191 @@
+"""HTTP plumbing shared by every function: the resolver, the one place errors map to answers, body
+parsing that rejects hostile input with a 4xx, and the Lambda entry point (logs, metrics)."""
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseProxyEvent
+from pydantic import BaseModel, ValidationError
+
+from mediagen.errors import (
+    ApiError,
+    BadRequest,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from mediagen.observability import flush_metrics, logger
+
+MAX_BODY_BYTES = 256 * 1024
+
+# DynamoDB, S3, SQS and Secrets Manager faults that a retry can cure: the sender gets a 503 and retries.
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "SlowDown",
+        "TransactionConflictException",
+        "LimitExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+def json_response(model: BaseModel | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = model.model_dump_json(exclude_none=True) if isinstance(model, BaseModel) else json.dumps(model)
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers)
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 and code != "invalid_signature" else None
+    return json_response({"code": code, "message": message, **extra}, status, headers)
+
+
+def make_resolver() -> APIGatewayHttpResolver:
+    """The HTTP API resolver of one function, with every error mapped to the contract's answers."""
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        if exc.status >= 500:
+            logger.warning("Retryable fault answered 503", extra={"code": exc.code})
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(ValidationError)
+    def _validation_error(exc: ValidationError) -> Response:
+        return error_response(422, "validation_error", "The request is invalid.", errors=validation_details(exc))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if is_retryable(exc):
+            logger.warning("AWS fault answered 503", extra={"error": type(exc).__name__})
+            return error_response(503, "service_unavailable", "A temporary fault occurred; retry later.")
+        logger.exception("Unhandled error")
+        return error_response(500, "internal_error", "An internal error occurred.")
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response:
+        return error_response(404, "not_found", "No such route.")
+
+    return app
+
+
+def lambda_entry(
+    register_routes: Callable[[APIGatewayHttpResolver], None],
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of a function: its routes on a resolver, structured logs, metrics flushed once
+    per invocation. The resolver holds the current event, so each thread gets its own (Lambda has one
+    thread; the local service and the concurrency tests have many)."""
+    local = threading.local()
+
+    def resolver() -> APIGatewayHttpResolver:
+        if not hasattr(local, "app"):
+            local.app = make_resolver()
+            register_routes(local.app)
+        app: APIGatewayHttpResolver = local.app
+        return app
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.thread_safe_clear_keys()
+        try:
+            return resolver().resolve(event, context)
+        finally:
+            flush_metrics()
+
+    return handler
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A throttling or timeout fault of an AWS call, possibly wrapped (PynamoDB wraps botocore errors)."""
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ClientError):
+            code = current.response.get("Error", {}).get("Code", "")
+            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in RETRYABLE_ERROR_CODES or status >= 500:
+                return True
+        if isinstance(current, ConnectionError | HTTPClientError | BotoCoreError):
+            return True
+        current = current.__cause__ or getattr(current, "cause", None)
+    return False
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field, message and type of each problem; never the offending input itself (it may be huge)."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"][:300], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)[:20]
+    ]
+
+
+def headers_of(event: BaseProxyEvent) -> dict[str, str]:
+    return {k.lower(): v for k, v in (event.headers or {}).items()}
+
+
+def raw_body(event: BaseProxyEvent, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body exactly as sent (signatures are over these bytes), after the size check."""
+    body = event.get("body") or ""
+    if len(body) > limit * 4 // 3 + 4:
+        raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest("The body is not valid base64.", code="malformed_body") from exc
+    else:
+        data = body.encode("utf-8", "surrogatepass")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
+    return data
+
+
+def require_json_content(headers: dict[str, str]) -> None:
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("The body must be application/json.")
+
+
+def parse_json_body[M: BaseModel](data: bytes, model: type[M]) -> M:
+    """Strict JSON (UTF-8, no duplicate keys, no NaN) validated into `model`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("The body is not valid UTF-8.", code="malformed_json") from exc
+    try:
+        document = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise BadRequest("The JSON is nested too deeply.", code="malformed_json") from exc
+    except ValueError as exc:
+        raise BadRequest(f"The body is not valid JSON: {str(exc)[:200]}", code="malformed_json") from exc
+    if not isinstance(document, dict):
+        raise Unprocessable("The body must be a JSON object.")
+    return model.model_validate(document)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key[:50]!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

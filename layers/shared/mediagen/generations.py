@@ -1,0 +1,51 @@
+"""Data access for generations: one conditional request per operation, never a read before a write."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from mediagen.models import Generation
+
+
+@dataclass(frozen=True)
+class ConditionalWrite:
+    """What a conditional write did. `before` is the item before the write (None: it did not exist);
+    when the condition failed, it is the item as it is now (DynamoDB returns it with the failure)."""
+
+    applied: bool
+    before: Generation | None
+
+
+def update_if(job_id: str, actions: list[Action], condition: Condition) -> ConditionalWrite:
+    """UpdateItem with `condition`, one request: ALL_OLD on success and on condition failure."""
+    connection = Generation._get_connection().connection
+    request = connection.get_operation_kwargs(
+        Generation.Meta.table_name,
+        job_id,
+        actions=actions,
+        condition=condition,
+        return_values="ALL_OLD",
+        return_values_on_condition_failure="ALL_OLD",
+    )
+    try:
+        response: dict[str, Any] = connection.client.update_item(**request)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return ConditionalWrite(applied=False, before=_item(exc.response.get("Item")))
+    return ConditionalWrite(applied=True, before=_item(response.get("Attributes")))
+
+
+def find(job_id: str) -> Generation | None:
+    """One strongly consistent GetItem: a poll right after a write sees it."""
+    try:
+        return Generation.get(job_id, consistent_read=True)
+    except Generation.DoesNotExist:
+        return None
+
+
+def _item(raw: dict[str, Any] | None) -> Generation | None:
+    return Generation.from_raw_data(raw) if raw else None

@@ -1,0 +1,86 @@
+"""PynamoDB models of the two tables. Keys and indexes are defined in template.yaml; these models
+must agree with it (tests create the tables from the template, so a drift fails them).
+
+A generation embeds its files: a finished job is one item, written by one conditional update, so a
+webhook with N files costs one write request whatever N is (well under the 400 KB item limit: at most
+MAX_FILES entries of bounded size).
+"""
+
+import os
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.models import Model
+
+REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+class GeneratedFile(MapAttribute):
+    """One file of a generation (the old ImageFile row)."""
+
+    s3_key = UnicodeAttribute()
+    file_name = UnicodeAttribute()
+    size_bytes = NumberAttribute()
+    format = UnicodeAttribute()
+    width = NumberAttribute()
+    height = NumberAttribute()
+    aspect_ratio = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    model = UnicodeAttribute(null=True)
+    generation_time_seconds = NumberAttribute(null=True)
+    # Videos only.
+    duration_seconds = NumberAttribute(null=True)
+    fps = NumberAttribute(null=True)
+    thumbnail_key = UnicodeAttribute(null=True)
+
+
+class Generation(Model):
+    """A generation job (the old ImageGeneration / VideoGeneration rows), keyed by its one job id."""
+
+    class Meta:
+        table_name = os.environ.get("GENERATIONS_TABLE", "mediagen-generations")
+        region = REGION
+        max_pool_connections = 50
+
+    job_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # image | video
+    author_id = UnicodeAttribute(null=True)  # absent: unattributed, visible to nobody
+    organization_id = UnicodeAttribute(null=True)
+    prompt = UnicodeAttribute(null=True)
+    model = UnicodeAttribute(null=True)
+    num_images = NumberAttribute(null=True)
+    size = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # queued | processing | completed | failed | canceled
+    progress = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+    source = UnicodeAttribute()  # api | backend-direct
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)  # when it reached a final state
+    files = ListAttribute(of=GeneratedFile, null=True)
+
+
+class Notification(Model):
+    """A user's notification. The sort key starts with the time so a Query gives newest first, and is
+    derived from the job's own completion time so every retry computes the same key (created once)."""
+
+    class Meta:
+        table_name = os.environ.get("NOTIFICATIONS_TABLE", "mediagen-notifications")
+        region = REGION
+        max_pool_connections = 50
+
+    user_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()  # IMAGE_COMPLETED | IMAGE_FAILED | VIDEO_COMPLETED | VIDEO_FAILED
+    title = UnicodeAttribute()
+    message = UnicodeAttribute()
+    read = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    generation_id = UnicodeAttribute()
+    source = UnicodeAttribute()

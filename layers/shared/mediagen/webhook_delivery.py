@@ -1,0 +1,31 @@
+"""A completion webhook delivery, from the raw HTTP event to its answer (images and videos alike)."""
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseProxyEvent
+
+from mediagen.api import headers_of, json_response, parse_json_body, raw_body, require_json_content
+from mediagen.completion import apply_completion
+from mediagen.errors import Unauthorized
+from mediagen.observability import MetricName, bind, count, logger
+from mediagen.payloads import CompletionWebhook, Kind
+from mediagen.webhook_signature import active_secrets, verify_delivery
+
+MAX_WEBHOOK_BYTES = 256 * 1024
+
+
+def receive_completion(kind: Kind, event: BaseProxyEvent) -> Response:
+    """Size, then signature on the raw bytes, then content type and payload: nothing is parsed and
+    nothing is written for a delivery that no active secret signed."""
+    headers = headers_of(event)
+    body = raw_body(event, MAX_WEBHOOK_BYTES)
+    try:
+        delivery_id = verify_delivery(body, headers, active_secrets())
+    except Unauthorized as exc:
+        count(MetricName.SIGNATURE_REJECTED)
+        logger.warning("Webhook signature rejected", extra={"reason": exc.message})
+        raise
+    bind(webhook_id=delivery_id, kind=kind)
+    require_json_content(headers)
+    webhook = parse_json_body(body, CompletionWebhook)
+    bind(correlation_id=webhook.job_id)
+    return json_response(apply_completion(kind, webhook))

@@ -1,0 +1,86 @@
+"""Standard Webhooks verification against every active secret (several during a rotation)."""
+
+import binascii
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from mediagen import config
+from mediagen.errors import ServiceUnavailable, Unauthorized
+from mediagen.observability import logger
+
+if TYPE_CHECKING:
+    from standardwebhooks.webhooks import Webhook
+
+SECRETS_MAX_AGE_SECONDS = 300  # a rotated secret reaches every warm function within 5 minutes
+
+
+def active_secrets() -> tuple[str, ...]:
+    """The active `whsec_...` secrets: WEBHOOK_SECRETS (local runs, tests) or Secrets Manager (cached)."""
+    from_env = config.webhook_secrets_from_env()
+    if from_env:
+        return from_env
+    secret_id = config.webhook_secrets_id()
+    if not secret_id:
+        raise ServiceUnavailable("Webhook verification is not configured.", code="not_configured")
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        raw = parameters.get_secret(secret_id, max_age=SECRETS_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        raise ServiceUnavailable("The webhook secrets cannot be read now; retry.") from exc
+    return parse_secret_value(str(raw))
+
+
+def parse_secret_value(raw: str) -> tuple[str, ...]:
+    """The secret holds `{"secrets": ["whsec_..", ...]}` or a comma-separated list."""
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            values = json.loads(text).get("secrets", [])
+        except (ValueError, AttributeError):
+            values = []
+        return tuple(str(v).strip() for v in values if str(v).strip())
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+@functools.lru_cache(maxsize=8)
+def _verifiers(secrets: tuple[str, ...]) -> tuple["Webhook", ...]:
+    from standardwebhooks.webhooks import Webhook
+
+    verifiers = []
+    for secret in secrets:
+        try:
+            verifiers.append(Webhook(secret))
+        except Exception:  # noqa: BLE001 - a malformed secret must not hide the good ones
+            logger.error("An active webhook secret is malformed and is ignored")
+    return tuple(verifiers)
+
+
+def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> str:
+    """Return the delivery's `webhook-id` when some active secret signed it; raise Unauthorized otherwise.
+
+    Checks the signature on the raw bytes, before anything is parsed.
+    """
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    verifiers = _verifiers(tuple(secrets))
+    if not verifiers:
+        raise ServiceUnavailable("Webhook verification is not configured.", code="not_configured")
+    wanted = {name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    if not all(wanted.values()):
+        raise Unauthorized("Missing webhook signature headers.", code="invalid_signature")
+    if len(wanted["webhook-id"]) > 256 or len(wanted["webhook-signature"]) > 4096:
+        raise Unauthorized("Malformed webhook signature headers.", code="invalid_signature")
+    reason = "no active secret signed this delivery"
+    for verifier in verifiers:
+        try:
+            verifier.verify(body, wanted, json_parse=False)
+            return wanted["webhook-id"]
+        except WebhookVerificationError as exc:
+            reason = str(exc)
+        except (ValueError, binascii.Error, TypeError):
+            # standardwebhooks raises these, not its own error, on a malformed signature header.
+            reason = "malformed signature header"
+    raise Unauthorized(f"Invalid webhook signature: {reason}.", code="invalid_signature")

@@ -1,0 +1,190 @@
+"""Test helpers: API Gateway events, signed webhooks, Clerk-like tokens, request counting."""
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from standardwebhooks.webhooks import Webhook
+
+ISSUER = "https://clerk.test.mediagen.dev"
+FRONT_END = "https://app.mediagen.dev"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+RETIRED_SECRET = "whsec_dGhlIHJldGlyZWQgc2VjcmV0IG9mIGxhc3QgeWVhcg=="
+MEDIA_BUCKET = "mediagen-test-media"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) event, as AWS sends it."""
+    import base64
+
+    if isinstance(body, bytes):
+        body_text = base64.b64encode(body).decode() if base64_body else body.decode("utf-8")
+    else:
+        body_text = base64.b64encode(body.encode()).decode() if base64_body and body is not None else body
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {k.lower(): v for k, v in (headers or {}).items()},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "24/Nov/2026:04:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": body_text,
+        "isBase64Encoded": base64_body,
+    }
+
+
+def signed_headers(
+    body: str,
+    *,
+    secret: str = WEBHOOK_SECRET,
+    webhook_id: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = timestamp or datetime.now(UTC)
+    return {
+        "content-type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, timestamp, body),
+    }
+
+
+def webhook_event(payload: dict[str, Any] | str, kind: str = "image", **sign_options: Any) -> dict[str, Any]:
+    body = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return http_event(
+        "POST", f"/api/webhooks/{kind}-completion", body=body, headers=signed_headers(body, **sign_options)
+    )
+
+
+def completion_payload(
+    job_id: str,
+    *,
+    status: str = "completed",
+    images: int = 4,
+    user_id: str | None = None,
+    organization_id: str | None = None,
+    prompt: str | None = None,
+    progress: int | None = None,
+    error: Any = None,
+) -> dict[str, Any]:
+    """The backend's payload; without user_id and prompt it is the old payload exactly."""
+    payload: dict[str, Any] = {"job_id": job_id, "status": status}
+    if user_id:
+        payload["user_id"] = user_id
+    if organization_id:
+        payload["organization_id"] = organization_id
+    if progress is not None:
+        payload["progress"] = progress
+    if error is not None:
+        payload["error"] = error
+    if status == "completed":
+        payload["data"] = {
+            "images": [
+                {
+                    "file_path": f"images/{job_id}/{index}.png",
+                    "url": f"https://bucket.s3.amazonaws.com/images/{job_id}/{index}.png",
+                    "size_bytes": 1482013 + index,
+                    "format": "png",
+                    "dimensions": "1024x1024",
+                    "description": prompt or "Un phare breton au coucher du soleil",
+                }
+                for index in range(images)
+            ],
+            "metadata": {"model_name": "gemini-2.5-flash-image", "generation_time_seconds": 7.8},
+        }
+        if prompt:
+            payload["data"]["original_prompt"] = prompt
+    return payload
+
+
+class TokenMinter:
+    """Signs Clerk-like session tokens with a test RSA key published in a JWKS file."""
+
+    def __init__(self, private_key: Any, kid: str) -> None:
+        self.private_key = private_key
+        self.kid = kid
+
+    def token(
+        self,
+        sub: str,
+        *,
+        org: str | None = None,
+        org_claim: str = "v2",
+        expires_in: int = 300,
+        not_before: int = -5,
+        issuer: str = ISSUER,
+        azp: str | None = FRONT_END,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        body: dict[str, Any] = {"sub": sub, "iss": issuer, "iat": now, "nbf": now + not_before, "exp": now + expires_in}
+        if azp is not None:
+            body["azp"] = azp
+        if org and org_claim == "v2":
+            body["o"] = {"id": org, "rol": "member"}
+        elif org:
+            body["org_id"] = org
+        body.update(claims)
+        return jwt.encode(body, self.private_key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})})
+
+    def auth(self, sub: str, **options: Any) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(sub, **options)}"}
+
+
+class RequestLog:
+    """Every HTTP request botocore sends (retries included), by (service, operation)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: list[tuple[str, str]] = []
+
+    def record(self, service: str, operation: str) -> None:
+        with self._lock:
+            self.calls.append((service, operation))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def count(self, service: str | None = None) -> int:
+        return sum(1 for s, _ in self.calls if service is None or s == service)
+
+    def by_operation(self) -> Counter[str]:
+        return Counter(f"{s}.{o}" for s, o in self.calls)
+
+
+def response_json(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
