@@ -47,9 +47,9 @@ def json_response(model: BaseModel | dict[str, Any], status: int = 200, headers:
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 and code != "invalid_signature" else None
-    return json_response({"code": code, "message": message, **extra}, status, headers)
+def error_response(http_status: int, code: str, message: str, **extra: Any) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if http_status == 401 and code != "invalid_signature" else None
+    return json_response({"code": code, "message": message, **extra}, http_status, headers)
 
 
 def make_resolver() -> APIGatewayHttpResolver:

@@ -53,7 +53,8 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
         _count_transition(webhook, write.before, state)
     else:
         current = write.before
-        if current is None:  # the item vanished between the check and the answer: let the sender retry
+        if current is None or current.status is None or current.kind is None:
+            # DynamoDB never returns these with a failed condition; if a store does, let the sender retry.
             raise ServiceUnavailable("The job changed while this delivery was applied; retry.")
         _refuse_if_not_applicable(kind, webhook, current)
         outcome = _duplicate_or_stale(webhook, current)
