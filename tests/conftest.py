@@ -158,7 +158,7 @@ def aws_server(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 def aws_requests(monkeypatch: pytest.MonkeyPatch) -> RequestLog:
     """Counts every request botocore sends (each attempt), by service and operation."""
     log = RequestLog()
-    original = botocore.endpoint.Endpoint._do_get_response
+    original = botocore.endpoint.Endpoint._do_get_response  # type: ignore[attr-defined]
 
     def counted(self: Any, request: Any, operation_model: Any, context: Any) -> Any:
         log.record(operation_model.service_model.service_name, operation_model.name)

@@ -38,6 +38,7 @@ def http_event(
     """An API Gateway HTTP API (payload format 2.0) event, as AWS sends it."""
     import base64
 
+    body_text: str | None
     if isinstance(body, bytes):
         body_text = base64.b64encode(body).decode() if base64_body else body.decode("utf-8")
     else:
@@ -52,7 +53,13 @@ def http_event(
             "accountId": "123456789012",
             "apiId": "api",
             "domainName": "api.example.com",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "t",
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": "$default",
             "stage": "$default",
@@ -150,7 +157,13 @@ class TokenMinter:
         **claims: Any,
     ) -> str:
         now = int(time.time())
-        body: dict[str, Any] = {"sub": sub, "iss": issuer, "iat": now, "nbf": now + not_before, "exp": now + expires_in}
+        body: dict[str, Any] = {
+            "sub": sub,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now + not_before,
+            "exp": now + expires_in,
+        }
         if azp is not None:
             body["azp"] = azp
         if org and org_claim == "v2":
@@ -158,7 +171,9 @@ class TokenMinter:
         elif org:
             body["org_id"] = org
         body.update(claims)
-        return jwt.encode(body, self.private_key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})})
+        return jwt.encode(
+            body, self.private_key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})}
+        )
 
     def auth(self, sub: str, **options: Any) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token(sub, **options)}"}

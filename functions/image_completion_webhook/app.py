@@ -1,7 +1,6 @@
 """POST /api/webhooks/image-completion: the generation backend reports an image job's progress."""
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-
 from mediagen.api import lambda_entry
 from mediagen.webhook_delivery import receive_completion
 

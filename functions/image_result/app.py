@@ -1,7 +1,6 @@
 """GET /api/images/{id}/result: a completed image job's files, as short-lived signed URLs."""
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-
 from mediagen.access import result_view, visible_generation
 from mediagen.api import json_response, lambda_entry
 from mediagen.auth import authenticate_event

@@ -1,7 +1,6 @@
 """GET /api/images/{id}/status: the front end polls an image job."""
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-
 from mediagen.access import status_view, visible_generation
 from mediagen.api import json_response, lambda_entry
 from mediagen.auth import authenticate_event

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from image_completion_webhook.app import lambda_handler
-
 from mediagen.models import Generation, Notification
+
 from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
 
 DELIVERIES = 50
@@ -34,7 +34,12 @@ def deliver_all_at_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def assert_one_job_with_four_files_and_one_notification(job_id: str, user_id: str) -> None:
     [job] = list(Generation.scan())
-    assert (job.job_id, job.author_id, job.status, job.source) == (job_id, user_id, "completed", "backend-direct")
+    assert (job.job_id, job.author_id, job.status, job.source) == (
+        job_id,
+        user_id,
+        "completed",
+        "backend-direct",
+    )
     assert sorted(f.s3_key for f in job.files) == [f"images/{job_id}/{i}.png" for i in range(4)]
     [notification] = list(Notification.scan())
     assert (notification.user_id, notification.generation_id) == (user_id, job_id)
@@ -69,7 +74,9 @@ def test_fifty_deliveries_split_between_two_webhook_ids() -> None:
 def test_processing_and_completed_race_ends_completed() -> None:
     # Progress events and the completion arrive together, in any order: the final state wins.
     job_id = "job_mixed"
-    events = [webhook_event(completion_payload(job_id, user_id="user_a"), webhook_id="msg_done") for _ in range(10)]
+    events = [
+        webhook_event(completion_payload(job_id, user_id="user_a"), webhook_id="msg_done") for _ in range(10)
+    ]
     events += [
         webhook_event(completion_payload(job_id, status="processing", progress=p, user_id="user_a"))
         for p in range(10, 100, 2)

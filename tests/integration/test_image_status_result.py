@@ -8,8 +8,8 @@ import pytest
 from image_completion_webhook.app import lambda_handler as webhook_handler
 from image_result.app import lambda_handler as result_handler
 from image_status.app import lambda_handler as status_handler
-
 from mediagen.models import Generation
+
 from tests.support import MEDIA_BUCKET, completion_payload, http_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -100,13 +100,21 @@ def test_job_created_by_webhook_is_visible_to_its_user_only(tokens: Any, lambda_
         pytest.param(lambda t: {"authorization": "Bearer not.a.token"}, "invalid_token", id="garbage"),
         pytest.param(lambda t: t.auth("user_a", expires_in=-60), "token_expired", id="expired"),
         pytest.param(lambda t: t.auth("user_a", not_before=120), "invalid_token", id="nbf-in-future"),
-        pytest.param(lambda t: t.auth("user_a", issuer="https://evil.example"), "invalid_token", id="wrong-issuer"),
-        pytest.param(lambda t: t.auth("user_a", azp="https://evil.example"), "invalid_token", id="azp-not-allowed"),
-        pytest.param(lambda t: t.auth("user_a", headers={"kid": "unknown"}), "invalid_token", id="unknown-kid"),
+        pytest.param(
+            lambda t: t.auth("user_a", issuer="https://evil.example"), "invalid_token", id="wrong-issuer"
+        ),
+        pytest.param(
+            lambda t: t.auth("user_a", azp="https://evil.example"), "invalid_token", id="azp-not-allowed"
+        ),
+        pytest.param(
+            lambda t: t.auth("user_a", headers={"kid": "unknown"}), "invalid_token", id="unknown-kid"
+        ),
         pytest.param(lambda t: t.auth("user_a", sts="pending"), "invalid_token", id="pending-session"),
     ],
 )
-def test_bad_tokens_get_401(tokens: Any, lambda_context: Any, aws_requests: Any, headers_for: Any, code: str) -> None:
+def test_bad_tokens_get_401(
+    tokens: Any, lambda_context: Any, aws_requests: Any, headers_for: Any, code: str
+) -> None:
     queued_job("job_1")
     aws_requests.clear()
     for handler in (status_handler, result_handler):
@@ -118,13 +126,15 @@ def test_bad_tokens_get_401(tokens: Any, lambda_context: Any, aws_requests: Any,
     assert aws_requests.count("dynamodb") == 0
 
 
-def test_alg_none_and_hs256_with_the_public_key_are_refused(tokens: Any, lambda_context: Any, signing_key: Any) -> None:
+def test_alg_none_and_hs256_with_the_public_key_are_refused(
+    tokens: Any, lambda_context: Any, signing_key: Any
+) -> None:
     import jwt
     from cryptography.hazmat.primitives import serialization
 
     queued_job("job_1")
     claims = {"sub": "user_a", "iss": "https://clerk.test.mediagen.dev", "exp": 2_000_000_000}
-    unsigned = jwt.encode(claims, key=None, algorithm="none")
+    unsigned = jwt.encode(claims, key="", algorithm="none")
     pem = signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -136,7 +146,8 @@ def test_alg_none_and_hs256_with_the_public_key_are_refused(tokens: Any, lambda_
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'kid': 'test-key-1'}).encode())}.{b64(json.dumps(claims).encode())}"
+    header = b64(json.dumps({"alg": "HS256", "kid": "test-key-1"}).encode())
+    signing_input = f"{header}.{b64(json.dumps(claims).encode())}"
     forged = f"{signing_input}.{b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())}"
     for token in (unsigned, forged):
         response = get_status("job_1", {"authorization": f"Bearer {token}"}, lambda_context)
@@ -153,7 +164,9 @@ def test_result_before_completion_is_409_with_the_status(tokens: Any, lambda_con
 
 def test_result_serves_signed_urls_not_the_bucket_url(tokens: Any, lambda_context: Any) -> None:
     prompt = "Création d'un phare 🎨"
-    webhook_handler(webhook_event(completion_payload("job_done", user_id="user_a", prompt=prompt)), lambda_context)
+    webhook_handler(
+        webhook_event(completion_payload("job_done", user_id="user_a", prompt=prompt)), lambda_context
+    )
 
     response = get_result("job_done", tokens.auth("user_a"), lambda_context)
 
@@ -167,7 +180,12 @@ def test_result_serves_signed_urls_not_the_bucket_url(tokens: Any, lambda_contex
     )
     assert [image["index"] for image in body["images"]] == [0, 1, 2, 3]
     first = body["images"][0]
-    assert (first["width"], first["height"], first["format"], first["size_bytes"]) == (1024, 1024, "png", 1482013)
+    assert (first["width"], first["height"], first["format"], first["size_bytes"]) == (
+        1024,
+        1024,
+        "png",
+        1482013,
+    )
     url = urlparse(first["url"])
     query = parse_qs(url.query)
     assert MEDIA_BUCKET in url.netloc and url.path == "/images/job_done/0.png"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from image_completion_webhook.app import lambda_handler
-
 from mediagen.models import Generation, Notification
+
 from tests.support import completion_payload, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -57,7 +57,12 @@ def test_unknown_job_with_user_is_created_for_that_user(lambda_context: Any) -> 
     assert job.num_images == 4 and job.size == "1024x1024"
     stored = job.files[0]
     assert (stored.s3_key, stored.file_name, stored.format) == ("images/job_new_1/0.png", "0.png", "png")
-    assert (stored.width, stored.height, stored.aspect_ratio, stored.size_bytes) == (1024, 1024, "1024x1024", 1482013)
+    assert (stored.width, stored.height, stored.aspect_ratio, stored.size_bytes) == (
+        1024,
+        1024,
+        "1024x1024",
+        1482013,
+    )
     assert stored.generation_time_seconds == 7.8
     [notification] = notifications()
     assert notification.user_id == "user_a"
@@ -90,7 +95,12 @@ def test_repeated_delivery_is_a_duplicate_and_changes_nothing(lambda_context: An
     [
         ({"status": "completed"}, {"status": "processing", "progress": 50}, "completed", 100),
         ({"status": "failed", "error": "boom"}, {"status": "completed"}, "failed", 0),
-        ({"status": "processing", "progress": 60}, {"status": "processing", "progress": 40}, "processing", 60),
+        (
+            {"status": "processing", "progress": 60},
+            {"status": "processing", "progress": 40},
+            "processing",
+            60,
+        ),
         ({"status": "completed"}, {"status": "failed", "error": {"message": "late"}}, "completed", 100),
     ],
 )
@@ -113,7 +123,9 @@ def test_status_only_moves_forward(
 
 def test_progress_rises_then_completes(lambda_context: Any) -> None:
     for progress in (10, 40, 80):
-        response = deliver(completion_payload("job_rise", status="processing", progress=progress), lambda_context)
+        response = deliver(
+            completion_payload("job_rise", status="processing", progress=progress), lambda_context
+        )
         assert response_json(response)["outcome"] == ("created" if progress == 10 else "updated")
         assert generation("job_rise").progress == progress
     assert response_json(deliver(completion_payload("job_rise"), lambda_context))["outcome"] == "updated"
@@ -121,7 +133,9 @@ def test_progress_rises_then_completes(lambda_context: Any) -> None:
 
 
 def test_failed_job_keeps_its_error_and_notifies_once(lambda_context: Any) -> None:
-    payload = completion_payload("job_fail", status="failed", user_id="user_a", error={"message": "GPU on fire"})
+    payload = completion_payload(
+        "job_fail", status="failed", user_id="user_a", error={"message": "GPU on fire"}
+    )
     deliver(payload, lambda_context)
     deliver(payload, lambda_context)
     job = generation("job_fail")
@@ -185,7 +199,13 @@ def test_notification_is_created_by_the_retry_when_the_first_delivery_died(
 def test_image_webhook_does_not_touch_a_video_job(lambda_context: Any) -> None:
     now = datetime.now(UTC)
     Generation(
-        job_id="job_video", kind="video", author_id="user_a", status="queued", source="api", created_at=now, updated_at=now
+        job_id="job_video",
+        kind="video",
+        author_id="user_a",
+        status="queued",
+        source="api",
+        created_at=now,
+        updated_at=now,
     ).save()
     response = deliver(completion_payload("job_video", user_id="user_a"), lambda_context)
     assert response["statusCode"] == 409

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import standardwebhooks.webhooks
 from image_completion_webhook.app import lambda_handler
-from standardwebhooks.webhooks import Webhook
-
 from mediagen.errors import Unauthorized
 from mediagen.models import Generation, Notification
 from mediagen.payloads import MAX_FILES
 from mediagen.webhook_delivery import MAX_WEBHOOK_BYTES
 from mediagen.webhook_signature import verify_delivery
+from standardwebhooks.webhooks import Webhook
+
 from tests.conftest import reset_process_state
 from tests.support import (
     RETIRED_SECRET,
@@ -86,7 +86,9 @@ def as_json(payload: Any, **dumps_options: Any) -> str:
 GOOD_BODY = as_json(completion_payload(JOB, user_id="user_a", prompt="Un phare breton, été 🌅"))
 
 
-def sign_bytes(body: bytes, *, secret: str = WEBHOOK_SECRET, webhook_id: str = "msg_raw", at: int | None = None) -> dict[str, str]:
+def sign_bytes(
+    body: bytes, *, secret: str = WEBHOOK_SECRET, webhook_id: str = "msg_raw", at: int | None = None
+) -> dict[str, str]:
     """Standard Webhooks headers computed over raw bytes (which need not be UTF-8), by hand."""
     timestamp = str(at if at is not None else int(time.time()))
     key = base64.b64decode(secret.removeprefix("whsec_"))
@@ -138,7 +140,9 @@ def wrong_signature() -> str:
 def body_changed_after_signing() -> Event:
     headers = signed_headers(GOOD_BODY)
     tampered = GOOD_BODY.replace("1482013", "1482014", 1)
-    assert len(tampered) == len(GOOD_BODY) and sum(a != b for a, b in zip(tampered, GOOD_BODY, strict=True)) == 1
+    assert (
+        len(tampered) == len(GOOD_BODY) and sum(a != b for a, b in zip(tampered, GOOD_BODY, strict=True)) == 1
+    )
     return delivery(tampered, headers)
 
 
@@ -194,7 +198,9 @@ SIGNATURE_REJECTIONS = [
     pytest.param(lambda: signed_then(webhook_timestamp="abc"), id="timestamp_abc"),
     pytest.param(lambda: signed_then(webhook_timestamp="1e30"), id="timestamp_1e30"),
     pytest.param(lambda: signed_then(webhook_timestamp="nan"), id="timestamp_nan"),
-    pytest.param(lambda: with_signature_header(good_signature().replace(",", "", 1)), id="signature_without_comma"),
+    pytest.param(
+        lambda: with_signature_header(good_signature().replace(",", "", 1)), id="signature_without_comma"
+    ),
     pytest.param(lambda: with_signature_header("v1,a,b"), id="signature_with_two_commas"),
     pytest.param(lambda: with_signature_header("v1,%%%not base64%%%"), id="signature_not_base64"),
     pytest.param(lambda: with_signature_header("v1,"), id="signature_empty_after_version"),
@@ -204,7 +210,9 @@ SIGNATURE_REJECTIONS = [
     pytest.param(lambda: signed_then(webhook_id=""), id="empty_webhook_id"),
     pytest.param(lambda: signed_then(webhook_timestamp=""), id="empty_webhook_timestamp"),
     pytest.param(lambda: signed_then(webhook_signature=""), id="empty_webhook_signature"),
-    pytest.param(lambda: webhook_event(GOOD_BODY, webhook_id="msg_" + "x" * 10_000), id="huge_webhook_id_signed"),
+    pytest.param(
+        lambda: webhook_event(GOOD_BODY, webhook_id="msg_" + "x" * 10_000), id="huge_webhook_id_signed"
+    ),
     pytest.param(body_changed_after_signing, id="one_byte_of_body_changed_after_signing"),
     pytest.param(lambda: reserialised_after_signing(separators=(",", ":")), id="json_reserialised_compact"),
     pytest.param(lambda: reserialised_after_signing(sort_keys=True), id="json_reserialised_sorted_keys"),
@@ -230,10 +238,15 @@ def test_delivery_without_a_valid_signature_is_refused_before_any_dynamodb_call(
 
 
 SIGNATURE_ACCEPTANCES = [
-    pytest.param(lambda: with_signature_header(f"{wrong_signature()} {good_signature()}"), id="wrong_then_good"),
-    pytest.param(lambda: with_signature_header(f"{good_signature()} {wrong_signature()}"), id="good_then_wrong"),
     pytest.param(
-        lambda: with_signature_header(f"v2,{wrong_signature()[3:]} {good_signature()}"), id="unknown_version_then_good"
+        lambda: with_signature_header(f"{wrong_signature()} {good_signature()}"), id="wrong_then_good"
+    ),
+    pytest.param(
+        lambda: with_signature_header(f"{good_signature()} {wrong_signature()}"), id="good_then_wrong"
+    ),
+    pytest.param(
+        lambda: with_signature_header(f"v2,{wrong_signature()[3:]} {good_signature()}"),
+        id="unknown_version_then_good",
     ),
     pytest.param(
         lambda: webhook_event(GOOD_BODY, timestamp=seconds_from_now(-299, beyond_tolerance=False)),
@@ -322,11 +335,15 @@ def test_known_answer_vector_is_signed_identically_by_the_library_and_our_helper
     assert Webhook(VECTOR_SECRET).sign(VECTOR_ID, at, VECTOR_BODY) == VECTOR_SIGNATURE
     ours = signed_headers(VECTOR_BODY, secret=VECTOR_SECRET, webhook_id=VECTOR_ID, timestamp=at)
     assert {k: ours[k] for k in VECTOR_HEADERS} == VECTOR_HEADERS
-    by_hand = sign_bytes(VECTOR_BODY.encode(), secret=VECTOR_SECRET, webhook_id=VECTOR_ID, at=VECTOR_TIMESTAMP)
+    by_hand = sign_bytes(
+        VECTOR_BODY.encode(), secret=VECTOR_SECRET, webhook_id=VECTOR_ID, at=VECTOR_TIMESTAMP
+    )
     assert by_hand == VECTOR_HEADERS
 
 
-def test_known_answer_vector_verifies_with_the_clock_frozen_at_its_timestamp(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_known_answer_vector_verifies_with_the_clock_frozen_at_its_timestamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     freeze_standardwebhooks_clock(monkeypatch, VECTOR_TIMESTAMP)
     assert verify_delivery(VECTOR_BODY.encode(), VECTOR_HEADERS, (VECTOR_SECRET,)) == VECTOR_ID
 
@@ -392,7 +409,9 @@ def padded_to(size: int) -> str:
 def many_images(count: int, entry: dict[str, Any] | None = None) -> dict[str, Any]:
     template = completion_payload(JOB, user_id="user_a", images=1)["data"]["images"][0]
     payload = payload_with()
-    payload["data"]["images"] = [copy.deepcopy(entry if entry is not None else template) for _ in range(count)]
+    payload["data"]["images"] = [
+        copy.deepcopy(entry if entry is not None else template) for _ in range(count)
+    ]
     return payload
 
 
@@ -416,10 +435,15 @@ BAD_INPUTS = [
     pytest.param(malformed('{"job_id": "job_rejected", "status": "processing"} {}'), id="trailing_data"),
     pytest.param(malformed(""), id="empty_body"),
     pytest.param(malformed(GOOD_BODY.encode().replace(b"\xc3\xa9", b"\xe9")), id="invalid_utf8_body"),
-    pytest.param(malformed(b'{"job_id": "job_\xff\xfe", "status": "processing"}'), id="invalid_utf8_in_job_id"),
-    pytest.param(malformed('{"job_id": "job_rejected", "status": "processing", "status": "failed"}'), id="dup_key"),
     pytest.param(
-        malformed(GOOD_BODY.replace('"format": "png"', '"format": "png", "format": "png"', 1)), id="dup_nested_key"
+        malformed(b'{"job_id": "job_\xff\xfe", "status": "processing"}'), id="invalid_utf8_in_job_id"
+    ),
+    pytest.param(
+        malformed('{"job_id": "job_rejected", "status": "processing", "status": "failed"}'), id="dup_key"
+    ),
+    pytest.param(
+        malformed(GOOD_BODY.replace('"format": "png"', '"format": "png", "format": "png"', 1)),
+        id="dup_nested_key",
     ),
     pytest.param(malformed(nested_arrays(100_000)), id="100000_nested_arrays"),
     pytest.param(
@@ -487,7 +511,9 @@ BAD_INPUTS = [
     pytest.param(invalid(image_with(duration_seconds=8)), id="duration_on_an_image"),
     pytest.param(invalid(data_with(videos=[VIDEO_FILE])), id="data_videos_beside_images"),
     pytest.param(invalid(data_with(images=DROP, videos=[VIDEO_FILE])), id="data_videos_instead_of_images"),
-    pytest.param(invalid(GOOD_BODY.replace("Un phare breton", "\\ud800 phare", 1)), id="lone_surrogate_escape"),
+    pytest.param(
+        invalid(GOOD_BODY.replace("Un phare breton", "\\ud800 phare", 1)), id="lone_surrogate_escape"
+    ),
     # Principals and error
     pytest.param(invalid(payload_with(user_id="user a")), id="user_id_with_space"),
     pytest.param(invalid(payload_with(user_id="user_a/../admin")), id="user_id_with_slashes"),
@@ -496,7 +522,9 @@ BAD_INPUTS = [
     pytest.param(invalid(payload_with(organization_id="org 1")), id="organization_id_with_space"),
     pytest.param(invalid(payload_with(status="failed", data=DROP, error=42)), id="error_number"),
     pytest.param(invalid(payload_with(status="failed", data=DROP, error="")), id="error_empty_string"),
-    pytest.param(invalid(payload_with(status="failed", data=DROP, error={})), id="error_object_without_message"),
+    pytest.param(
+        invalid(payload_with(status="failed", data=DROP, error={})), id="error_object_without_message"
+    ),
     pytest.param(invalid(payload_with(status="failed", data=DROP, error=["boom"])), id="error_list"),
 ]
 

@@ -1,7 +1,8 @@
 """The PynamoDB models agree with the tables of template.yaml."""
 
-from infra.cfn_template import resources_of_type, table_definitions
 from mediagen.models import Generation, Notification
+
+from infra.cfn_template import resources_of_type, table_definitions
 
 
 def _keys(definition: dict) -> dict[str, str]:

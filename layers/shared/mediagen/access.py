@@ -35,8 +35,8 @@ def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
 def status_view(generation: Generation) -> StatusView:
     return StatusView(
         job_id=generation.job_id,
-        kind=generation.kind,  # type: ignore[arg-type]
-        status=generation.status,  # type: ignore[arg-type]
+        kind=generation.kind,
+        status=generation.status,
         progress=int(generation.progress or 0),
         created_at=generation.created_at,
         updated_at=generation.updated_at,
@@ -51,7 +51,7 @@ def result_view(generation: Generation) -> ResultView:
             code="not_completed",
             status=generation.status,
         )
-    views = []
+    views: list[ImageView] = []
     for index, stored in enumerate(generation.files or []):
         common = {
             "index": index,
@@ -65,7 +65,12 @@ def result_view(generation: Generation) -> ResultView:
         if generation.kind == "video":
             thumbnail = signed_url(stored.thumbnail_key) if stored.thumbnail_key else None
             views.append(
-                VideoView(**common, duration_seconds=stored.duration_seconds, fps=stored.fps, thumbnail_url=thumbnail)
+                VideoView(
+                    **common,
+                    duration_seconds=stored.duration_seconds,
+                    fps=stored.fps,
+                    thumbnail_url=thumbnail,
+                )
             )
         else:
             views.append(ImageView(**common))

@@ -42,7 +42,9 @@ RETRYABLE_ERROR_CODES = frozenset(
 )
 
 
-def json_response(model: BaseModel | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    model: BaseModel | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     body = model.model_dump_json(exclude_none=True) if isinstance(model, BaseModel) else json.dumps(model)
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
@@ -64,7 +66,9 @@ def make_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:
-        return error_response(422, "validation_error", "The request is invalid.", errors=validation_details(exc))
+        return error_response(
+            422, "validation_error", "The request is invalid.", errors=validation_details(exc)
+        )
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -100,7 +100,7 @@ def _signing_key(kid: str | None) -> Any:
         keys = jwk_set.keys
         if kid is None and len(keys) == 1:
             return keys[0].key
-        return jwk_set[kid].key  # KeyError: unknown kid -> invalid token
+        return jwk_set[kid or ""].key  # KeyError: unknown kid -> invalid token
     client = _jwks_client(url)
     if kid is None:
         raise ValueError("token without kid")

@@ -46,7 +46,9 @@ class JobState:
 def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
     files = media_files(kind, webhook)
     now = datetime.now(UTC)
-    write = generations.update_if(webhook.job_id, _actions(kind, webhook, files, now), _condition(kind, webhook))
+    write = generations.update_if(
+        webhook.job_id, _actions(kind, webhook, files, now), _condition(kind, webhook)
+    )
     if write.applied:
         outcome = "created" if write.before is None else "updated"
         state = _state_after_write(webhook, write.before, len(files), now)
@@ -113,7 +115,9 @@ def _condition(kind: Kind, webhook: CompletionWebhook) -> Condition:
     condition = moves_forward & (missing | (Generation.kind == kind))
     if webhook.user_id:
         # An existing job keeps its author; an unattributed one may be claimed by the named user.
-        condition = condition & (Generation.author_id.does_not_exist() | (Generation.author_id == webhook.user_id))
+        condition = condition & (
+            Generation.author_id.does_not_exist() | (Generation.author_id == webhook.user_id)
+        )
     return condition
 
 
@@ -176,7 +180,9 @@ def _stored_file(media: MediaFile, model_name: str | None, generation_time: floa
     )
 
 
-def _state_after_write(webhook: CompletionWebhook, before: Generation | None, file_count: int, now: datetime) -> JobState:
+def _state_after_write(
+    webhook: CompletionWebhook, before: Generation | None, file_count: int, now: datetime
+) -> JobState:
     final = webhook.status in ("completed", "failed")
     return JobState(
         author_id=(before.author_id if before else None) or webhook.user_id,

@@ -30,12 +30,14 @@ def update_if(job_id: str, actions: list[Action], condition: Condition) -> Condi
         return_values="ALL_OLD",
         return_values_on_condition_failure="ALL_OLD",
     )
+    client: Any = connection.client
     try:
-        response: dict[str, Any] = connection.client.update_item(**request)
+        response: dict[str, Any] = client.update_item(**request)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        return ConditionalWrite(applied=False, before=_item(exc.response.get("Item")))
+        current: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        return ConditionalWrite(applied=False, before=_item(current))
     return ConditionalWrite(applied=True, before=_item(response.get("Attributes")))
 
 

@@ -20,7 +20,7 @@ class MetricName:
     WEBHOOK_STALE = "WebhookDeliveryStale"
     WEBHOOK_REFUSED = "WebhookDeliveryRefused"
     SIGNATURE_REJECTED = "WebhookSignatureRejected"
-    TOKEN_REJECTED = "TokenRejected"
+    TOKEN_REJECTED = "TokenRejected"  # noqa: S105 - a metric name
     JOB_CREATED_ON_MISSING = "JobCreatedOnMissing"
     UNATTRIBUTED_JOB = "UnattributedJob"
     JOB_COMPLETED = "JobCompleted"

@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseProxyEvent
 
 from mediagen.api import headers_of, json_response, parse_json_body, raw_body, require_json_content
 from mediagen.completion import apply_completion
-from mediagen.errors import Unauthorized
+from mediagen.errors import BadRequest, Unauthorized
 from mediagen.observability import MetricName, bind, count, logger
 from mediagen.payloads import CompletionWebhook, Kind
 from mediagen.webhook_signature import active_secrets, verify_delivery
@@ -18,6 +18,10 @@ def receive_completion(kind: Kind, event: BaseProxyEvent) -> Response:
     nothing is written for a delivery that no active secret signed."""
     headers = headers_of(event)
     body = raw_body(event, MAX_WEBHOOK_BYTES)
+    try:
+        body.decode("utf-8")  # Standard Webhooks signs text: bytes that are not UTF-8 cannot be verified
+    except UnicodeDecodeError as exc:
+        raise BadRequest("The body is not valid UTF-8.", code="malformed_json") from exc
     try:
         delivery_id = verify_delivery(body, headers, active_secrets())
     except Unauthorized as exc:

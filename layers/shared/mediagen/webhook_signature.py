@@ -53,7 +53,7 @@ def _verifiers(secrets: tuple[str, ...]) -> tuple["Webhook", ...]:
     for secret in secrets:
         try:
             verifiers.append(Webhook(secret))
-        except Exception:  # noqa: BLE001 - a malformed secret must not hide the good ones
+        except Exception:
             logger.error("An active webhook secret is malformed and is ignored")
     return tuple(verifiers)
 
@@ -68,7 +68,9 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
     verifiers = _verifiers(tuple(secrets))
     if not verifiers:
         raise ServiceUnavailable("Webhook verification is not configured.", code="not_configured")
-    wanted = {name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    wanted = {
+        name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    }
     if not all(wanted.values()):
         raise Unauthorized("Missing webhook signature headers.", code="invalid_signature")
     if len(wanted["webhook-id"]) > 256 or len(wanted["webhook-signature"]) > 4096:
