@@ -1,6 +1,7 @@
 """Reads template.yaml (CloudFormation short tags included) so tests and the local stack build their
 tables from the one definition that AWS gets: they cannot drift."""
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,30 @@ def create_tables(client: Any, names: dict[str, str]) -> None:
         client.create_table(TableName=names[logical_id], **definition)
     for logical_id in table_definitions():
         client.get_waiter("table_exists").wait(TableName=names[logical_id])
+
+
+def create_queues(client: Any, prefix: str = "") -> dict[str, str]:
+    """Create every SQS queue of the template (dead-letter redrive included); logical id -> URL."""
+    queues = resources_of_type("AWS::SQS::Queue")
+    urls: dict[str, str] = {}
+    # Dead-letter queues first: a redrive policy names its target's ARN.
+    for logical_id in sorted(queues, key=lambda name: "RedrivePolicy" in queues[name].get("Properties", {})):
+        properties = queues[logical_id].get("Properties", {})
+        attributes = {
+            key: str(properties[key])
+            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+            if key in properties
+        }
+        redrive = properties.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            arn = client.get_queue_attributes(QueueUrl=urls[target], AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": redrive["maxReceiveCount"]}
+            )
+        urls[logical_id] = client.create_queue(QueueName=f"{prefix}{logical_id}", Attributes=attributes)[
+            "QueueUrl"
+        ]
+    return urls

@@ -23,14 +23,20 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "MediagenTest",
     }
 )
-for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+for variable in (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SQS",
+):
     os.environ.pop(variable, None)
 
 import botocore.endpoint  # noqa: E402
 import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from infra.cfn_template import TABLE_ENV, create_tables  # noqa: E402
+from infra.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
 from tests.support import (  # noqa: E402
     FRONT_END,
     ISSUER,
@@ -78,11 +84,13 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
-    from mediagen import auth, config, media, webhook_signature
+    from mediagen import auth, backend, config, dispatch_queue, media, webhook_signature
     from mediagen.models import Generation, Notification
 
     config.reset_settings()
     media._s3_client.cache_clear()
+    dispatch_queue._sqs.cache_clear()
+    backend._api_key_from_secret.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth._file_jwks.cache_clear()
     auth._jwks_client.cache_clear()
@@ -99,7 +107,10 @@ def aws() -> Iterator[None]:
     with mock_aws():
         create_tables(boto3.client("dynamodb"), TABLE_NAMES)
         boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
-        yield
+        queues = create_queues(boto3.client("sqs"))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+            yield
 
 
 def make_moto_writes_atomic() -> None:
@@ -148,9 +159,12 @@ def aws_server(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_server)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_server)
     reset_process_state()
     create_tables(boto3.client("dynamodb", endpoint_url=moto_server), TABLE_NAMES)
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=MEDIA_BUCKET)
+    queues = create_queues(boto3.client("sqs", endpoint_url=moto_server))
+    monkeypatch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
     yield moto_server
 
 

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from image_completion_webhook.app import lambda_handler
-from mediagen.models import Generation, Notification
 
+from completion_webhook.app import lambda_handler
+from mediagen.models import Generation, Notification
 from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
 
 DELIVERIES = 50

@@ -5,11 +5,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from image_completion_webhook.app import lambda_handler as webhook_handler
-from image_result.app import lambda_handler as result_handler
-from image_status.app import lambda_handler as status_handler
-from mediagen.models import Generation
 
+from completion_webhook.app import lambda_handler as webhook_handler
+from generation_result.app import lambda_handler as result_handler
+from generation_status.app import lambda_handler as status_handler
+from mediagen.models import Generation
 from tests.support import MEDIA_BUCKET, completion_payload, http_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from image_completion_webhook.app import lambda_handler
-from mediagen.models import Generation, Notification
 
+from completion_webhook.app import lambda_handler
+from mediagen.models import Generation, Notification
 from tests.support import completion_payload, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 import standardwebhooks.webhooks
-from image_completion_webhook.app import lambda_handler
+from standardwebhooks.webhooks import Webhook
+
+from completion_webhook.app import lambda_handler
 from mediagen.errors import Unauthorized
 from mediagen.models import Generation, Notification
 from mediagen.payloads import MAX_FILES
 from mediagen.webhook_delivery import MAX_WEBHOOK_BYTES
 from mediagen.webhook_signature import verify_delivery
-from standardwebhooks.webhooks import Webhook
-
 from tests.conftest import reset_process_state
 from tests.support import (
     RETIRED_SECRET,

@@ -1,15 +1,11 @@
 """Who may see a generation, and the status and result views of it."""
 
-import re
-
 from mediagen import generations
 from mediagen.auth import Caller
 from mediagen.errors import Conflict, NotFound
 from mediagen.media import signed_url
 from mediagen.models import Generation
-from mediagen.payloads import ImageView, Kind, ResultView, StatusView, VideoView
-
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from mediagen.payloads import JOB_ID_PATTERN, ImageView, Kind, ResultView, StatusView, VideoView
 
 
 def can_see(caller: Caller, generation: Generation) -> bool:
@@ -24,10 +20,15 @@ def can_see(caller: Caller, generation: Generation) -> bool:
 
 def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
     """The generation, or the same 404 whether it does not exist or the caller may not see it."""
-    if not JOB_ID.match(job_id):  # no such id can exist: same answer, no request
+    if not JOB_ID_PATTERN.match(job_id):  # no such id can exist: same answer, no request
         raise NotFound(f"No {kind} generation {job_id[:64]}.")
     generation = generations.find(job_id)
-    if generation is None or generation.kind != kind or not can_see(caller, generation):
+    if (
+        generation is None
+        or generation.kind != kind
+        or generation.alias_of
+        or not can_see(caller, generation)
+    ):
         raise NotFound(f"No {kind} generation {job_id}.")
     return generation
 

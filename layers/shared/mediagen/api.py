@@ -43,9 +43,17 @@ RETRYABLE_ERROR_CODES = frozenset(
 
 
 def json_response(
-    model: BaseModel | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    model: BaseModel | dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    exclude_none: bool = True,
 ) -> Response:
-    body = model.model_dump_json(exclude_none=True) if isinstance(model, BaseModel) else json.dumps(model)
+    """A JSON answer; absent optional fields are left out unless `exclude_none` is False."""
+    if isinstance(model, BaseModel):
+        body = model.model_dump_json(exclude_none=exclude_none)
+    else:
+        body = json.dumps(model)
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
 

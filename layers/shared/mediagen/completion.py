@@ -23,12 +23,6 @@ from mediagen.payloads import CompletionWebhook, Kind, MediaFile, WebhookAnswer
 SOURCE_BACKEND_DIRECT = "backend-direct"
 DEFAULT_FAILURE = "The generation backend reported a failure."
 NOTIFIED_STATUSES = frozenset({"completed", "failed"})
-_OUTCOME_METRICS = {
-    "created": MetricName.WEBHOOK_CREATED,
-    "updated": MetricName.WEBHOOK_UPDATED,
-    "duplicate": MetricName.WEBHOOK_DUPLICATE,
-    "stale": MetricName.WEBHOOK_STALE,
-}
 
 
 @dataclass(frozen=True)
@@ -44,6 +38,7 @@ class JobState:
 
 
 def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
+    """Apply one event (a webhook delivery, or a failure decided by the dispatcher or the sweeper)."""
     files = media_files(kind, webhook)
     now = datetime.now(UTC)
     write = generations.update_if(
@@ -58,6 +53,10 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
         if current is None or current.status is None or current.kind is None:
             # DynamoDB never returns these with a failed condition; if a store does, let the sender retry.
             raise ServiceUnavailable("The job changed while this delivery was applied; retry.")
+        if current.alias_of and current.alias_of != webhook.job_id:
+            # The old backend's own id: the event belongs to our job (one hop: an alias names a job).
+            logger.info("Event for a backend alias redirected to its job", extra={"job_id": current.alias_of})
+            return apply_completion(kind, webhook.model_copy(update={"job_id": current.alias_of}))
         _refuse_if_not_applicable(kind, webhook, current)
         outcome = _duplicate_or_stale(webhook, current)
         state = JobState(
@@ -79,8 +78,6 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
             file_count=state.file_count,
             error=state.error,
         )
-    count(_OUTCOME_METRICS[outcome])
-    logger.info("Webhook delivery applied", extra={"outcome": outcome, "status": webhook.status})
     return WebhookAnswer(job_id=webhook.job_id, outcome=outcome)
 
 

@@ -41,6 +41,49 @@ def update_if(job_id: str, actions: list[Action], condition: Condition) -> Condi
     return ConditionalWrite(applied=True, before=_item(response.get("Attributes")))
 
 
+def put_new(job: Generation) -> Generation | None:
+    """PutItem if no item has this job id, one request. Returns None when created, else the existing
+    item (returned by DynamoDB with the failed condition: no read)."""
+    connection = Generation._get_connection().connection
+    client: Any = connection.client
+    try:
+        client.put_item(
+            TableName=Generation.Meta.table_name,
+            Item=job.serialize(),
+            ConditionExpression="attribute_not_exists(job_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        if existing is None:  # DynamoDB always returns it; a store that does not: let the client retry
+            from mediagen.errors import ServiceUnavailable
+
+            raise ServiceUnavailable("The job id is being created; retry.") from exc
+        return _item(existing)
+    return None
+
+
+def record_alias(backend_job_id: str, job: Generation) -> None:
+    """An item keyed by the old backend's own id that points at our job, so its webhooks land there.
+    Written once; a second write (a retried dispatch) finds it and changes nothing."""
+    alias = Generation(
+        job_id=backend_job_id,
+        kind=job.kind,
+        alias_of=job.job_id,
+        status="alias",
+        source="alias",
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+    )
+    existing = put_new(alias)
+    if existing is not None and existing.alias_of != job.job_id:
+        from mediagen.observability import logger
+
+        logger.error("The backend's id is already a job of ours; its webhooks will not reach this job")
+
+
 def find(job_id: str) -> Generation | None:
     """One strongly consistent GetItem: a poll right after a write sees it."""
     try:

@@ -16,6 +16,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -64,6 +65,23 @@ class Generation(Model):
     updated_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute(null=True)  # when it reached a final state
     files = ListAttribute(of=GeneratedFile, null=True)
+    duration_seconds = NumberAttribute(null=True)  # videos: the requested length
+    # Dispatch to the generation backend (jobs created by POST .../generate).
+    dispatch_attempts = NumberAttribute(null=True)
+    dispatch_lease_until = UTCDateTimeAttribute(null=True)  # one dispatcher at a time per job
+    dispatched_at = UTCDateTimeAttribute(null=True)  # the backend accepted the job
+    backend_job_id = UnicodeAttribute(null=True)  # the old backend's own id, when it answers with one
+    # An alias item (keyed by the old backend's own id) points at our job: its webhooks land there.
+    alias_of = UnicodeAttribute(null=True)
+
+
+class UnreadIndex(GlobalSecondaryIndex["Notification"]):
+    class Meta:
+        index_name = "unread"
+        projection = AllProjection()
+
+    unread_user_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)
 
 
 class Notification(Model):
@@ -77,6 +95,8 @@ class Notification(Model):
 
     user_id = UnicodeAttribute(hash_key=True)
     notification_id = UnicodeAttribute(range_key=True)
+    # Set (to user_id) only while unread: the sparse `unread` index lists and counts unread ones.
+    unread_user_id = UnicodeAttribute(null=True)
     type = UnicodeAttribute()  # IMAGE_COMPLETED | IMAGE_FAILED | VIDEO_COMPLETED | VIDEO_FAILED
     title = UnicodeAttribute()
     message = UnicodeAttribute()
@@ -84,3 +104,5 @@ class Notification(Model):
     created_at = UTCDateTimeAttribute()
     generation_id = UnicodeAttribute()
     source = UnicodeAttribute()
+
+    unread = UnreadIndex()

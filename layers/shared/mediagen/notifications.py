@@ -1,11 +1,19 @@
 """Notifications: exactly one per finished job, whatever the retries."""
 
+import base64
+import binascii
+import json
+import re
 from datetime import datetime
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
+from mediagen.errors import BadRequest, NotFound
 from mediagen.models import Notification
 from mediagen.observability import MetricName, count, logger
+from mediagen.payloads import NotificationsPage, NotificationView
+
+NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
 
 TITLES = {
     "IMAGE_COMPLETED": "🎨 Images générées avec succès",
@@ -42,6 +50,7 @@ def notify_job_finished(
     notification = Notification(
         user_id=user_id,
         notification_id=notification_id(finished_at, job_id),
+        unread_user_id=user_id,
         type=notification_type,
         title=TITLES[notification_type],
         message=message,
@@ -59,3 +68,70 @@ def notify_job_finished(
     count(MetricName.NOTIFICATION_CREATED)
     logger.info("Notification created", extra={"notification_type": notification_type})
     return True
+
+
+def list_notifications(
+    user_id: str, *, limit: int, cursor: str | None, unread_only: bool
+) -> NotificationsPage:
+    """One page, newest first: one Query for the page (whatever its depth: the cursor is a key, not an
+    offset) and one COUNT Query of the sparse unread index."""
+    start = _cursor_key(cursor, user_id, unread_only)
+    source = Notification.unread if unread_only else Notification
+    page = list(source.query(user_id, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start))
+    items = page[:limit]
+    next_cursor = _cursor(items[-1].notification_id) if len(page) > limit else None
+    return NotificationsPage(
+        items=[notification_view(item) for item in items],
+        next_cursor=next_cursor,
+        unread_count=Notification.unread.count(user_id),
+    )
+
+
+def mark_read(user_id: str, notification_id_: str) -> NotificationView:
+    """Idempotent; another user's notification (or a missing one) is the same 404."""
+    if not NOTIFICATION_ID.match(notification_id_):
+        raise NotFound("No such notification.")
+    notification = Notification(user_id, notification_id_)
+    try:
+        notification.update(
+            actions=[Notification.read.set(True), Notification.unread_user_id.remove()],
+            condition=Notification.user_id.exists(),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise NotFound("No such notification.") from exc
+        raise
+    return notification_view(notification)
+
+
+def notification_view(item: Notification) -> NotificationView:
+    return NotificationView(
+        id=item.notification_id,
+        type=item.type,
+        title=item.title,
+        message=item.message,
+        read=bool(item.read),
+        created_at=item.created_at,
+        metadata={"generation_id": item.generation_id, "source": item.source},
+    )
+
+
+def _cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str, dict[str, str]] | None:
+    """The opaque cursor back to an exclusive start key; the user comes from the token, never the cursor."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        last_id = json.loads(raw)["after"]
+    except (ValueError, binascii.Error, KeyError, TypeError) as exc:
+        raise BadRequest("The cursor is invalid.", code="invalid_cursor") from exc
+    if not isinstance(last_id, str) or not NOTIFICATION_ID.match(last_id):
+        raise BadRequest("The cursor is invalid.", code="invalid_cursor")
+    key = {"user_id": {"S": user_id}, "notification_id": {"S": last_id}}
+    if unread_only:
+        key["unread_user_id"] = {"S": user_id}
+    return key

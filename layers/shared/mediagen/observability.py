@@ -26,6 +26,13 @@ class MetricName:
     JOB_COMPLETED = "JobCompleted"
     JOB_FAILED = "JobFailed"
     NOTIFICATION_CREATED = "NotificationCreated"
+    JOB_CREATED = "JobCreated"
+    JOB_CANCELED = "JobCanceled"
+    JOB_TIMED_OUT = "JobTimedOut"
+    DISPATCH_SENT = "DispatchSent"
+    DISPATCH_RETRIED = "DispatchRetried"
+    DISPATCH_FAILED = "DispatchFailed"
+    BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
 
 
 # Lambda runs one invocation per process at a time, but the local service and the concurrency tests

@@ -16,7 +16,8 @@ MAX_PROMPT = 4000
 IMAGE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp"})
 VIDEO_FORMATS = frozenset({"mp4", "webm"})
 
-JobId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN.pattern)]
 PrincipalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 Number = StrictInt | StrictFloat
 _DIMENSIONS = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
@@ -166,3 +167,95 @@ class ResultView(StatusView):
     model: str | None = None
     images: list[ImageView] | None = None
     videos: list[VideoView] | None = None
+
+
+# --- Generate, cancel, dispatch, notifications ---------------------------------------------------
+
+_SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
+
+
+class GenerateRequest(BaseModel):
+    """POST /api/{images|videos}/generate. Unknown fields are refused: a typo must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
+    job_id: JobId | None = None
+    model: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")] | None = None
+    num_images: StrictInt | None = Field(default=None, ge=1, le=8)
+    size: str | None = Field(default=None, max_length=11)
+    duration_seconds: StrictInt | None = Field(default=None, ge=1, le=60)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be blank")
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
+            raise ValueError("prompt must not contain control characters")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            match = _SIZE.match(value)
+            if not match or max(int(match[1]), int(match[2])) > 8192:
+                raise ValueError("size must be WIDTHxHEIGHT, each from 1 to 8192, e.g. 1024x1024")
+        return value
+
+
+class GenerateAnswer(BaseModel):
+    job_id: str
+    status: JobStatus
+    status_url: str
+    result_url: str
+
+
+class DispatchMessage(BaseModel):
+    """What the generate route puts on the dispatch queue: the job id, the rest is in the table."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    job_id: JobId
+
+
+class BackendAnswer(BaseModel):
+    """The generation backend's answer to a dispatch; the old backend names its own job id."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    job_id: JobId | None = None
+
+
+class NotificationView(BaseModel):
+    id: str
+    type: str
+    title: str
+    message: str
+    read: bool
+    created_at: datetime
+    metadata: dict[str, str]
+
+
+class NotificationsPage(BaseModel):
+    items: list[NotificationView]
+    next_cursor: str | None
+    unread_count: int
+
+
+class NotificationsQuery(BaseModel):
+    """GET /api/notifications query string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, min_length=1, max_length=512)
+    unread: bool = False
+
+    @field_validator("unread", mode="before")
+    @classmethod
+    def _strict_boolean(cls, value: object) -> object:
+        if value not in ("true", "false", True, False):
+            raise ValueError("unread must be true or false")
+        return value

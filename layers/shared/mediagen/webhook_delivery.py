@@ -11,6 +11,12 @@ from mediagen.payloads import CompletionWebhook, Kind
 from mediagen.webhook_signature import active_secrets, verify_delivery
 
 MAX_WEBHOOK_BYTES = 256 * 1024
+_OUTCOME_METRICS = {
+    "created": MetricName.WEBHOOK_CREATED,
+    "updated": MetricName.WEBHOOK_UPDATED,
+    "duplicate": MetricName.WEBHOOK_DUPLICATE,
+    "stale": MetricName.WEBHOOK_STALE,
+}
 
 
 def receive_completion(kind: Kind, event: BaseProxyEvent) -> Response:
@@ -32,4 +38,7 @@ def receive_completion(kind: Kind, event: BaseProxyEvent) -> Response:
     require_json_content(headers)
     webhook = parse_json_body(body, CompletionWebhook)
     bind(correlation_id=webhook.job_id)
-    return json_response(apply_completion(kind, webhook))
+    answer = apply_completion(kind, webhook)
+    count(_OUTCOME_METRICS[answer.outcome])
+    logger.info("Webhook delivery applied", extra={"outcome": answer.outcome, "status": webhook.status})
+    return json_response(answer)

@@ -1,0 +1,20 @@
+"""POST /api/{images|videos}/{id}/cancel: the author cancels a job that has not finished."""
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from mediagen.api import json_response, lambda_entry
+from mediagen.auth import authenticate_event
+from mediagen.jobs import cancel
+from mediagen.payloads import Kind
+
+
+def routes(app: APIGatewayHttpResolver) -> None:
+    def cancel_job(kind: Kind, job_id: str) -> Response:
+        caller = authenticate_event(app.current_event, job_id)
+        return json_response(cancel(caller, kind, job_id))
+
+    app.post("/api/images/<job_id>/cancel")(lambda job_id: cancel_job("image", job_id))
+    app.post("/api/videos/<job_id>/cancel")(lambda job_id: cancel_job("video", job_id))
+
+
+lambda_handler = lambda_entry(routes)

@@ -1,0 +1,32 @@
+"""SQS consumer: sends each queued job to the generation backend (partial batch failures)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mediagen import dispatch_queue
+from mediagen.dispatch import RetryLater, dispatch
+from mediagen.observability import flush_metrics, logger
+from mediagen.payloads import DispatchMessage
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def dispatch_record(record: SQSRecord) -> str:
+    message = DispatchMessage.model_validate_json(record.body)
+    try:
+        return dispatch(message.job_id)
+    except RetryLater as retry:
+        dispatch_queue.retry_later(record.receipt_handle, retry.delay_seconds)
+        raise
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    try:
+        return process_partial_response(
+            event=event, record_handler=dispatch_record, processor=processor, context=context
+        )
+    finally:
+        flush_metrics()

@@ -1,0 +1,27 @@
+"""GET /api/notifications and POST /api/notifications/{id}/read: the caller's notifications."""
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from mediagen.api import json_response, lambda_entry
+from mediagen.auth import authenticate_event
+from mediagen.notifications import list_notifications, mark_read
+from mediagen.payloads import NotificationsQuery
+
+
+def routes(app: APIGatewayHttpResolver) -> None:
+    @app.get("/api/notifications")
+    def notifications() -> Response:
+        caller = authenticate_event(app.current_event)
+        query = NotificationsQuery.model_validate(app.current_event.query_string_parameters or {})
+        page = list_notifications(
+            caller.user_id, limit=query.limit, cursor=query.cursor, unread_only=query.unread
+        )
+        return json_response(page, exclude_none=False)
+
+    @app.post("/api/notifications/<notification_id>/read")
+    def read(notification_id: str) -> Response:
+        caller = authenticate_event(app.current_event)
+        return json_response(mark_read(caller.user_id, notification_id))
+
+
+lambda_handler = lambda_entry(routes)

@@ -1,0 +1,89 @@
+"""The generation backend's HTTP API, as the dispatcher calls it."""
+
+import functools
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+from pydantic import ValidationError
+
+from mediagen.errors import ServiceUnavailable
+from mediagen.models import Generation
+from mediagen.payloads import BackendAnswer
+
+TIMEOUT_SECONDS = 10
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+class BackendUnavailable(Exception):
+    """5xx, 408, 429, a timeout or a connection failure: a later attempt may succeed."""
+
+
+class BackendRefused(Exception):
+    """Another 4xx: the backend will not take this job, retrying will not help."""
+
+
+def generator_url() -> str:
+    url = os.environ.get("GENERATOR_URL", "").strip()
+    if not url.startswith(("https://", "http://")):
+        raise ServiceUnavailable("The generation backend URL is not configured.", code="not_configured")
+    return url
+
+
+@functools.cache
+def _api_key_from_secret(secret_id: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(secret_id, max_age=300)).strip()
+
+
+def api_key() -> str:
+    key = os.environ.get("GENERATOR_API_KEY", "").strip()
+    secret_id = os.environ.get("GENERATOR_API_KEY_ARN", "").strip()
+    return key or (_api_key_from_secret(secret_id) if secret_id else "")
+
+
+def public_api_url() -> str:
+    return os.environ.get("PUBLIC_API_URL", "").strip().rstrip("/")
+
+
+def dispatch_body(job: Generation) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "user_id": job.author_id,
+        "organization_id": job.organization_id,
+        "kind": job.kind,
+        "prompt": job.prompt,
+        "model": job.model,
+        "num_images": int(job.num_images or 1),
+        "size": job.size,
+        "duration_seconds": int(job.duration_seconds) if job.duration_seconds else None,
+        "webhook_url": f"{public_api_url()}/api/webhooks/{job.kind}-completion",
+        "output_prefix": f"{job.kind}s/{job.job_id}/",
+    }
+
+
+def send(job: Generation) -> str | None:
+    """POST the job to the backend. Returns the job id the backend names in its answer, if any."""
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    key = api_key()
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(  # noqa: S310 - the URL is checked to be http(s)
+        generator_url(), data=json.dumps(dispatch_body(job)).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            raw = response.read(MAX_ANSWER_BYTES)
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500 or exc.code in (408, 425, 429):
+            raise BackendUnavailable(f"the generation backend answered HTTP {exc.code}") from exc
+        raise BackendRefused(f"the generation backend refused the job (HTTP {exc.code})") from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise BackendUnavailable(f"the generation backend did not answer ({type(exc).__name__})") from exc
+    try:
+        return BackendAnswer.model_validate_json(raw).job_id if raw.strip() else None
+    except ValidationError:
+        return None  # an answer we cannot read names no other id: the job keeps ours

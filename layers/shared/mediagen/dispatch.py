@@ -1,0 +1,103 @@
+"""Sending a queued job to the generation backend, once, with retries and a final failure.
+
+The queue may deliver a job's message more than once (a client that repeated generate, an SQS
+redelivery): a lease on the job item lets one dispatcher at a time send it, and `dispatched_at`
+stops any later one. Attempts are counted on the item, so the limit holds however many messages.
+"""
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from mediagen import backend, generations
+from mediagen.completion import apply_completion
+from mediagen.errors import ServiceUnavailable
+from mediagen.models import Generation
+from mediagen.observability import MetricName, bind, count, logger
+from mediagen.payloads import CompletionWebhook
+
+LEASE_SECONDS = 60
+BACKOFF_SECONDS = 10  # 10 s, 20 s, 40 s ... between attempts
+
+DispatchOutcome = Literal["sent", "skipped", "failed"]
+
+
+class RetryLater(Exception):
+    """The message should come back after `delay_seconds`."""
+
+    def __init__(self, reason: str, delay_seconds: int) -> None:
+        super().__init__(reason)
+        self.delay_seconds = delay_seconds
+
+
+def max_attempts() -> int:
+    try:
+        return max(1, int(os.environ.get("DISPATCH_MAX_ATTEMPTS", "3")))
+    except ValueError:
+        return 3
+
+
+def dispatch(job_id: str) -> DispatchOutcome:
+    bind(correlation_id=job_id)
+    now = datetime.now(UTC)
+    claim = generations.update_if(
+        job_id,
+        [
+            Generation.dispatch_lease_until.set(now + timedelta(seconds=LEASE_SECONDS)),
+            Generation.dispatch_attempts.add(1),
+        ],
+        (Generation.status == "queued")
+        & Generation.dispatched_at.does_not_exist()
+        & (Generation.dispatch_lease_until.does_not_exist() | (Generation.dispatch_lease_until < now)),
+    )
+    job = claim.before
+    if not claim.applied:
+        if job is None or job.status != "queued" or job.dispatched_at is not None:
+            logger.info("Dispatch skipped: the job is gone, sent already, or no longer queued")
+            return "skipped"
+        raise RetryLater("another dispatcher holds the job", LEASE_SECONDS)
+    if job is None:  # the claim's condition requires the item: DynamoDB cannot apply it to nothing
+        raise ServiceUnavailable("The job vanished during its dispatch.")
+    attempt = int(job.dispatch_attempts or 0) + 1
+    try:
+        backend_job_id = backend.send(job)
+    except backend.BackendUnavailable as exc:
+        return _after_failed_attempt(job, attempt, str(exc))
+    except backend.BackendRefused as exc:
+        return _fail(job, f"The generation backend refused the job: {exc}.")
+    if backend_job_id and backend_job_id != job_id:
+        generations.record_alias(backend_job_id, job)
+        count(MetricName.BACKEND_ALIAS_RECORDED)
+        logger.warning(
+            "The backend answered with its own job id; recorded as an alias", extra={"alias": backend_job_id}
+        )
+    generations.update_if(
+        job_id,
+        [
+            Generation.dispatched_at.set(datetime.now(UTC)),
+            Generation.dispatch_lease_until.remove(),
+            *([Generation.backend_job_id.set(backend_job_id)] if backend_job_id else []),
+        ],
+        Generation.job_id.exists(),
+    )
+    count(MetricName.DISPATCH_SENT)
+    logger.info("Job sent to the generation backend", extra={"attempt": attempt})
+    return "sent"
+
+
+def _after_failed_attempt(job: Generation, attempt: int, reason: str) -> DispatchOutcome:
+    if attempt >= max_attempts():
+        return _fail(job, f"The generation backend is unavailable after {attempt} attempts: {reason}.")
+    count(MetricName.DISPATCH_RETRIED)
+    logger.warning("Dispatch attempt failed; retrying later", extra={"attempt": attempt, "reason": reason})
+    # Release the lease so the retry can claim the job at once.
+    generations.update_if(job.job_id, [Generation.dispatch_lease_until.remove()], Generation.job_id.exists())
+    raise RetryLater(reason, BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _fail(job: Generation, error: str) -> DispatchOutcome:
+    """The job becomes failed (unless it moved on meanwhile) and its author is notified once."""
+    count(MetricName.DISPATCH_FAILED)
+    logger.error("Dispatch failed for good; the job is failed", extra={"error": error})
+    apply_completion(job.kind, CompletionWebhook(job_id=job.job_id, status="failed", error=error))  # type: ignore[arg-type]
+    return "failed"

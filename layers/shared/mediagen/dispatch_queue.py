@@ -1,0 +1,33 @@
+"""The dispatch queue (SQS): generate puts a job id on it; the dispatcher sends the job to the backend."""
+
+import functools
+import os
+from typing import Any
+
+from mediagen.errors import ServiceUnavailable
+from mediagen.payloads import DispatchMessage
+
+
+@functools.cache
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def queue_url() -> str:
+    url = os.environ.get("DISPATCH_QUEUE_URL", "").strip()
+    if not url:
+        raise ServiceUnavailable("The dispatch queue is not configured.", code="not_configured")
+    return url
+
+
+def enqueue(job_id: str) -> None:
+    _sqs().send_message(QueueUrl=queue_url(), MessageBody=DispatchMessage(job_id=job_id).model_dump_json())
+
+
+def retry_later(receipt_handle: str, delay_seconds: int) -> None:
+    """Backoff: the failed message comes back after `delay_seconds` instead of the visibility timeout."""
+    _sqs().change_message_visibility(
+        QueueUrl=queue_url(), ReceiptHandle=receipt_handle, VisibilityTimeout=min(delay_seconds, 43_200)
+    )
