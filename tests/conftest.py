@@ -185,3 +185,46 @@ def aws_requests(monkeypatch: pytest.MonkeyPatch) -> RequestLog:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture
+def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from tests.support import FakeBackend
+
+    backend = FakeBackend()
+    monkeypatch.setenv("GENERATOR_URL", backend.url)
+    monkeypatch.setenv("GENERATOR_API_KEY", "test-generator-key")
+    monkeypatch.setenv("PUBLIC_API_URL", "https://api.mediagen.test")
+    yield backend
+    backend.stop()
+
+
+@pytest.fixture
+def run_dispatcher(lambda_context: Any) -> Any:
+    """Receive what is on the dispatch queue and hand it to the dispatcher, as the event source
+    mapping does; returns the dispatcher's answers (batch item failures)."""
+    import boto3
+
+    from dispatch.app import lambda_handler
+    from tests.support import sqs_event
+
+    def run(max_rounds: int = 1) -> list[Any]:
+        sqs = boto3.client("sqs")
+        url = os.environ["DISPATCH_QUEUE_URL"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        answers = []
+        for _ in range(max_rounds):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+                "Messages", []
+            )
+            if not messages:
+                break
+            answer = lambda_handler(sqs_event(messages, arn), lambda_context)
+            failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+            for message in messages:  # the event source mapping deletes what succeeded
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            answers.append(answer)
+        return answers
+
+    return run

@@ -203,3 +203,70 @@ class RequestLog:
 
 def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The Lambda SQS event for messages received from a queue (as the event source mapping sends)."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": message.get("Attributes", {}).get(
+                        "ApproximateReceiveCount", "1"
+                    ),
+                    "SentTimestamp": message.get("Attributes", {}).get("SentTimestamp", "0"),
+                    "SenderId": "test",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+class FakeBackend:
+    """A stand-in generation backend on a loopback port: records each dispatch, answers as scripted."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.answers: list[tuple[int, dict[str, Any] | None]] = []
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                backend.requests.append(json.loads(self.rfile.read(length)))
+                backend.headers.append({k.lower(): v for k, v in self.headers.items()})
+                status, body = backend.answers.pop(0) if backend.answers else (202, None)
+                payload = json.dumps(body if body is not None else {"job_id": backend.requests[-1]["job_id"]})
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(payload.encode())
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/jobs"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -10,7 +10,8 @@ from mediagen.dispatch import RetryLater, dispatch
 from mediagen.observability import flush_metrics, logger
 from mediagen.payloads import DispatchMessage
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch that fails whole is still answered with its item failures, so each message keeps its own backoff.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def dispatch_record(record: SQSRecord) -> str:

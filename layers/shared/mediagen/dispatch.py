@@ -17,7 +17,6 @@ from mediagen.observability import MetricName, bind, count, logger
 from mediagen.payloads import CompletionWebhook
 
 LEASE_SECONDS = 60
-BACKOFF_SECONDS = 10  # 10 s, 20 s, 40 s ... between attempts
 
 DispatchOutcome = Literal["sent", "skipped", "failed"]
 
@@ -30,11 +29,20 @@ class RetryLater(Exception):
         self.delay_seconds = delay_seconds
 
 
-def max_attempts() -> int:
+def _setting(name: str, default: int, minimum: int) -> int:
     try:
-        return max(1, int(os.environ.get("DISPATCH_MAX_ATTEMPTS", "3")))
+        return max(minimum, int(os.environ.get(name, str(default))))
     except ValueError:
-        return 3
+        return default
+
+
+def max_attempts() -> int:
+    return _setting("DISPATCH_MAX_ATTEMPTS", 3, 1)
+
+
+def backoff_seconds() -> int:
+    """The first delay between attempts; it doubles each time (10 s, 20 s, 40 s by default)."""
+    return _setting("DISPATCH_BACKOFF_SECONDS", 10, 0)
 
 
 def dispatch(job_id: str) -> DispatchOutcome:
@@ -92,7 +100,7 @@ def _after_failed_attempt(job: Generation, attempt: int, reason: str) -> Dispatc
     logger.warning("Dispatch attempt failed; retrying later", extra={"attempt": attempt, "reason": reason})
     # Release the lease so the retry can claim the job at once.
     generations.update_if(job.job_id, [Generation.dispatch_lease_until.remove()], Generation.job_id.exists())
-    raise RetryLater(reason, BACKOFF_SECONDS * 2 ** (attempt - 1))
+    raise RetryLater(reason, backoff_seconds() * 2 ** (attempt - 1))
 
 
 def _fail(job: Generation, error: str) -> DispatchOutcome:

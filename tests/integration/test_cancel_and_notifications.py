@@ -1,0 +1,210 @@
+"""Cancel (author only, final) and the notifications routes (pagination, unread, read marking)."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from cancel_generation.app import lambda_handler as cancel_handler
+from completion_webhook.app import lambda_handler as webhook_handler
+from generate.app import lambda_handler as generate_handler
+from mediagen.models import Generation, Notification
+from mediagen.notifications import notification_id
+from notifications.app import lambda_handler as notifications_handler
+from tests.support import completion_payload, http_event, response_json, webhook_event
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+
+def generate(job_id: str, headers: dict[str, str], context: Any, kind: str = "image") -> None:
+    body = json.dumps({"prompt": "Un phare", "job_id": job_id})
+    event = http_event(
+        "POST", f"/api/{kind}s/generate", body=body, headers={"content-type": "application/json", **headers}
+    )
+    assert generate_handler(event, context)["statusCode"] == 202
+
+
+def cancel(job_id: str, headers: dict[str, str], context: Any, kind: str = "image") -> dict[str, Any]:
+    return cancel_handler(http_event("POST", f"/api/{kind}s/{job_id}/cancel", headers=headers), context)
+
+
+def list_page(headers: dict[str, str], context: Any, **query: Any) -> dict[str, Any]:
+    event = http_event("GET", "/api/notifications", headers=headers)
+    if query:
+        event["rawQueryString"] = urlencode(query)
+        event["queryStringParameters"] = {k: str(v) for k, v in query.items()}
+    return notifications_handler(event, context)
+
+
+def mark_read(notification: str, headers: dict[str, str], context: Any) -> dict[str, Any]:
+    return notifications_handler(
+        http_event("POST", f"/api/notifications/{notification}/read", headers=headers), context
+    )
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+
+
+def test_author_cancels_then_a_completion_webhook_is_stale(tokens: Any, lambda_context: Any) -> None:
+    # Given a queued job of user A
+    headers = tokens.auth("user_a", org="org_1")
+    generate("job_c", headers, lambda_context)
+
+    # When A cancels it, twice
+    first = cancel("job_c", headers, lambda_context)
+    again = cancel("job_c", headers, lambda_context)
+
+    # Then it is canceled, and a later completion is acknowledged as stale and changes nothing
+    assert first["statusCode"] == again["statusCode"] == 200
+    assert response_json(first)["status"] == response_json(again)["status"] == "canceled"
+    before = Generation.get("job_c").serialize()
+    late = webhook_handler(webhook_event(completion_payload("job_c", user_id="user_a")), lambda_context)
+    assert (late["statusCode"], response_json(late)["outcome"]) == (200, "stale")
+    assert Generation.get("job_c").serialize() == before
+    assert list(Notification.scan()) == []
+
+
+def test_only_the_author_may_cancel(tokens: Any, lambda_context: Any) -> None:
+    generate("job_c", tokens.auth("user_a", org="org_1"), lambda_context)
+    stranger = cancel("job_c", tokens.auth("user_b"), lambda_context)
+    colleague = cancel("job_c", tokens.auth("user_m", org="org_1"), lambda_context)
+    missing = cancel("job_nope", tokens.auth("user_b"), lambda_context)
+    wrong_kind = cancel("job_c", tokens.auth("user_a"), lambda_context, kind="video")
+    assert (stranger["statusCode"], missing["statusCode"], wrong_kind["statusCode"]) == (404, 404, 404)
+    assert response_json(stranger) == response_json(missing) | {"message": response_json(stranger)["message"]}
+    assert colleague["statusCode"] == 403
+    assert Generation.get("job_c").status == "queued"
+
+
+def test_finished_job_cannot_be_canceled(tokens: Any, lambda_context: Any) -> None:
+    webhook_handler(webhook_event(completion_payload("job_done", user_id="user_a")), lambda_context)
+    response = cancel("job_done", tokens.auth("user_a"), lambda_context)
+    assert response["statusCode"] == 409
+    assert response_json(response)["status"] == "completed"
+
+
+def test_cancel_without_token_is_401(lambda_context: Any) -> None:
+    assert cancel("job_c", {}, lambda_context)["statusCode"] == 401
+
+
+# --- notifications --------------------------------------------------------------------------------
+
+
+def seed_notifications(user_id: str, count: int, *, read_every: int = 0) -> list[str]:
+    """`count` notifications, one a minute; every `read_every`-th one already read."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = []
+    with Notification.batch_write() as batch:
+        for index in range(count):
+            created = start + timedelta(minutes=index)
+            read = bool(read_every) and index % read_every == 0
+            item_id = notification_id(created, f"job_{index:05d}")
+            ids.append(item_id)
+            batch.save(
+                Notification(
+                    user_id=user_id,
+                    notification_id=item_id,
+                    unread_user_id=None if read else user_id,
+                    type="IMAGE_COMPLETED",
+                    title="🎨 Images générées avec succès",
+                    message="1 image(s) créée(s).",
+                    read=read,
+                    created_at=created,
+                    generation_id=f"job_{index:05d}",
+                    source="api",
+                )
+            )
+    return ids
+
+
+def test_pages_are_newest_first_with_an_opaque_cursor(tokens: Any, lambda_context: Any) -> None:
+    ids = seed_notifications("user_a", 45, read_every=3)
+    seed_notifications("user_b", 5)
+    headers = tokens.auth("user_a")
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {"limit": 20} | ({"cursor": cursor} if cursor else {})
+        body = response_json(list_page(headers, lambda_context, **query))
+        seen += [item["id"] for item in body["items"]]
+        assert body["unread_count"] == 30
+        cursor = body["next_cursor"]
+        pages += 1
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == list(reversed(ids))
+    first = response_json(list_page(headers, lambda_context, limit=1))["items"][0]
+    assert set(first) == {"id", "type", "title", "message", "read", "created_at", "metadata"}
+    assert first["metadata"] == {"generation_id": "job_00044", "source": "api"}
+
+
+def test_unread_filter_and_read_marking(tokens: Any, lambda_context: Any) -> None:
+    ids = seed_notifications("user_a", 6, read_every=2)
+    headers = tokens.auth("user_a")
+
+    unread = response_json(list_page(headers, lambda_context, unread="true"))
+    assert [item["id"] for item in unread["items"]] == [ids[5], ids[3], ids[1]]
+    assert all(not item["read"] for item in unread["items"])
+
+    for _ in range(2):  # idempotent
+        response = mark_read(ids[3], headers, lambda_context)
+        assert response["statusCode"] == 200 and response_json(response)["read"] is True
+    after = response_json(list_page(headers, lambda_context, unread="true"))
+    assert [item["id"] for item in after["items"]] == [ids[5], ids[1]]
+    assert after["unread_count"] == 2
+
+
+def test_another_users_notification_is_404(tokens: Any, lambda_context: Any) -> None:
+    ids = seed_notifications("user_a", 1)
+    assert mark_read(ids[0], tokens.auth("user_b"), lambda_context)["statusCode"] == 404
+    assert mark_read("not-an-id", tokens.auth("user_a"), lambda_context)["statusCode"] == 404
+    assert Notification.get("user_a", ids[0]).read is False
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"limit": 0}, {"limit": 101}, {"limit": "abc"}, {"unread": "maybe"}, {"cursor": "!!!"}, {"sort": "asc"}],
+    ids=["limit-0", "limit-101", "limit-text", "unread-text", "cursor-garbage", "unknown-parameter"],
+)
+def test_bad_queries_are_4xx(tokens: Any, lambda_context: Any, query: dict[str, Any]) -> None:
+    response = list_page(tokens.auth("user_a"), lambda_context, **query)
+    assert response["statusCode"] in (400, 422)
+    assert response_json(response)["code"] and response_json(response)["message"]
+
+
+def test_a_cursor_cannot_reach_another_users_notifications(tokens: Any, lambda_context: Any) -> None:
+    seed_notifications("user_a", 3)
+    cursor = response_json(list_page(tokens.auth("user_a"), lambda_context, limit=1))["next_cursor"]
+    body = response_json(list_page(tokens.auth("user_b"), lambda_context, cursor=cursor))
+    assert body["items"] == [] and body["unread_count"] == 0
+
+
+def test_page_fifty_costs_what_page_one_costs(tokens: Any, lambda_context: Any, aws_requests: Any) -> None:
+    # Given a user with 10,000 notifications
+    seed_notifications("user_a", 10_000, read_every=2)
+    headers = tokens.auth("user_a")
+
+    # When page 1 and then page 50 are read
+    aws_requests.clear()
+    assert len(response_json(list_page(headers, lambda_context, limit=20))["items"]) == 20
+    page_one = aws_requests.count("dynamodb")
+    # (the cursor names the last item seen, so 10 pages of 98 reach where 49 pages of 20 do, faster)
+    cursor = None
+    for _ in range(10):
+        query = {"limit": 98} | ({"cursor": cursor} if cursor else {})
+        cursor = response_json(list_page(headers, lambda_context, **query))["next_cursor"]
+    aws_requests.clear()
+    page_fifty = response_json(list_page(headers, lambda_context, limit=20, cursor=cursor))
+
+    # Then both cost the same requests: one Query for the page and the COUNT Query of the unread
+    # index (one request per MB of unread items: 2 for these 5,000)
+    assert aws_requests.count("dynamodb") == page_one
+    assert aws_requests.by_operation() == {"dynamodb.Query": page_one}
+    assert page_one <= 3
+    assert page_fifty["items"][0]["metadata"]["generation_id"] == f"job_{10_000 - 49 * 20 - 1:05d}"
+    assert page_fifty["unread_count"] == 5_000
