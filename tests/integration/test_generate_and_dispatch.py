@@ -80,7 +80,7 @@ def test_generate_dispatch_webhook_status_result(
     # Given a signed-in user of an organization
     headers = tokens.auth("user_a", org="org_1")
     prompt = "Création d'un phare 🎨"
-    request = {"prompt": prompt, "job_id": "cmh3h35780001gg0lwosk26du", "size": "1280x720"}
+    request: dict[str, Any] = {"prompt": prompt, "job_id": "cmh3h35780001gg0lwosk26du", "size": "1280x720"}
     if kind == "video":
         request["duration_seconds"] = 6
     else:
