@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 
 from mediagen import generations
 from mediagen.errors import Conflict, ServiceUnavailable, Unprocessable
-from mediagen.models import GeneratedFile, Generation
+from mediagen.models import GeneratedFile, Generation, in_flight_shard
 from mediagen.notifications import notify_job_finished
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import CompletionWebhook, Kind, MediaFile, WebhookAnswer
@@ -37,13 +37,15 @@ class JobState:
     error: str | None
 
 
-def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
-    """Apply one event (a webhook delivery, or a failure decided by the dispatcher or the sweeper)."""
+def apply_completion(
+    kind: Kind, webhook: CompletionWebhook, only_if: Condition | None = None
+) -> WebhookAnswer:
+    """Apply one event (a webhook delivery, or a failure decided by the dispatcher or the sweeper);
+    `only_if` narrows the condition further (the sweeper: only if the job had no news since)."""
     files = media_files(kind, webhook)
     now = datetime.now(UTC)
-    write = generations.update_if(
-        webhook.job_id, _actions(kind, webhook, files, now), _condition(kind, webhook)
-    )
+    condition = _condition(kind, webhook) if only_if is None else _condition(kind, webhook) & only_if
+    write = generations.update_if(webhook.job_id, _actions(kind, webhook, files, now), condition)
     if write.applied:
         outcome = "created" if write.before is None else "updated"
         state = _state_after_write(webhook, write.before, len(files), now)
@@ -144,7 +146,9 @@ def _actions(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], now
     if metadata and metadata.model_name:
         actions.append(Generation.model.set(Generation.model | metadata.model_name))
     if webhook.status in ("completed", "failed"):
-        actions.append(Generation.completed_at.set(now))
+        actions += [Generation.completed_at.set(now), Generation.in_flight.remove()]
+    else:
+        actions.append(Generation.in_flight.set(in_flight_shard(webhook.job_id)))
     if webhook.status == "failed":
         actions.append(Generation.error.set(webhook.error_message or DEFAULT_FAILURE))
     if webhook.status == "completed":

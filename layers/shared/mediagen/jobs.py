@@ -7,7 +7,7 @@ from mediagen import dispatch_queue, generations
 from mediagen.access import status_view
 from mediagen.auth import Caller
 from mediagen.errors import Conflict, Forbidden, NotFound, Unprocessable
-from mediagen.models import Generation
+from mediagen.models import Generation, in_flight_shard
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import JOB_ID_PATTERN, GenerateAnswer, GenerateRequest, Kind, StatusView
 
@@ -45,6 +45,7 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         source=SOURCE_API,
         created_at=now,
         updated_at=now,
+        in_flight=in_flight_shard(job_id),
     )
     existing = generations.put_new(job)
     if existing is None:
@@ -80,6 +81,7 @@ def cancel(caller: Caller, kind: Kind, job_id: str) -> StatusView:
             Generation.status.set("canceled"),
             Generation.updated_at.set(now),
             Generation.completed_at.set(now),
+            Generation.in_flight.remove(),
         ],
         (Generation.author_id == caller.user_id)
         & (Generation.kind == kind)

@@ -7,6 +7,7 @@ MAX_FILES entries of bounded size).
 """
 
 import os
+import zlib
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -16,8 +17,17 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
+
+IN_FLIGHT_SHARDS = 4
+
+
+def in_flight_shard(job_id: str) -> str:
+    """The in-flight index's partition of a job: spread over a few, so no single partition takes every
+    in-flight write at scale; the sweeper queries each."""
+    return str(zlib.crc32(job_id.encode()) % IN_FLIGHT_SHARDS)
+
 
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
@@ -39,6 +49,18 @@ class GeneratedFile(MapAttribute):
     duration_seconds = NumberAttribute(null=True)
     fps = NumberAttribute(null=True)
     thumbnail_key = UnicodeAttribute(null=True)
+
+
+class InFlightIndex(GlobalSecondaryIndex["Generation"]):
+    """Sparse: only queued and processing jobs carry `in_flight`, ordered by their last news, so the
+    sweeper finds stuck jobs with one Query instead of a Scan."""
+
+    class Meta:
+        index_name = "in_flight"
+        projection = IncludeProjection(["kind"])
+
+    in_flight = UnicodeAttribute(hash_key=True)
+    updated_at = UTCDateTimeAttribute(range_key=True)
 
 
 class Generation(Model):
@@ -73,6 +95,9 @@ class Generation(Model):
     backend_job_id = UnicodeAttribute(null=True)  # the old backend's own id, when it answers with one
     # An alias item (keyed by the old backend's own id) points at our job: its webhooks land there.
     alias_of = UnicodeAttribute(null=True)
+    in_flight = UnicodeAttribute(null=True)  # its shard while queued or processing, absent once final
+
+    stuck = InFlightIndex()
 
 
 class UnreadIndex(GlobalSecondaryIndex["Notification"]):

@@ -1,0 +1,57 @@
+"""The stuck-job sweeper: jobs queued or processing with no news for longer than a timeout become
+failed ("timed out"), and their authors are notified once.
+
+It reads the sparse in-flight index (one Query per shard, no Scan). Each job is failed through the same
+conditional write as a webhook, narrowed to "still no news since the cutoff": a completion that lands
+during the sweep wins or loses atomically, two sweeps at once fail a job once, and the notification key
+is derived from the stored completion time, so nobody is notified twice.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mediagen.completion import apply_completion
+from mediagen.models import IN_FLIGHT_SHARDS, Generation
+from mediagen.observability import MetricName, count, logger
+from mediagen.payloads import CompletionWebhook
+
+TIMEOUT_ERROR = "timed out"
+MAX_JOBS_PER_SWEEP = 500  # bounded work per run; the next run, 5 minutes later, takes the rest
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    examined: int
+    timed_out: int
+
+
+def timeout_minutes() -> int:
+    try:
+        return max(1, int(os.environ.get("STUCK_JOB_TIMEOUT_MINUTES", "15")))
+    except ValueError:
+        return 15
+
+
+def sweep(now: datetime | None = None) -> SweepReport:
+    cutoff = (now or datetime.now(UTC)) - timedelta(minutes=timeout_minutes())
+    examined = timed_out = 0
+    for shard in range(IN_FLIGHT_SHARDS):
+        if examined >= MAX_JOBS_PER_SWEEP:
+            break
+        for stuck in Generation.stuck.query(
+            str(shard), Generation.updated_at < cutoff, limit=MAX_JOBS_PER_SWEEP
+        ):
+            examined += 1
+            event = CompletionWebhook(job_id=stuck.job_id, status="failed", error=TIMEOUT_ERROR)
+            answer = apply_completion(stuck.kind, event, only_if=Generation.updated_at < cutoff)  # type: ignore[arg-type]
+            if answer.outcome == "updated":
+                timed_out += 1
+                count(MetricName.JOB_TIMED_OUT)
+                logger.warning("Job timed out", extra={"job": stuck.job_id, "kind": stuck.kind})
+            if examined >= MAX_JOBS_PER_SWEEP:
+                break
+    logger.info(
+        "Sweep done", extra={"examined": examined, "timed_out": timed_out, "cutoff": cutoff.isoformat()}
+    )
+    return SweepReport(examined=examined, timed_out=timed_out)

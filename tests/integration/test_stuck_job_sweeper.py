@@ -1,0 +1,132 @@
+"""The stuck-job sweeper: jobs with no news for the timeout become failed ("timed out"), once."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from completion_webhook.app import lambda_handler as webhook_handler
+from mediagen import sweeper
+from mediagen.models import Generation, Notification, in_flight_shard
+from sweeper.app import lambda_handler as sweeper_handler
+from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
+
+
+def job(job_id: str, *, status: str = "queued", minutes_ago: int = 20, author: str | None = "user_a") -> None:
+    stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    Generation(
+        job_id=job_id,
+        kind="image",
+        author_id=author,
+        prompt="Un phare",
+        status=status,
+        progress=0,
+        source="api",
+        created_at=stamp,
+        updated_at=stamp,
+        in_flight=in_flight_shard(job_id) if status in ("queued", "processing") else None,
+    ).save()
+
+
+@pytest.mark.usefixtures("aws")
+def test_stuck_jobs_are_failed_and_notified_fresh_and_finished_ones_are_left(
+    lambda_context: Any, aws_requests: Any
+) -> None:
+    # Given stuck jobs (queued and processing, 20 minutes without news), a fresh one, and a finished one
+    job("job_stuck_q")
+    job("job_stuck_p", status="processing")
+    job("job_fresh", minutes_ago=2)
+    job("job_done", status="completed")
+
+    # When the scheduled sweep runs
+    aws_requests.clear()
+    report = sweeper_handler({"source": "aws.events"}, lambda_context)
+
+    # Then only the stuck ones are failed as timed out, each notified once; no Scan was needed
+    assert report == {"examined": 2, "timed_out": 2}
+    assert not any(op.endswith("Scan") for op in aws_requests.by_operation())
+    for job_id in ("job_stuck_q", "job_stuck_p"):
+        stuck = Generation.get(job_id)
+        assert (stuck.status, stuck.error, stuck.in_flight) == ("failed", "timed out", None)
+    assert Generation.get("job_fresh").status == "queued"
+    assert Generation.get("job_done").status == "completed"
+    assert sorted(n.generation_id for n in Notification.scan()) == ["job_stuck_p", "job_stuck_q"]
+
+    # And a second sweep finds nothing more
+    assert sweeper_handler({}, lambda_context) == {"examined": 0, "timed_out": 0}
+    assert len(list(Notification.scan())) == 2
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_completion_webhook_after_the_timeout_does_not_bring_the_job_back(lambda_context: Any) -> None:
+    job("job_late")
+    sweeper_handler({}, lambda_context)
+    response = webhook_handler(
+        webhook_event(completion_payload("job_late", user_id="user_a")), lambda_context
+    )
+    assert response_json(response)["outcome"] == "stale"
+    assert Generation.get("job_late").status == "failed"
+    assert [n.type for n in Notification.scan()] == ["IMAGE_FAILED"]
+
+
+@pytest.mark.usefixtures("aws")
+def test_news_that_lands_after_the_query_saves_the_job(
+    lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stuck job whose progress webhook lands between the sweeper's query and its write
+    job("job_saved", status="processing")
+    original = sweeper.apply_completion
+
+    def progress_first(*args: Any, **kwargs: Any) -> Any:
+        payload = completion_payload("job_saved", status="processing", progress=50, user_id="user_a")
+        webhook_handler(webhook_event(payload), lambda_context)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sweeper, "apply_completion", progress_first)
+
+    report = sweeper.sweep()
+
+    assert report.timed_out == 0
+    assert (Generation.get("job_saved").status, Generation.get("job_saved").progress) == ("processing", 50)
+    assert list(Notification.scan()) == []
+
+
+@pytest.mark.usefixtures("aws_server")
+def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
+    # Given 10 stuck jobs, and for each a completion webhook racing two concurrent sweeps
+    for index in range(10):
+        job(f"job_race_{index}")
+    for model in (Generation, Notification):
+        assert model._get_connection().connection.client is not None
+    barrier = threading.Barrier(3)
+
+    def sweep() -> Any:
+        barrier.wait()
+        return sweeper_handler({}, FakeLambdaContext())
+
+    def complete_all() -> list[int]:
+        barrier.wait()
+        return [
+            webhook_handler(
+                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), FakeLambdaContext()
+            )["statusCode"]
+            for i in range(10)
+        ]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        sweeps = [pool.submit(sweep), pool.submit(sweep)]
+        completions = pool.submit(complete_all)
+        reports = [s.result() for s in sweeps]
+        statuses = completions.result()
+
+    # Then every job ended in exactly one final state, with exactly one notification that matches it
+    assert statuses == [200] * 10
+    finals = {g.job_id: g.status for g in Generation.scan()}
+    assert set(finals.values()) <= {"completed", "failed"}
+    assert sum(r["timed_out"] for r in reports) == list(finals.values()).count("failed")
+    notifications = {n.generation_id: n.type for n in Notification.scan()}
+    assert len(list(Notification.scan())) == 10
+    for job_id, status in finals.items():
+        assert notifications[job_id] == ("IMAGE_COMPLETED" if status == "completed" else "IMAGE_FAILED")
