@@ -92,8 +92,7 @@ def reset_process_state() -> None:
     dispatch_queue._sqs.cache_clear()
     backend._api_key_from_secret.cache_clear()
     webhook_signature._verifiers.cache_clear()
-    auth._file_jwks.cache_clear()
-    auth._jwks_client.cache_clear()
+    auth.reset_key_cache()
     Generation._connection = None
     Notification._connection = None
 

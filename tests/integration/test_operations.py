@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
-from sweeper.app import lambda_handler as sweeper_handler
-
 from infra.cfn_template import resources_of_type
 from mediagen.models import Generation, in_flight_shard
 from mediagen.observability import MetricName
+from sweeper.app import lambda_handler as sweeper_handler
 from tests.support import WEBHOOK_SECRET, completion_payload, http_event, webhook_event
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
@@ -31,7 +31,9 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
 
     def generate(job_id: str) -> None:
         body = json.dumps({"prompt": "Un phare", "job_id": job_id})
-        event = http_event("POST", "/api/images/generate", body=body, headers={"content-type": "application/json", **auth})
+        event = http_event(
+            "POST", "/api/images/generate", body=body, headers={"content-type": "application/json", **auth}
+        )
         assert generate_handler(event, context)["statusCode"] == 202
 
     signed = []
@@ -46,7 +48,9 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
     assert deliver(completion_payload("job_ok", status="processing", progress=30, user_id="user_a")) == 200
     assert deliver(completion_payload("job_ok", user_id="user_a")) == 200  # updated, completed, notified
     assert deliver(completion_payload("job_ok", user_id="user_a")) == 200  # duplicate
-    assert deliver(completion_payload("job_ok", status="processing", progress=50, user_id="user_a")) == 200  # stale
+    assert (
+        deliver(completion_payload("job_ok", status="processing", progress=50, user_id="user_a")) == 200
+    )  # stale
     assert deliver(completion_payload("job_ok", user_id="user_b")) == 409  # refused
     assert deliver(completion_payload("job_orphan")) == 200  # created on missing, unattributed
     assert deliver(completion_payload("job_x"), secret="whsec_" + "QUJD" * 8) == 401  # signature rejected
@@ -55,7 +59,12 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
     assert status_handler(status, context)["statusCode"] == 401  # token rejected
 
     generate("job_cancel")
-    assert cancel_handler(http_event("POST", "/api/images/job_cancel/cancel", headers=auth), context)["statusCode"] == 200
+    assert (
+        cancel_handler(http_event("POST", "/api/images/job_cancel/cancel", headers=auth), context)[
+            "statusCode"
+        ]
+        == 200
+    )
 
     fake_backend.answers = [(200, {"job_id": "c76c36ee-838d-4ecb-94ed-37018032c9fd"})]
     generate("job_alias")
@@ -77,12 +86,24 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
         in_flight=in_flight_shard("job_stuck"),
     ).save()
     sweeper_handler({}, context)  # JobTimedOut
-    return [user, expired, WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"), "test-generator-key", *signed]
+    return [
+        user,
+        expired,
+        WEBHOOK_SECRET,
+        WEBHOOK_SECRET.removeprefix("whsec_"),
+        "test-generator-key",
+        *signed,
+    ]
 
 
 @pytest.fixture
 def scenario_output(
-    tokens: Any, lambda_context: Any, fake_backend: Any, run_dispatcher: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tokens: Any,
+    lambda_context: Any,
+    fake_backend: Any,
+    run_dispatcher: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     import io
 
@@ -111,7 +132,9 @@ def emitted_metrics(lines: list[dict[str, Any]]) -> set[str]:
 def test_every_declared_metric_is_emitted_and_alarms_watch_real_metrics(scenario_output: Any) -> None:
     lines, _ = scenario_output
     emitted = emitted_metrics(lines)
-    assert emitted == DECLARED, f"declared but never emitted: {DECLARED - emitted}; undeclared: {emitted - DECLARED}"
+    assert emitted == DECLARED, (
+        f"declared but never emitted: {DECLARED - emitted}; undeclared: {emitted - DECLARED}"
+    )
     for line in lines:
         for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
             assert directive["Dimensions"] == [["service"]], "dimensions must stay few and low in cardinality"
@@ -139,7 +162,9 @@ def test_no_token_secret_or_signature_in_any_log_line(scenario_output: Any) -> N
 
 
 def runbook_sections() -> set[str]:
-    return {match.group(1).strip() for match in re.finditer(r"^#{2,4} (.+)$", RUNBOOK.read_text(), re.MULTILINE)}
+    return {
+        match.group(1).strip() for match in re.finditer(r"^#{2,4} (.+)$", RUNBOOK.read_text(), re.MULTILINE)
+    }
 
 
 def anchor(title: str) -> str:

@@ -4,22 +4,22 @@ One helper for every user route. RS256 only, verified against the issuer's JWKS 
 `iss`, `exp`, `nbf` checked with a few seconds of leeway; `azp`, when present, must be allowed.
 """
 
-import functools
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from mediagen import config
 from mediagen.errors import ServiceUnavailable, Unauthorized
 from mediagen.observability import MetricName, bind, count, logger
 
-if TYPE_CHECKING:
-    import jwt
-
 LEEWAY_SECONDS = 5
 JWKS_LIFESPAN_SECONDS = 300
+JWKS_MIN_REFRESH_SECONDS = 30
 MAX_TOKEN_LENGTH = 8192
 
 
@@ -62,8 +62,6 @@ def _verified_claims(token: str) -> dict[str, Any]:
         _reject("The token has expired.", "token_expired")
     except jwt.ImmatureSignatureError:
         _reject("The token is not valid yet.", "invalid_token")
-    except jwt.PyJWKClientConnectionError as exc:
-        raise ServiceUnavailable("The token issuer's keys cannot be fetched now; retry.") from exc
     except OSError as exc:
         raise ServiceUnavailable("The token issuer's keys cannot be read now; retry.") from exc
     except jwt.InvalidIssuerError:
@@ -93,35 +91,65 @@ def _reject(message: str, code: str) -> Any:
     raise Unauthorized(message, code=code)
 
 
+@dataclass
+class _KeySet:
+    keys: dict[str, Any]  # kid -> public key
+    fetched_at: float
+
+
+_key_sets: dict[str, _KeySet] = {}
+_key_sets_lock = threading.Lock()
+
+
 def _signing_key(kid: str | None) -> Any:
+    """The issuer's key for `kid`. Keys are cached for JWKS_LIFESPAN_SECONDS; an unknown kid (a key
+    rotated in at the issuer) triggers one refresh, at most once per JWKS_MIN_REFRESH_SECONDS however
+    many such tokens arrive, so forged kids cannot make us hammer the issuer."""
     url = config.auth_jwks_url()
+    now = time.monotonic()
+    with _key_sets_lock:
+        key_set = _key_sets.get(url)
+        if key_set is None or now - key_set.fetched_at >= JWKS_LIFESPAN_SECONDS:
+            key_set = _key_sets[url] = _fetch_key_set(url, now)
+        key = _pick(key_set, kid)
+        if key is None and now - key_set.fetched_at >= JWKS_MIN_REFRESH_SECONDS:
+            key_set = _key_sets[url] = _fetch_key_set(url, now)
+            key = _pick(key_set, kid)
+    if key is None:
+        raise ValueError("unknown signing key")
+    return key
+
+
+def _pick(key_set: _KeySet, kid: str | None) -> Any:
+    if kid is None and len(key_set.keys) == 1:
+        return next(iter(key_set.keys.values()))
+    return key_set.keys.get(kid or "")
+
+
+def _fetch_key_set(url: str, now: float) -> _KeySet:
+    import jwt
+
     if url.startswith("file://"):
-        jwk_set = _file_jwks(url, int(time.monotonic() // JWKS_LIFESPAN_SECONDS))
-        keys = jwk_set.keys
-        if kid is None and len(keys) == 1:
-            return keys[0].key
-        return jwk_set[kid or ""].key  # KeyError: unknown kid -> invalid token
-    client = _jwks_client(url)
-    if kid is None:
-        raise ValueError("token without kid")
-    return client.get_signing_key(kid).key
+        with open(unquote(urlparse(url).path), encoding="utf-8") as handle:
+            document = handle.read()
+    else:
+        request = urllib.request.Request(url, headers={"accept": "application/json"})  # noqa: S310 - http(s) checked
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                document = response.read(1024 * 1024).decode()
+        except (urllib.error.URLError, TimeoutError, OSError, UnicodeDecodeError) as exc:
+            raise ServiceUnavailable("The token issuer's keys cannot be fetched now; retry.") from exc
+    try:
+        jwk_set = jwt.PyJWKSet.from_json(document)
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise ServiceUnavailable("The token issuer's keys are unreadable.") from exc
+    keys = {jwk.key_id or "": jwk.key for jwk in jwk_set.keys if jwk.key_type == "RSA"}
+    return _KeySet(keys=keys, fetched_at=now)
 
 
-@functools.lru_cache(maxsize=4)
-def _jwks_client(url: str) -> "jwt.PyJWKClient":
-    import jwt
-
-    return jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=JWKS_LIFESPAN_SECONDS, timeout=5)
-
-
-@functools.lru_cache(maxsize=4)
-def _file_jwks(url: str, _period: int) -> "jwt.PyJWKSet":
-    """A JWKS document on disk (local runs, tests), re-read once per lifespan period."""
-    import jwt
-
-    path = unquote(urlparse(url).path)
-    with open(path, encoding="utf-8") as handle:
-        return jwt.PyJWKSet.from_json(handle.read())
+def reset_key_cache() -> None:
+    with _key_sets_lock:
+        _key_sets.clear()
 
 
 def authenticate_event(event: Any, job_id: str | None = None) -> Caller:

@@ -67,7 +67,13 @@ def dispatch_body(job: Generation) -> dict[str, Any]:
 
 def send(job: Generation) -> str | None:
     """POST the job to the backend. Returns the job id the backend names in its answer, if any."""
-    headers = {"content-type": "application/json", "accept": "application/json"}
+    # Sending is at least once (a dispatcher that dies after the backend's answer and before recording
+    # it sends again): our job id is the backend's idempotency key, and its webhooks land on one record.
+    headers = {
+        "content-type": "application/json",
+        "accept": "application/json",
+        "idempotency-key": job.job_id,
+    }
     key = api_key()
     if key:
         headers["authorization"] = f"Bearer {key}"

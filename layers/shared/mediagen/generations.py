@@ -19,6 +19,14 @@ class ConditionalWrite:
     before: Generation | None
 
 
+def condition_failed(exc: Exception) -> bool:
+    """A PynamoDB error caused by a failed condition (and not by throttling, a timeout, ...)."""
+    cause = getattr(exc, "cause", None)
+    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == (
+        "ConditionalCheckFailedException"
+    )
+
+
 def update_if(job_id: str, actions: list[Action], condition: Condition) -> ConditionalWrite:
     """UpdateItem with `condition`, one request: ALL_OLD on success and on condition failure."""
     connection = Generation._get_connection().connection

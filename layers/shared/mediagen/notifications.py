@@ -9,6 +9,7 @@ from datetime import datetime
 from pynamodb.exceptions import PutError, UpdateError
 
 from mediagen.errors import BadRequest, NotFound
+from mediagen.generations import condition_failed
 from mediagen.models import Notification
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import NotificationsPage, NotificationView
@@ -62,7 +63,7 @@ def notify_job_finished(
     try:
         notification.save(condition=Notification.notification_id.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
     count(MetricName.NOTIFICATION_CREATED)
@@ -98,7 +99,7 @@ def mark_read(user_id: str, notification_id_: str) -> NotificationView:
             condition=Notification.user_id.exists(),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             raise NotFound("No such notification.") from exc
         raise
     return notification_view(notification)
