@@ -7,7 +7,6 @@ tests; anything else that goes wrong fails them, with npm's or dynalite's output
 """
 
 import fcntl
-import os
 import shutil
 import socket
 import subprocess
@@ -181,7 +180,7 @@ def _delete_tables(client: Any) -> None:
     for name in TABLE_NAMES.values():
         if name in existing:
             client.delete_table(TableName=name)
-            client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1})
+            client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
 
 @pytest.fixture
@@ -196,10 +195,3 @@ def dynalite_tables(dynalite: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield dynalite
     reset_process_state()
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -32,8 +32,11 @@ MODES = ["before", "after"]  # the request never reached AWS / AWS applied it bu
 
 def make_fault(kind: str, operation: str) -> Exception:
     if kind == "throttling":
-        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
-        return ClientError({**error, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)  # type: ignore[arg-type]
+        response: Any = {
+            "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return ClientError(response, operation)
     return ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
 
