@@ -1,0 +1,165 @@
+"""Everything the in-process benchmarks run against: moto with the template's tables (and the old
+flow's), the media bucket, the dispatch queue, a stand-in generation backend, a token issuer, and the
+real Lambda handlers. Build it after stand_in.configure_environment()."""
+
+import importlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import old_flow
+from bench.stand_in import GENERATIONS_TABLE, NOTIFICATIONS_TABLE, install_hook
+
+PROMPT = "Un phare breton au coucher du soleil"
+MODEL = "gemini-2.5-flash-image"
+USER = "user_2benchAuthor"
+ORGANIZATION = "org_2benchTeam"
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class World:
+    workdir: Path
+    mock: Any
+    client: Any  # boto3 DynamoDB client (the old flow's, and the meter's)
+    old: old_flow.OldSystem
+    minter: Any
+    context: Any
+    backend: Any
+    queue_url: str
+    handlers: dict[str, Handler]
+
+    # --- the new flow's routes, as API Gateway calls them ----------------------------------------------
+
+    def generate(self, job_id: str, num_images: int) -> dict[str, Any]:
+        from tests.support import http_event
+
+        body = json.dumps(
+            {"prompt": PROMPT, "job_id": job_id, "num_images": num_images, "size": "1024x1024", "model": MODEL},
+            ensure_ascii=False,
+        )
+        headers = {"content-type": "application/json", **self.minter.auth(USER, org=ORGANIZATION)}
+        return self.handlers["generate"](http_event("POST", "/api/images/generate", body=body, headers=headers), self.context)
+
+    def webhook_event(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from tests.support import webhook_event
+
+        return webhook_event(payload)
+
+    def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handlers["completion_webhook"](event, self.context)
+
+    def get(self, handler: str, path: str) -> dict[str, Any]:
+        from tests.support import http_event
+
+        event = http_event("GET", path, headers=self.minter.auth(USER, org=ORGANIZATION))
+        return self.handlers[handler](event, self.context)
+
+    def run_dispatcher(self) -> list[Any]:
+        """Receive the dispatch queue's messages and hand them to the dispatcher, as the event source
+        mapping does."""
+        import boto3
+
+        from tests.support import sqs_event
+
+        sqs = boto3.client("sqs")
+        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        answers = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return answers
+            answers.append(self.handlers["dispatch"](sqs_event(messages, arn), self.context))
+            for message in messages:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain_queue(self) -> None:
+        import boto3
+
+        boto3.client("sqs").purge_queue(QueueUrl=self.queue_url)
+
+    def close(self) -> None:
+        self.backend.stop()
+        self.mock.stop()
+
+
+def build(workdir: Path) -> World:
+    import boto3
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moto import mock_aws
+
+    from infra.cfn_template import create_queues, create_tables
+    from tests.support import (
+        FRONT_END,
+        ISSUER,
+        MEDIA_BUCKET,
+        WEBHOOK_SECRET,
+        FakeBackend,
+        FakeLambdaContext,
+        TokenMinter,
+    )
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": "bench-key-1", "alg": "RS256", "use": "sig"})
+    jwks = workdir / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    backend = FakeBackend()
+    os.environ.update(
+        {
+            "AUTH_ISSUER": ISSUER,
+            "AUTH_JWKS_URL": jwks.as_uri(),
+            "AUTH_AUTHORIZED_PARTIES": FRONT_END,
+            "WEBHOOK_SECRETS": WEBHOOK_SECRET,
+            "MEDIA_BUCKET": MEDIA_BUCKET,
+            "GENERATOR_URL": backend.url,
+            "GENERATOR_API_KEY": "bench-generator-key",
+            "PUBLIC_API_URL": "https://api.mediagen.bench",
+        }
+    )
+    mock = mock_aws()
+    mock.start()
+    install_hook()
+    client = boto3.client("dynamodb")
+    create_tables(client, {"GenerationsTable": GENERATIONS_TABLE, "NotificationsTable": NOTIFICATIONS_TABLE})
+    old_flow.create_tables(client)
+    boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
+    queue_url = create_queues(boto3.client("sqs"), prefix="bench-")["DispatchQueue"]
+    os.environ["DISPATCH_QUEUE_URL"] = queue_url
+    handlers = {
+        name: importlib.import_module(f"{name}.app").lambda_handler
+        for name in (
+            "generate",
+            "completion_webhook",
+            "generation_status",
+            "generation_result",
+            "notifications",
+            "dispatch",
+        )
+    }
+    old = old_flow.OldSystem(client)
+    # The author is the oldest user, so the old flow's "first user" is right here: its notification
+    # reaches the user who reads it, as in the new flow, and the reads compare like for like.
+    old.seed_user(USER, "author@example.com", ORGANIZATION)
+    for index in range(49):
+        old.seed_user(f"user_2other{index:03d}", f"other{index}@example.com", None)
+    return World(
+        workdir=workdir,
+        mock=mock,
+        client=client,
+        old=old,
+        minter=TokenMinter(key, "bench-key-1"),
+        context=FakeLambdaContext(function_name="bench"),
+        backend=backend,
+        queue_url=queue_url,
+        handlers=handlers,
+    )
