@@ -20,7 +20,7 @@ def can_see(caller: Caller, generation: Generation) -> bool:
 
 def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
     """The generation, or the same 404 whether it does not exist or the caller may not see it."""
-    if not JOB_ID_PATTERN.match(job_id):  # no such id can exist: same answer, no request
+    if not JOB_ID_PATTERN.fullmatch(job_id):  # no such id can exist: same answer, no request
         raise NotFound(f"No {kind} generation {job_id[:64]}.")
     generation = generations.find(job_id)
     if (

@@ -72,7 +72,7 @@ def answer(job: Generation) -> GenerateAnswer:
 
 def cancel(caller: Caller, kind: Kind, job_id: str) -> StatusView:
     """The author cancels a queued or processing job; canceled is final. Repeating it is harmless."""
-    if not JOB_ID_PATTERN.match(job_id):
+    if not JOB_ID_PATTERN.fullmatch(job_id):
         raise NotFound(f"No {kind} generation {job_id[:64]}.")
     now = datetime.now(UTC)
     write = generations.update_if(

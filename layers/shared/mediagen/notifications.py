@@ -90,7 +90,7 @@ def list_notifications(
 
 def mark_read(user_id: str, notification_id_: str) -> NotificationView:
     """Idempotent; another user's notification (or a missing one) is the same 404."""
-    if not NOTIFICATION_ID.match(notification_id_):
+    if not NOTIFICATION_ID.fullmatch(notification_id_):
         raise NotFound("No such notification.")
     notification = Notification(user_id, notification_id_)
     try:
@@ -130,7 +130,7 @@ def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str
         last_id = json.loads(raw)["after"]
     except (ValueError, binascii.Error, KeyError, TypeError) as exc:
         raise BadRequest("The cursor is invalid.", code="invalid_cursor") from exc
-    if not isinstance(last_id, str) or not NOTIFICATION_ID.match(last_id):
+    if not isinstance(last_id, str) or not NOTIFICATION_ID.fullmatch(last_id):
         raise BadRequest("The cursor is invalid.", code="invalid_cursor")
     key = {"user_id": {"S": user_id}, "notification_id": {"S": last_id}}
     if unread_only:

@@ -51,7 +51,7 @@ class MediaFile(_Payload):
     @field_validator("dimensions")
     @classmethod
     def _check_dimensions(cls, value: str) -> str:
-        if not _DIMENSIONS.match(value):
+        if not _DIMENSIONS.fullmatch(value):
             raise ValueError("dimensions must be WIDTHxHEIGHT with positive integers, e.g. 1024x1024")
         return value
 
@@ -199,7 +199,7 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _check_size(cls, value: str | None) -> str | None:
         if value is not None:
-            match = _SIZE.match(value)
+            match = _SIZE.fullmatch(value)
             if not match or max(int(match[1]), int(match[2])) > 8192:
                 raise ValueError("size must be WIDTHxHEIGHT, each from 1 to 8192, e.g. 1024x1024")
         return value
