@@ -141,7 +141,11 @@ def is_retryable(exc: BaseException) -> bool:
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     """Field, message and type of each problem; never the offending input itself (it may be huge)."""
     return [
-        {"field": ".".join(str(p)[:100] for p in err["loc"])[:300], "message": err["msg"][:300], "type": err["type"]}
+        {
+            "field": ".".join(str(p)[:100] for p in err["loc"])[:300],
+            "message": err["msg"][:300],
+            "type": err["type"],
+        }
         for err in exc.errors(include_url=False, include_input=False)[:20]
     ]
 
