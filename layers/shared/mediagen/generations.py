@@ -13,7 +13,10 @@ from mediagen.models import Generation
 @dataclass(frozen=True)
 class ConditionalWrite:
     """What a conditional write did. `before` is the item before the write (None: it did not exist);
-    when the condition failed, it is the item as it is now (DynamoDB returns it with the failure)."""
+    when the condition failed, it is the item as it is now: DynamoDB returns it with the failure, so no
+    read is needed. Only when no item comes back (the item is missing, or a store without
+    ReturnValuesOnConditionCheckFailure, such as dynalite) is it read, once, consistently: job states
+    only move forward, so that read cannot contradict the failed condition."""
 
     applied: bool
     before: Generation | None
@@ -45,7 +48,7 @@ def update_if(job_id: str, actions: list[Action], condition: Condition) -> Condi
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
         current: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        return ConditionalWrite(applied=False, before=_item(current))
+        return ConditionalWrite(applied=False, before=_item(current) if current else find(job_id))
     return ConditionalWrite(applied=True, before=_item(response.get("Attributes")))
 
 
@@ -65,11 +68,12 @@ def put_new(job: Generation) -> Generation | None:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
         existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        if existing is None:  # DynamoDB always returns it; a store that does not: let the client retry
+        current = _item(existing) if existing else find(job.job_id)
+        if current is None:  # it vanished in between: let the client retry
             from mediagen.errors import ServiceUnavailable
 
             raise ServiceUnavailable("The job id is being created; retry.") from exc
-        return _item(existing)
+        return current
     return None
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mediagen.completion import apply_completion
+from mediagen.errors import ServiceUnavailable
 from mediagen.models import IN_FLIGHT_SHARDS, Generation
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import CompletionWebhook
@@ -44,7 +45,11 @@ def sweep(now: datetime | None = None) -> SweepReport:
         ):
             examined += 1
             event = CompletionWebhook(job_id=stuck.job_id, status="failed", error=TIMEOUT_ERROR)
-            answer = apply_completion(stuck.kind, event, only_if=Generation.updated_at < cutoff)  # type: ignore[arg-type]
+            try:
+                answer = apply_completion(stuck.kind, event, only_if=Generation.updated_at < cutoff)  # type: ignore[arg-type]
+            except ServiceUnavailable:  # one job in a race must not stop the sweep; the next one retries it
+                logger.warning("Job skipped by this sweep", extra={"job": stuck.job_id})
+                continue
             if answer.outcome == "updated":
                 timed_out += 1
                 count(MetricName.JOB_TIMED_OUT)
