@@ -27,9 +27,15 @@ def _has_control_chars(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
-class _Payload(BaseModel):
+class _Model(BaseModel):
+    # Each function validates a few of these models: build a model's validator on its first use, not
+    # at import, so a cold start pays only for the models its function uses.
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Payload(_Model):
     # Unknown fields are ignored so the backend can add fields without breaking deliveries.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class MediaFile(_Payload):
@@ -126,17 +132,17 @@ def s3_key_problem(path: str, job_id: str) -> str | None:
 # --- Answers -------------------------------------------------------------------------------------
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Model):
     code: str
     message: str
 
 
-class WebhookAnswer(BaseModel):
+class WebhookAnswer(_Model):
     job_id: str
     outcome: Literal["created", "updated", "duplicate", "stale"]
 
 
-class StatusView(BaseModel):
+class StatusView(_Model):
     job_id: str
     kind: Kind
     status: JobStatus
@@ -146,7 +152,7 @@ class StatusView(BaseModel):
     error: str | None = None
 
 
-class ImageView(BaseModel):
+class ImageView(_Model):
     index: int
     url: str
     width: int
@@ -174,10 +180,10 @@ class ResultView(StatusView):
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(_Model):
     """POST /api/{images|videos}/generate. Unknown fields are refused: a typo must not pass silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     job_id: JobId | None = None
@@ -205,30 +211,30 @@ class GenerateRequest(BaseModel):
         return value
 
 
-class GenerateAnswer(BaseModel):
+class GenerateAnswer(_Model):
     job_id: str
     status: JobStatus
     status_url: str
     result_url: str
 
 
-class DispatchMessage(BaseModel):
+class DispatchMessage(_Model):
     """What the generate route puts on the dispatch queue: the job id, the rest is in the table."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     job_id: JobId
 
 
-class BackendAnswer(BaseModel):
+class BackendAnswer(_Model):
     """The generation backend's answer to a dispatch; the old backend names its own job id."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     job_id: JobId | None = None
 
 
-class NotificationView(BaseModel):
+class NotificationView(_Model):
     id: str
     type: str
     title: str
@@ -238,16 +244,16 @@ class NotificationView(BaseModel):
     metadata: dict[str, str]
 
 
-class NotificationsPage(BaseModel):
+class NotificationsPage(_Model):
     items: list[NotificationView]
     next_cursor: str | None
     unread_count: int
 
 
-class NotificationsQuery(BaseModel):
+class NotificationsQuery(_Model):
     """GET /api/notifications query string."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, min_length=1, max_length=512)
