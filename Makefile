@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean
+.PHONY: venv test lint typecheck check run clean bench
 
 venv: $(VENV)/.installed
 
@@ -24,9 +24,12 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions infra tests
+	$(VENV)/bin/mypy layers/shared functions infra tests bench
 
 check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+bench: venv
+	$(PY) -m bench.run

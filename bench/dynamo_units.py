@@ -122,16 +122,18 @@ class WriteCost:
     index_units: int
     size: int  # the size the table units were computed from
     index_detail: str
+    by_index: dict[str, int]
 
 
 def write_cost(shape: TableShape, before: Item | None, after: Item | None, applied: bool) -> WriteCost:
     """Units of one single-item write (PutItem, UpdateItem, DeleteItem); `after` is None for a delete."""
     if not applied:  # a failed condition: the existing item's size, at least 1 unit; no index write
         size = item_size(before)
-        return WriteCost(write_units(size), 0, size, "")
+        return WriteCost(write_units(size), 0, size, "", {})
     size = max(item_size(before), item_size(after))
     index_units = 0
     details = []
+    by_index: dict[str, int] = {}
     for index in shape.indexes:
         old, new = shape.index_entry(index, before), shape.index_entry(index, after)
         if old == new:
@@ -145,5 +147,6 @@ def write_cost(shape: TableShape, before: Item | None, after: Item | None, appli
         else:
             units, what = write_units(max(item_size(old), item_size(new))), "update"
         index_units += units
+        by_index[index.name] = units
         details.append(f"{index.name}:{what}")
-    return WriteCost(write_units(size), index_units, size, ",".join(details))
+    return WriteCost(write_units(size), index_units, size, ",".join(details), by_index)

@@ -27,6 +27,7 @@ class Charge:
     gsi_wcu: float = 0.0  # index write units
     rcu: float = 0.0
     note: str = ""
+    by_index: dict[str, float] = field(default_factory=dict)  # index write units, by index
 
 
 @dataclass
@@ -111,7 +112,13 @@ class Meter:
             cost = write_cost(shape, before, after, applied=not condition_failed)
             note = "condition failed" if condition_failed else cost.index_detail
             self._charge(
-                operation, table, cost.size, wcu=cost.table_units, gsi_wcu=cost.index_units, note=note
+                operation,
+                table,
+                cost.size,
+                wcu=cost.table_units,
+                gsi_wcu=cost.index_units,
+                note=note,
+                by_index=dict(cost.by_index),
             )
         elif operation == "GetItem":
             item = parsed.get("Item")
@@ -147,6 +154,7 @@ class Meter:
                     wcu=2 * cost.table_units,
                     gsi_wcu=2 * cost.index_units,
                     note="transaction: 2x",
+                    by_index={name: 2 * units for name, units in cost.by_index.items()},
                 )
         elif operation == "BatchWriteItem":
             for batch_table, requests in params["RequestItems"].items():
@@ -160,6 +168,7 @@ class Meter:
                         cost.size,
                         wcu=cost.table_units,
                         gsi_wcu=cost.index_units,
+                        by_index=dict(cost.by_index),
                     )
         else:
             self._charge(operation, table or "?", 0, note="not metered by the bench")

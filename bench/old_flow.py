@@ -272,7 +272,9 @@ class OldSystem:
             for image in images:
                 image_width, image_height = (int(x) for x in image["dimensions"].split("x"))
                 file_metadata: dict[str, Any] = {
-                    "description": {"S": image["description"]} if image.get("description") else {"NULL": True},
+                    "description": {"S": image["description"]}
+                    if image.get("description")
+                    else {"NULL": True},
                     "model": {"S": metadata["model_name"]} if metadata.get("model_name") else {"NULL": True},
                     "generation_time": (
                         {"N": str(metadata["generation_time_seconds"])}

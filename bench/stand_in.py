@@ -88,6 +88,7 @@ class Call:
     operation: str
     served_ms: float  # moto's own time, response parsing included
     modelled_ms: float  # the delay it was padded to (0 when latency is off)
+    lasted_ms: float  # what it took in all: max(delay, moto's time), plus the sleep's overshoot
 
 
 @dataclass
@@ -113,8 +114,11 @@ class StandIn:
 
     def serve(self, original: Any, endpoint: Any, request: Any, operation_model: Any, context: Any) -> Any:
         operation = operation_model.name
-        params: dict[str, Any] = json.loads(request.body) if request.body else {}
-        pending = self.meter.before(operation, params) if self.meter else None
+        params: dict[str, Any] = {}
+        pending = None
+        if self.meter:
+            params = json.loads(request.body) if request.body else {}
+            pending = self.meter.before(operation, params)
         start = time.perf_counter()
         result = original(endpoint, request, operation_model, context)
         served = time.perf_counter() - start
@@ -122,9 +126,10 @@ class StandIn:
         if self.latency:
             modelled = DELAYS_MS.get(operation, OTHER_DELAY_MS) / 1000
             pad_until(start + modelled)
+        lasted = time.perf_counter() - start
         if self.meter:
             self.meter.after(operation, params, pending, result)
-        self.calls.append(Call(operation, served * 1000, modelled * 1000))
+        self.calls.append(Call(operation, served * 1000, modelled * 1000, lasted * 1000))
         return result
 
 

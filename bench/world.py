@@ -39,11 +39,19 @@ class World:
         from tests.support import http_event
 
         body = json.dumps(
-            {"prompt": PROMPT, "job_id": job_id, "num_images": num_images, "size": "1024x1024", "model": MODEL},
+            {
+                "prompt": PROMPT,
+                "job_id": job_id,
+                "num_images": num_images,
+                "size": "1024x1024",
+                "model": MODEL,
+            },
             ensure_ascii=False,
         )
         headers = {"content-type": "application/json", **self.minter.auth(USER, org=ORGANIZATION)}
-        return self.handlers["generate"](http_event("POST", "/api/images/generate", body=body, headers=headers), self.context)
+        return self.handlers["generate"](
+            http_event("POST", "/api/images/generate", body=body, headers=headers), self.context
+        )
 
     def webhook_event(self, payload: dict[str, Any]) -> dict[str, Any]:
         from tests.support import webhook_event
@@ -70,7 +78,7 @@ class World:
         arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        answers = []
+        answers: list[Any] = []
         while True:
             messages = sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
@@ -82,9 +90,15 @@ class World:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain_queue(self) -> None:
+        """Drop what generate queued (PurgeQueue is allowed once a minute only)."""
         import boto3
 
-        boto3.client("sqs").purge_queue(QueueUrl=self.queue_url)
+        sqs = boto3.client("sqs")
+        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def close(self) -> None:
         self.backend.stop()

@@ -1,0 +1,312 @@
+"""Cold start: each handler's import and module-level initialisation in a fresh process, as a ratio to
+`import boto3; boto3.client("dynamodb")` measured the same way in the same run; and `-X importtime`
+of each handler, to say which imports dominate.
+
+Every measurement is a new interpreter (the import caches of a Lambda sandbox are empty at init); the
+clock starts inside it, after the interpreter's own start-up, which Lambda's runtime pays alike for
+every function. One discarded round first writes the bytecode caches and warms the OS file cache, so
+each round measures importing, not compiling or reading the disk.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from bench.stand_in import CODE_PATHS, ROOT
+from bench.stats import median, table
+
+BASELINE = "baseline: import boto3; boto3.client('dynamodb')"
+GOAL_RATIO = 1.25
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+target = sys.argv[1]
+if target == "baseline":
+    import boto3
+    t1 = time.perf_counter()
+    boto3.client("dynamodb")
+    t2 = time.perf_counter()
+else:
+    import importlib
+    importlib.import_module(target)
+    t1 = time.perf_counter()
+    # The DynamoDB client the handler creates on its first request (PynamoDB's, lazily): the baseline's
+    # second half, measured apart so the two columns compare the same work.
+    models = sys.modules.get("mediagen.models")
+    if models is not None:
+        models.Generation._get_connection().connection.client
+    t2 = time.perf_counter()
+print(json.dumps({"import_ms": (t1 - t0) * 1000, "client_ms": (t2 - t1) * 1000, "modules": len(sys.modules)}))
+"""
+
+
+def handlers() -> list[str]:
+    return sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+
+
+def lambda_like_environment() -> dict[str, str]:
+    """What a deployed function's process has: its settings, credentials in the environment, no ~/.aws."""
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join(CODE_PATHS),
+        "LANG": "C.UTF-8",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+        "GENERATIONS_TABLE": "mediagen-generations",
+        "NOTIFICATIONS_TABLE": "mediagen-notifications",
+        "MEDIA_BUCKET": "mediagen-media",
+        "AUTH_ISSUER": "https://clerk.example.com",
+        "AUTH_JWKS_URL": "https://clerk.example.com/.well-known/jwks.json",
+        "AUTH_AUTHORIZED_PARTIES": "https://app.example.com",
+        "WEBHOOK_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks",
+        "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
+        "GENERATOR_URL": "https://generator.example.com/jobs",
+        "POWERTOOLS_SERVICE_NAME": "mediagen",
+        "POWERTOOLS_METRICS_NAMESPACE": "Mediagen",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    return environment
+
+
+def _module(target: str) -> str:
+    return target if target == "baseline" else f"{target}.app"
+
+
+def measure_once(target: str) -> dict[str, float]:
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", CHILD, _module(target)],
+        env=lambda_like_environment(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{target}: {completed.stderr.strip()[-2000:]}")
+    result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+@dataclass
+class ImportCost:
+    module: str
+    self_us: int
+    cumulative_us: int
+    parent: str | None  # the module whose import imported it (None: the top)
+
+
+@dataclass
+class ColdStartResult:
+    runs: dict[str, list[dict[str, float]]]
+    importtime: dict[str, list[ImportCost]]
+    repetitions: int
+
+    def median_of(self, target: str, key: str) -> float:
+        return median([r[key] for r in self.runs[target]])
+
+    def baseline_ms(self) -> float:
+        return median([r["import_ms"] + r["client_ms"] for r in self.runs["baseline"]])
+
+    def ratio(self, target: str) -> float:
+        """The median over rounds of the handler's import over the baseline of the same round: a slow
+        moment of the machine hits both sides of each ratio."""
+        return self._ratio(target, ("import_ms",))
+
+    def ratio_with_client(self, target: str) -> float:
+        return self._ratio(target, ("import_ms", "client_ms"))
+
+    def _ratio(self, target: str, keys: tuple[str, ...]) -> float:
+        pairs = zip(self.runs[target], self.runs["baseline"], strict=True)
+        return median(
+            [sum(run[k] for k in keys) / (base["import_ms"] + base["client_ms"]) for run, base in pairs]
+        )
+
+    def failing(self) -> list[str]:
+        return [t for t in self.runs if t != "baseline" and self.ratio(t) > GOAL_RATIO]
+
+
+def parse_importtime(stderr: str) -> list[ImportCost]:
+    """`-X importtime` lines come children first, each indented one level deeper than its importer."""
+    costs: list[ImportCost] = []
+    waiting: dict[int, list[int]] = {}  # depth -> indexes of modules whose importer is not seen yet
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        head, cumulative, name = line.split("|", 2)
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        module = name.strip()
+        for child in waiting.pop(depth + 1, []):
+            costs[child].parent = module
+        waiting.setdefault(depth, []).append(len(costs))
+        costs.append(ImportCost(module, int(head.split(":", 1)[1]), int(cumulative), None))
+    return costs
+
+
+def importtime(target: str, runs: int) -> list[ImportCost]:
+    """`python -X importtime`, `runs` times: each module's median self and cumulative microseconds."""
+    samples: dict[str, list[ImportCost]] = {}
+    code = "import boto3" if target == "baseline" else f"import {_module(target)}"
+    for _ in range(runs):
+        completed = subprocess.run(  # noqa: S603 - our own interpreter
+            [sys.executable, "-X", "importtime", "-c", code],
+            env=lambda_like_environment(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for cost in parse_importtime(completed.stderr):
+            samples.setdefault(cost.module, []).append(cost)
+    return [
+        ImportCost(
+            module,
+            int(median([c.self_us for c in costs])),
+            int(median([c.cumulative_us for c in costs])),
+            costs[0].parent,
+        )
+        for module, costs in samples.items()
+    ]
+
+
+def run(repetitions: int, importtime_runs: int) -> ColdStartResult:
+    targets = ["baseline", *handlers()]
+    for target in targets:  # discarded: bytecode and file caches
+        measure_once(target)
+    runs: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
+    for index in range(repetitions):
+        order = targets[index % len(targets) :] + targets[: index % len(targets)]
+        for target in order:
+            runs[target].append(measure_once(target))
+        print(f"  cold start: round {index + 1}/{repetitions}", file=sys.stderr)
+    return ColdStartResult(
+        runs=runs,
+        importtime={t: importtime(t, importtime_runs) for t in targets},
+        repetitions=repetitions,
+    )
+
+
+def _is_stdlib(module: str) -> bool:
+    top = module.split(".")[0]
+    return top in sys.stdlib_module_names or top.startswith("_")
+
+
+def family(module: str, parents: dict[str, str | None]) -> str:
+    """Who a module's own import time is booked to: its distribution (Powertools and mediagen split by
+    subpackage, where the question is which part), and a standard-library module to the nearest
+    importer that is not one: `asyncio` pulled in by Powertools' event handler counts there."""
+    seen = set()
+    current: str | None = module
+    while current is not None and _is_stdlib(current) and current not in seen:
+        seen.add(current)
+        current = parents.get(current)
+    if current is None or _is_stdlib(current):
+        return "stdlib (interpreter start-up)"
+    top = current.split(".")[0]
+    if top in ("aws_lambda_powertools", "mediagen"):
+        return ".".join(current.split(".")[:2])
+    return top
+
+
+def report(result: ColdStartResult) -> list[str]:
+    rows = []
+    baseline = result.baseline_ms()
+    for target in result.runs:
+        import_ms = result.median_of(target, "import_ms")
+        client_ms = result.median_of(target, "client_ms")
+        runs = result.runs[target]
+        total = median([r["import_ms"] + r["client_ms"] for r in runs])
+        is_base = target == "baseline"
+        imports = [r["import_ms"] for r in runs]
+        rows.append(
+            [
+                BASELINE if is_base else target,
+                f"{import_ms:.0f}",
+                f"{min(imports):.0f}-{max(imports):.0f}",
+                f"{client_ms:.0f}",
+                f"{total:.0f}",
+                int(median([r["modules"] for r in runs])),
+                "" if is_base else f"{result.ratio(target):.2f}",
+                "" if is_base else f"{result.ratio_with_client(target):.2f}",
+                "" if is_base else ("yes" if result.ratio(target) <= GOAL_RATIO else "NO"),
+            ]
+        )
+    lines = table(
+        [
+            "handler",
+            "import ms",
+            "(min-max)",
+            "+ DynamoDB client ms",
+            "total ms",
+            "modules",
+            "ratio (import)",
+            "ratio (+ client)",
+            f"<= {GOAL_RATIO}",
+        ],
+        rows,
+        [False, True, True, True, True, True, True, True, False],
+    )
+    lines.append("")
+    lines.append(
+        f"Medians of {result.repetitions} fresh processes each, interleaved; the baseline is "
+        f"{baseline:.0f} ms (import boto3, then create the client). Ratios are medians over the rounds "
+        "of the handler over the baseline of the same round. 'ratio (import)' is the goal's: the "
+        "handler's import and module-level initialisation over the baseline; 'ratio (+ client)' adds "
+        "the DynamoDB client the handler creates lazily on its first request, the same work as the "
+        "baseline's second half."
+    )
+    return lines
+
+
+def own_time_by_family(costs: list[ImportCost]) -> list[tuple[str, int]]:
+    parents = {c.module: c.parent for c in costs}
+    by_family: dict[str, int] = {}
+    for cost in costs:
+        name = family(cost.module, parents)
+        by_family[name] = by_family.get(name, 0) + cost.self_us
+    return sorted(by_family.items(), key=lambda kv: kv[1], reverse=True)
+
+
+def top_families(result: ColdStartResult, target: str, count: int) -> list[str]:
+    return [
+        f"{name} {us / 1000:.0f} ms" for name, us in own_time_by_family(result.importtime[target])[:count]
+    ]
+
+
+def report_importtime(result: ColdStartResult, top: int = 10) -> list[str]:
+    lines: list[str] = []
+    for target, costs in result.importtime.items():
+        own = _module(target) if target != "baseline" else "boto3"
+        total = next((c.cumulative_us for c in costs if c.module == own), 0)
+        lines.append(
+            f"{BASELINE if target == 'baseline' else own}: {total / 1000:.0f} ms under -X importtime"
+        )
+        ranked = sorted((c for c in costs if c.module != own), key=lambda c: c.cumulative_us, reverse=True)
+        lines += table(
+            ["module (top cumulative)", "cumulative ms", "self ms"],
+            [[c.module, f"{c.cumulative_us / 1000:.1f}", f"{c.self_us / 1000:.1f}"] for c in ranked[:top]],
+            [False, True, True],
+        )
+        ranked_families = own_time_by_family(costs)
+        lines.append(
+            "own time by package (standard-library modules booked to the package that imported them):"
+        )
+        lines += table(
+            ["package", "ms", "share"],
+            [[name, f"{us / 1000:.0f}", f"{us / max(1, total):.0%}"] for name, us in ranked_families[:10]],
+            [False, True, True],
+        )
+        lines.append("")
+    return lines
+
+
+if __name__ == "__main__":  # a quick look: python -m bench.cold_start
+    outcome = run(3, 1)
+    print("\n".join(report(outcome) + report_importtime(outcome)))
