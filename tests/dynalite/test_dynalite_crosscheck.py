@@ -356,7 +356,7 @@ def test_the_sweeper_finds_only_stuck_jobs(aws_requests: Any, observe: Observe) 
     found = [
         job.job_id
         for s in range(IN_FLIGHT_SHARDS)
-        for job in Generation.stuck.query(str(s), Generation.updated_at < cutoff)
+        for job in Generation.stuck.query(str(s), Generation.created_at < cutoff)
     ]
     assert sorted(found) == sorted([*stuck, "job_stuck_nobody"])
 

@@ -34,7 +34,7 @@ def job(job_id: str, *, status: str = "queued", minutes_ago: int = 20, author: s
 def test_stuck_jobs_are_failed_and_notified_fresh_and_finished_ones_are_left(
     lambda_context: Any, aws_requests: Any
 ) -> None:
-    # Given stuck jobs (queued and processing, 20 minutes without news), a fresh one, and a finished one
+    # Given stuck jobs (queued and processing, created 20 minutes ago), a fresh one, and a finished one
     job("job_stuck_q")
     job("job_stuck_p", status="processing")
     job("job_fresh", minutes_ago=2)
@@ -72,25 +72,25 @@ def test_a_completion_webhook_after_the_timeout_does_not_bring_the_job_back(lamb
 
 
 @pytest.mark.usefixtures("aws")
-def test_news_that_lands_after_the_query_saves_the_job(
+def test_a_completion_that_lands_after_the_query_wins(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a stuck job whose progress webhook lands between the sweeper's query and its write
+    # Given a stuck job whose completion webhook lands between the sweeper's query and its write
     job("job_saved", status="processing")
     original = sweeper.apply_completion
 
-    def progress_first(*args: Any, **kwargs: Any) -> Any:
-        payload = completion_payload("job_saved", status="processing", progress=50, user_id="user_a")
-        webhook_handler(webhook_event(payload), lambda_context)
+    def completion_first(*args: Any, **kwargs: Any) -> Any:
+        webhook_handler(webhook_event(completion_payload("job_saved", user_id="user_a")), lambda_context)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sweeper, "apply_completion", progress_first)
+    monkeypatch.setattr(sweeper, "apply_completion", completion_first)
 
     report = sweeper.sweep()
 
-    assert report.timed_out == 0
-    assert (Generation.get("job_saved").status, Generation.get("job_saved").progress) == ("processing", 50)
-    assert list(Notification.scan()) == []
+    # Then the sweep's write is stale: the job stays completed, with its one notification
+    assert (report.examined, report.timed_out) == (1, 0)
+    assert Generation.get("job_saved").status == "completed"
+    assert [n.type for n in Notification.scan()] == ["IMAGE_COMPLETED"]
 
 
 @pytest.mark.usefixtures("aws_server")

@@ -37,15 +37,13 @@ class JobState:
     error: str | None
 
 
-def apply_completion(
-    kind: Kind, webhook: CompletionWebhook, only_if: Condition | None = None
-) -> WebhookAnswer:
-    """Apply one event (a webhook delivery, or a failure decided by the dispatcher or the sweeper);
-    `only_if` narrows the condition further (the sweeper: only if the job had no news since)."""
+def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
+    """Apply one event (a webhook delivery, or a failure decided by the dispatcher or the sweeper)."""
     files = media_files(kind, webhook)
     now = datetime.now(UTC)
-    condition = _condition(kind, webhook) if only_if is None else _condition(kind, webhook) & only_if
-    write = generations.update_if(webhook.job_id, _actions(kind, webhook, files, now), condition)
+    write = generations.update_if(
+        webhook.job_id, _actions(kind, webhook, files, now), _condition(kind, webhook)
+    )
     if write.applied:
         outcome = "created" if write.before is None else "updated"
         state = _state_after_write(webhook, write.before, len(files), now)

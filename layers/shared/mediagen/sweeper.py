@@ -1,10 +1,10 @@
-"""The stuck-job sweeper: jobs queued or processing with no news for longer than a timeout become
-failed ("timed out"), and their authors are notified once.
+"""The stuck-job sweeper: jobs queued or processing for longer than a timeout (since their creation)
+become failed ("timed out"), and their authors are notified once.
 
 It reads the sparse in-flight index (one Query per shard, no Scan). Each job is failed through the same
-conditional write as a webhook, narrowed to "still no news since the cutoff": a completion that lands
-during the sweep wins or loses atomically, two sweeps at once fail a job once, and the notification key
-is derived from the stored completion time, so nobody is notified twice.
+conditional write as a webhook (only a queued or processing job moves): a completion that lands during
+the sweep wins or loses atomically, two sweeps at once fail a job once, and the notification key is
+derived from the stored completion time, so nobody is notified twice.
 """
 
 import os
@@ -41,12 +41,12 @@ def sweep(now: datetime | None = None) -> SweepReport:
         if examined >= MAX_JOBS_PER_SWEEP:
             break
         for stuck in Generation.stuck.query(
-            str(shard), Generation.updated_at < cutoff, limit=MAX_JOBS_PER_SWEEP
+            str(shard), Generation.created_at < cutoff, limit=MAX_JOBS_PER_SWEEP
         ):
             examined += 1
             event = CompletionWebhook(job_id=stuck.job_id, status="failed", error=TIMEOUT_ERROR)
             try:
-                answer = apply_completion(stuck.kind, event, only_if=Generation.updated_at < cutoff)  # type: ignore[arg-type]
+                answer = apply_completion(stuck.kind, event)  # type: ignore[arg-type]
             except ServiceUnavailable:  # one job in a race must not stop the sweep; the next one retries it
                 logger.warning("Job skipped by this sweep", extra={"job": stuck.job_id})
                 continue
