@@ -164,7 +164,6 @@ def _actions(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], now
 def _stored_file(media: MediaFile, model_name: str | None, generation_time: float | None) -> GeneratedFile:
     return GeneratedFile(
         s3_key=media.file_path,
-        file_name=media.file_path.rsplit("/", 1)[-1],
         size_bytes=media.size_bytes,
         format=media.format,
         width=media.width,

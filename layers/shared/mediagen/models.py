@@ -38,7 +38,6 @@ class GeneratedFile(MapAttribute):
     # Short stored names: a finished job with 4 files then fits in 1 KB, one write unit instead of two
     # (DynamoDB bills attribute names as bytes, in every file of every item).
     s3_key = UnicodeAttribute(attr_name="k")
-    file_name = UnicodeAttribute(attr_name="n")
     size_bytes = NumberAttribute(attr_name="b")
     format = UnicodeAttribute(attr_name="f")
     width = NumberAttribute(attr_name="w")
@@ -51,6 +50,11 @@ class GeneratedFile(MapAttribute):
     duration_seconds = NumberAttribute(null=True, attr_name="s")
     fps = NumberAttribute(null=True, attr_name="r")
     thumbnail_key = UnicodeAttribute(null=True, attr_name="th")
+
+    @property
+    def file_name(self) -> str:
+        """The old model's file name: the key's last segment (derived, not stored twice)."""
+        return str(self.s3_key).rsplit("/", 1)[-1]
 
 
 class InFlightIndex(GlobalSecondaryIndex["Generation"]):
