@@ -31,6 +31,7 @@ import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from infra.cfn_template import TABLE_ENV, create_tables  # noqa: E402
+from infra.moto_atomic import make_moto_writes_atomic  # noqa: E402
 from tests.support import (  # noqa: E402
     FRONT_END,
     ISSUER,
@@ -100,30 +101,6 @@ def aws() -> Iterator[None]:
         create_tables(boto3.client("dynamodb"), TABLE_NAMES)
         boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
         yield
-
-
-def make_moto_writes_atomic() -> None:
-    """DynamoDB applies each single-item write atomically (condition check and write together); moto's
-    threaded server does not: its UpdateItem first inserts a key-only item, then checks and applies, so
-    a concurrent request can see a half-made item, and two conditional puts can both pass. Serialising
-    the backend's write operations gives moto the per-item atomicity DynamoDB documents, so concurrency
-    tests exercise our races, not moto's."""
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-
-    if getattr(DynamoDBBackend, "_mediagen_atomic", False):
-        return
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query"):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, atomic)
-    DynamoDBBackend._mediagen_atomic = True  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
