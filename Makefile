@@ -3,9 +3,13 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where the handlers and the shared layer are imported from, as in Lambda (no sys.path edits in code).
+SRC_PATH := layers/shared:functions:.
+# USER is also the login name: only a USER given on the command line names the token's user.
+TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean
+.PHONY: venv test lint typecheck check run demo token openapi events template-check clean
 
 venv: $(VENV)/.installed
 
@@ -27,6 +31,21 @@ typecheck: venv
 	$(VENV)/bin/mypy layers/shared functions infra tests
 
 check: lint typecheck test
+
+# The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
+run: venv
+	PYTHONPATH=$(SRC_PATH) exec $(PY) -m infra.local.server
+
+# The front end's flow against the running service (make run in another terminal).
+demo: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.demo
+
+# A token for the development key of `make run`: make token USER=user_1 ORG=org_1
+token: venv
+	@PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
+
+openapi: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
