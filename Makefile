@@ -44,8 +44,12 @@ demo: venv
 token: venv
 	@PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
 
+# Generated from template.yaml and the payload models; tests check that they are current.
 openapi: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
+
+events: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
