@@ -51,5 +51,22 @@ openapi: venv
 events: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
 
+# SAM and CloudFormation checks, from their own virtualenv (they pin their own boto3): cfn-lint,
+# sam validate --lint, sam build (for arm64, no container), then every native library built is arm64.
+TOOLS := .tools-venv
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+
+$(TOOLS)/.installed: .ci/tools-requirements.txt
+	@[ -x $(TOOLS)/bin/python ] || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r .ci/tools-requirements.txt
+	@touch $@
+
+template-check: $(TOOLS)/.installed venv
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+	$(SAM) build --region us-east-1
+	$(PY) -m infra.check_arm64 .aws-sam/build
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam
