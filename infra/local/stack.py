@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from secrets import token_urlsafe
 from typing import Any
 
 from infra.cfn_template import create_tables, functions, load_template, resources_of_type, table_definitions
@@ -126,10 +127,11 @@ def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
 
     queues = _create_queues(aws.client("sqs"), resolver, refs, attributes)
 
-    secrets = aws.client("secretsmanager")
+    secrets_manager = aws.client("secretsmanager")
     for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
         properties = resolver(resource.get("Properties") or {})
-        secret = secrets.create_secret(Name=logical_id, SecretString=properties.get("SecretString", "{}"))
+        value = properties.get("SecretString") or token_urlsafe(30)  # GenerateSecretString: a random one
+        secret = secrets_manager.create_secret(Name=logical_id, SecretString=value)
         refs[logical_id] = secret["ARN"]
 
     buckets = [parameters[name] for name in ("MediaBucketName",) if parameters.get(name)]
