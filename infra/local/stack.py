@@ -48,6 +48,7 @@ class EmbeddedAws:
 
     endpoint: str = ""
     _server: Any = field(default=None, repr=False)
+    _session: Any = field(default=None, repr=False)
 
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
@@ -68,11 +69,13 @@ class EmbeddedAws:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.session.Session(
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=REGION,
-        ).client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+        if self._session is None:  # one session: the service models are loaded once
+            self._session = boto3.session.Session(
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=REGION,
+            )
+        return self._session.client(service, endpoint_url=self.endpoint)
 
 
 @dataclass

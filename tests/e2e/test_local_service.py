@@ -12,7 +12,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.conftest import ROOT, LocalService, has_route, json_of
+from tests.e2e.conftest import GENERATOR_KEY, ROOT, LocalService, has_route, json_of
 from tests.support import FRONT_END, TokenMinter, completion_payload, signed_headers
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +36,14 @@ def deliver(service: LocalService, payload: dict[str, Any], kind: str = "image")
 
 
 def wait_for(service: LocalService, path: str, headers: dict[str, str], statuses: set[str]) -> dict[str, Any]:
-    deadline, progress, body = time.monotonic() + POLL_SECONDS, -1, {}
+    deadline, progress = time.monotonic() + POLL_SECONDS, -1
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        body = json_of(requests.get(f"{service.base}{path}", headers=headers, timeout=10))
+        response = requests.get(f"{service.base}{path}", headers=headers, timeout=10)
+        if response.status_code == 404 and not body:  # a job the backend reports first is made by its webhook
+            time.sleep(0.1)
+            continue
+        body = json_of(response)
         assert body["progress"] >= progress, "progress never goes down"
         progress = body["progress"]
         if body["status"] in statuses:
@@ -157,9 +162,54 @@ def test_the_api_description_is_served(service_off: LocalService) -> None:
     assert served == json.loads((ROOT / "openapi.json").read_text())
 
 
+def download_images(result: dict[str, Any], size: tuple[int, int]) -> None:
+    for image in result["images"]:
+        data = requests.get(image["url"], timeout=10).content
+        with Image.open(io.BytesIO(data)) as picture:
+            assert (picture.format, picture.size) == ("PNG", size)
+        assert image["size_bytes"] == len(data)
+
+
+def test_the_stand_in_completes_a_dispatched_job(service_on: LocalService, minter: TokenMinter) -> None:
+    """What the dispatcher sends to GENERATOR_URL, sent by hand (works without the generate route)."""
+    job_id = f"e2e_{uuid.uuid4().hex[:10]}"
+    dispatch = {
+        "job_id": job_id,
+        "user_id": "user_disp",
+        "organization_id": "org_disp",
+        "kind": "image",
+        "prompt": "Un phare breton",
+        "model": None,
+        "num_images": 2,
+        "size": "128x64",
+        "duration_seconds": None,
+        "webhook_url": f"{service_on.base}/api/webhooks/image-completion",
+        "output_prefix": f"images/{job_id}/",
+    }
+    url = f"{service_on.base}/_local/generator"
+    key = {"authorization": f"Bearer {GENERATOR_KEY}"}
+    assert (
+        requests.post(url, json=dispatch, headers={"authorization": "Bearer nope"}, timeout=10).status_code
+        == 401
+    )
+    elsewhere = {**dispatch, "webhook_url": "https://example.com/hook"}
+    assert requests.post(url, json=elsewhere, headers=key, timeout=10).status_code == 400
+    assert json_of(requests.post(url, json=dispatch, headers=key, timeout=10)) == {"job_id": job_id}
+
+    member = minter.auth("user_other", org="org_disp")  # sees it through the organization
+    wait_for(service_on, f"/api/images/{job_id}/status", member, {"completed", "failed"})
+    result = json_of(
+        requests.get(f"{service_on.base}/api/images/{job_id}/result", headers=member, timeout=10)
+    )
+    assert (result["status"], result["prompt"], len(result["images"])) == ("completed", "Un phare breton", 2)
+    download_images(result, (128, 64))
+
+
 def test_generate_completes_by_itself_and_the_files_download(
     service_on: LocalService, minter: TokenMinter
 ) -> None:
+    if not has_route("POST /api/images/generate"):
+        pytest.skip("template.yaml has no POST /api/images/generate route yet (issue 3)")
     author = minter.auth("user_gen", org="org_gen")
     job_id = f"e2e_{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
@@ -178,11 +228,7 @@ def test_generate_completes_by_itself_and_the_files_download(
     )
     assert result["status"] == "completed", result
     assert len(result["images"]) == 2
-    for image in result["images"]:
-        data = requests.get(image["url"], timeout=10).content
-        with Image.open(io.BytesIO(data)) as picture:
-            assert (picture.format, picture.size) == ("PNG", (256, 128))
-        assert image["size_bytes"] == len(data)
+    download_images(result, (256, 128))
     assert elapsed < 15, f"the job took {elapsed:.1f} s"
     if has_route("GET /api/notifications"):
         page = json_of(requests.get(f"{service_on.base}/api/notifications", headers=author, timeout=10))
