@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from infra.cfn_template import FunctionSpec, HttpRoute, functions
+from infra.cfn_functions import FunctionSpec, HttpRoute, functions
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "events"

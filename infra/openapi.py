@@ -13,7 +13,8 @@ from mediagen import payloads
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from infra.cfn_template import HttpRoute, http_routes, load_template
+from infra.cfn_functions import HttpRoute, http_routes
+from infra.cfn_template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "openapi.json"

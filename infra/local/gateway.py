@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra.cfn_template import HttpRoute
+from infra.cfn_functions import HttpRoute
 from infra.local.intrinsics import ACCOUNT_ID
 
 log = logging.getLogger("local-stack")

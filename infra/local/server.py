@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from infra.cfn_template import FunctionSpec, functions, http_routes, resources_of_type
+from infra.cfn_functions import FunctionSpec, functions, http_routes
+from infra.cfn_template import resources_of_type
 from infra.local import devkeys
 from infra.local.gateway import MAX_BODY_BYTES, Cors, Gateway, Request, Response, Route
 from infra.local.generator import LocalGenerator

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from secrets import token_urlsafe
 from typing import Any
 
-from infra.cfn_template import create_tables, functions, load_template, resources_of_type, table_definitions
+from infra.cfn_functions import functions
+from infra.cfn_template import create_tables, load_template, resources_of_type, table_definitions
 from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
 from infra.moto_atomic import make_moto_writes_atomic
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from infra.cfn_template import http_routes
+from infra.cfn_functions import http_routes
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.cfn_template import FunctionSpec, functions
+from infra.cfn_functions import FunctionSpec, functions
 from infra.events import FOLDER, render_all
 from tests.support import FakeLambdaContext
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.cfn_template import HttpRoute, http_routes
+from infra.cfn_functions import HttpRoute, http_routes
 from infra.local.gateway import Cors, Gateway, Request, Route, http_api_event, lambda_answer
 from infra.local.intrinsics import Resolver, UnsupportedIntrinsic
 from infra.local.pollers import rate_seconds

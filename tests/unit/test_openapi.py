@@ -2,7 +2,7 @@
 
 import json
 
-from infra.cfn_template import http_routes
+from infra.cfn_functions import http_routes
 from infra.openapi import OPERATIONS, OUTPUT, build_openapi, render
 
 
