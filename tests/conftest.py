@@ -31,7 +31,6 @@ import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from infra.cfn_template import TABLE_ENV, create_tables  # noqa: E402
-from infra.moto_atomic import make_moto_writes_atomic  # noqa: E402
 from tests.support import (  # noqa: E402
     FRONT_END,
     ISSUER,
@@ -107,6 +106,8 @@ def aws() -> Iterator[None]:
 def moto_server() -> Iterator[str]:
     """A real moto HTTP server on a loopback port, for deliveries that race over the network."""
     from moto.server import ThreadedMotoServer
+
+    from infra.moto_atomic import make_moto_writes_atomic
 
     make_moto_writes_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
