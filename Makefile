@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run demo token openapi events template-check clean
+.PHONY: venv test lint typecheck check run clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,8 @@ typecheck: venv
 	$(VENV)/bin/mypy layers/shared functions infra tests
 
 check: lint typecheck test
+
+.PHONY: demo token openapi events template-check clean-tools
 
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
 run: venv
@@ -68,5 +70,9 @@ template-check: $(TOOLS)/.installed venv
 	$(SAM) build --region us-east-1
 	$(PY) -m infra.check_arm64 .aws-sam/build
 
+clean: clean-tools
+clean-tools:
+	rm -rf $(TOOLS)
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
