@@ -3,6 +3,10 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where the handlers and the shared layer are imported from, as in Lambda (no sys.path edits in code).
+SRC_PATH := layers/shared:functions:.
+# USER is also the login name: only a USER given on the command line names the token's user.
+TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
 .PHONY: venv test lint typecheck check run clean bench
@@ -27,6 +31,48 @@ typecheck: venv
 	$(VENV)/bin/mypy layers/shared functions infra tests bench
 
 check: lint typecheck test
+
+.PHONY: demo token openapi events template-check clean-tools
+
+# The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
+run: venv
+	PYTHONPATH=$(SRC_PATH) exec $(PY) -m infra.local.server
+
+# The front end's flow against the running service (make run in another terminal).
+demo: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.demo
+
+# A token for the development key of `make run`: make token USER=user_1 ORG=org_1
+token: venv
+	@PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
+
+# Generated from template.yaml and the payload models; tests check that they are current.
+openapi: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
+
+events: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
+
+# SAM and CloudFormation checks, from their own virtualenv (they pin their own boto3): cfn-lint,
+# sam validate --lint, sam build (for arm64, no container), then every native library built is arm64.
+TOOLS := .tools-venv
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+
+$(TOOLS)/.installed: .ci/tools-requirements.txt
+	@[ -x $(TOOLS)/bin/python ] || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r .ci/tools-requirements.txt
+	@touch $@
+
+template-check: $(TOOLS)/.installed venv
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+	$(SAM) build --region us-east-1
+	$(PY) -m infra.check_arm64 .aws-sam/build
+
+clean: clean-tools
+clean-tools:
+	rm -rf $(TOOLS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -112,34 +112,12 @@ def aws() -> Iterator[None]:
             yield
 
 
-def make_moto_writes_atomic() -> None:
-    """DynamoDB applies each single-item write atomically (condition check and write together); moto's
-    threaded server does not: its UpdateItem first inserts a key-only item, then checks and applies, so
-    a concurrent request can see a half-made item, and two conditional puts can both pass. Serialising
-    the backend's write operations gives moto the per-item atomicity DynamoDB documents, so concurrency
-    tests exercise our races, not moto's."""
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-
-    if getattr(DynamoDBBackend, "_mediagen_atomic", False):
-        return
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query"):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, atomic)
-    DynamoDBBackend._mediagen_atomic = True  # type: ignore[attr-defined]
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A real moto HTTP server on a loopback port, for deliveries that race over the network."""
     from moto.server import ThreadedMotoServer
+
+    from infra.moto_atomic import make_moto_writes_atomic
 
     make_moto_writes_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -1,0 +1,386 @@
+"""The whole API on one machine: `make run` (python -m infra.local.server).
+
+Every route of template.yaml on http://127.0.0.1:PORT, each request handed as an API Gateway HTTP API
+event (format 2.0) to the same handler AWS runs; SQS and Schedule events run their functions too. AWS
+is moto's server, in this process, with the template's tables, queues, secrets and the media bucket.
+The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, LOCAL_GENERATOR; and
+GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything it started.
+"""
+
+import functools
+import importlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from infra.cfn_functions import FunctionSpec, functions, http_routes
+from infra.cfn_template import resources_of_type
+from infra.local import devkeys
+from infra.local.gateway import MAX_BODY_BYTES, Cors, Gateway, Request, Response, Route
+from infra.local.generator import LocalGenerator
+from infra.local.intrinsics import ACCOUNT_ID, REGION
+from infra.local.pollers import ScheduleTimer, SqsPoller, rate_seconds
+from infra.local.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
+
+log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
+MEDIA_BUCKET = "mediagen-local-media"
+GENERATOR_PATH = "/_local/generator"
+SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The contract's variables ("Running it on one machine"), read once."""
+
+    port: int
+    issuer: str
+    jwks_url: str
+    authorized_parties: str
+    webhook_secrets: str
+    generator_on: bool
+    generator_url: str | None  # another generation backend than the stand-in
+    dev_key: bool  # the issuer is the development key of .local/
+    dev_secret: bool
+
+    @classmethod
+    def from_environment(cls, env: dict[str, str]) -> "Settings":
+        try:
+            port = int(env.get("PORT") or 3000)
+        except ValueError:
+            raise SystemExit(f"PORT must be a number, not {env['PORT']!r}") from None
+        switch = (env.get("LOCAL_GENERATOR") or "on").strip().lower()
+        if switch not in SWITCH:
+            raise SystemExit(f"LOCAL_GENERATOR must be on or off, not {switch!r}")
+        issuer, jwks_url = env.get("AUTH_ISSUER", "").strip(), env.get("AUTH_JWKS_URL", "").strip()
+        if bool(issuer) != bool(jwks_url):
+            raise SystemExit(
+                "Set both AUTH_ISSUER and AUTH_JWKS_URL, or neither (a development key is made)."
+            )
+        webhook_secrets = env.get("WEBHOOK_SECRETS", "").strip()
+        return cls(
+            port=port,
+            issuer=issuer or devkeys.DEV_ISSUER,
+            jwks_url=jwks_url or devkeys.dev_jwks_url(),
+            authorized_parties=env.get("AUTH_AUTHORIZED_PARTIES", "").strip(),
+            webhook_secrets=webhook_secrets or devkeys.dev_webhook_secret(),
+            generator_on=SWITCH[switch],
+            generator_url=env.get("GENERATOR_URL", "").strip() or None,
+            dev_key=not issuer,
+            dev_secret=not webhook_secrets,
+        )
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.function_name = spec.logical_id
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.logical_id}"
+        self.memory_limit_in_mb = spec.memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self._deadline = time.monotonic() + spec.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalService:
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.aws = EmbeddedAws()
+        self.threads: list[threading.Thread] = []
+        self.gateway: Gateway | None = None
+        self.generator: LocalGenerator | None = None
+        self.openapi: dict[str, Any] = {}
+        # Bound first: a port in use fails at once, and early requests wait in the backlog.
+        self.http = ThreadingHTTPServer(("127.0.0.1", settings.port), _handler_class(self))
+        self.http.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}"
+
+    def start(self) -> None:
+        endpoint = self.aws.start()
+        generator_url = self.settings.generator_url or f"{self.base_url}{GENERATOR_PATH}"
+        parameters = parameter_values(
+            {
+                "AuthIssuer": self.settings.issuer,
+                "AuthJwksUrl": self.settings.jwks_url,
+                "AuthAuthorizedParties": self.settings.authorized_parties,
+                "MediaBucketName": MEDIA_BUCKET,
+                "GeneratorUrl": generator_url,
+            }
+        )
+        self.stack = provision(self.aws, parameters)
+        generator_key = os.environ.get("GENERATOR_API_KEY") or secrets.token_urlsafe(24)
+        os.environ.pop("AWS_PROFILE", None)
+        # Before any handler is imported: the models read their table names at import, as in Lambda.
+        os.environ.update(
+            {
+                **self.stack.environment(),
+                **FAKE_CREDENTIALS,
+                **{
+                    f"AWS_ENDPOINT_URL{s}": endpoint
+                    for s in ("", "_DYNAMODB", "_S3", "_SQS", "_SECRETSMANAGER")
+                },
+                "PUBLIC_API_URL": self.base_url,
+                "WEBHOOK_SECRETS": self.settings.webhook_secrets,
+                "GENERATOR_API_KEY": generator_key,
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            }
+        )
+        from infra.openapi import build_openapi
+
+        self.openapi = build_openapi()
+        self.generator = LocalGenerator(
+            s3=self.aws.client("s3"),
+            bucket=MEDIA_BUCKET,
+            webhook_secret=self.settings.webhook_secrets.split(",")[0].strip(),
+            api_key=generator_key,
+            active=self.settings.generator_on,
+            stop=self.stop,
+        )
+        specs = {spec.logical_id: spec for spec in functions()}
+        handlers = {name: load_handler(spec) for name, spec in specs.items()}
+        routes = [
+            Route(route, handlers[route.function], functools.partial(LambdaContext, specs[route.function]))
+            for route in http_routes()
+        ]
+        self.gateway = Gateway(routes, self._cors())
+        for spec in specs.values():
+            self._start_event_sources(spec, handlers[spec.logical_id])
+        serving = threading.Thread(target=self.http.serve_forever, name="http", kwargs={"poll_interval": 0.2})
+        serving.start()
+        self.threads.append(serving)
+
+    def _cors(self) -> Cors | None:
+        for api in resources_of_type("AWS::Serverless::HttpApi").values():
+            configuration = (api.get("Properties") or {}).get("CorsConfiguration")
+            if isinstance(configuration, dict):
+                return Cors.from_template(self.stack.resolver(configuration))
+        return None
+
+    def _start_event_sources(self, spec: FunctionSpec, handler: Any) -> None:
+        def invoke(event: dict[str, Any]) -> Any:
+            started = time.monotonic()
+            try:
+                return handler(event, LambdaContext(spec))
+            finally:
+                log.info("%s invoked (%.0f ms)", spec.logical_id, (time.monotonic() - started) * 1000)
+
+        sources: list[threading.Thread] = []
+        for index, source in enumerate(spec.events_of_type("SQS")):
+            queue = self.stack.queue_with_arn(self.stack.resolver(source["Queue"]))
+            reports = "ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or [])
+            sources.append(
+                SqsPoller(
+                    f"{spec.logical_id}-sqs-{index}",
+                    self.aws.client("sqs"),
+                    queue.url,
+                    queue.arn,
+                    int(source.get("BatchSize", 10)),
+                    reports,
+                    invoke,
+                    self.stop,
+                )
+            )
+        for index, source in enumerate(spec.events_of_type("Schedule", "ScheduleV2")):
+            expression = str(source.get("Schedule") or source.get("ScheduleExpression") or "")
+            interval = rate_seconds(expression)
+            if interval is None:
+                log.warning(
+                    "%s: %s is not run by the local service (rate() only)", spec.logical_id, expression
+                )
+                continue
+            sources.append(ScheduleTimer(f"{spec.logical_id}-schedule-{index}", interval, invoke, self.stop))
+        for thread in sources:
+            thread.start()
+        self.threads += sources
+
+    def handle(self, request: Request) -> tuple[Response, str | None]:
+        path = request.target.split("?", 1)[0]
+        if self.gateway is None or self.generator is None:
+            return Response.json(503, {"code": "starting", "message": "The local service is starting."}), None
+        if (request.method, path) == ("GET", "/openapi.json"):
+            return Response.json(200, self.openapi), None
+        if (request.method, path) == ("POST", GENERATOR_PATH):
+            status, body = self.generator.accept(request.header("authorization"), request.body)
+            return Response.json(status, body), "generator stand-in"
+        if (request.method, path) == ("GET", "/_local/info"):
+            return Response.json(200, self.info()), None
+        return self.gateway.handle(request)
+
+    def info(self) -> dict[str, Any]:
+        """What a test or a developer needs to reach the embedded AWS."""
+        return {
+            "api": self.base_url,
+            "aws_endpoint": self.aws.endpoint,
+            "region": REGION,
+            "media_bucket": MEDIA_BUCKET,
+            "queues": {name: queue.url for name, queue in self.stack.queues.items()},
+            "routes": [route.route_key for route in http_routes()],
+            "local_generator": self.settings.generator_on,
+        }
+
+    def close(self) -> None:
+        """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""
+        self.stop.set()
+        if any(thread.name == "http" for thread in self.threads):
+            self.http.shutdown()
+        self.http.server_close()
+        if self.generator is not None:
+            self.generator.close(timeout=5)
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.aws.stop()
+
+    def banner(self) -> str:
+        s = self.settings
+        token = "make token USER=user_1 ORG=org_1" if s.dev_key else f"a token from your issuer {s.issuer}"
+        auth = "$(make -s token)" if s.dev_key else "$TOKEN"
+        routes = {route.route_key for route in http_routes()}
+        if "POST /api/images/generate" in routes:
+            example = (
+                f'curl -s -X POST {self.base_url}/api/images/generate -H "Authorization: Bearer {auth}" '
+                "-H 'content-type: application/json' -d '{\"prompt\": \"Un phare breton\"}'"
+            )
+        else:
+            example = f'curl -s {self.base_url}/api/images/job_1/status -H "Authorization: Bearer {auth}"'
+        if s.generator_url:
+            generator = f"GENERATOR_URL={s.generator_url}"
+        elif s.generator_on:
+            generator = (
+                "local stand-in: jobs complete by themselves (LOCAL_GENERATOR=off: they wait for webhooks)"
+            )
+        else:
+            generator = "off: jobs wait for webhooks (LOCAL_GENERATOR=on: the stand-in completes them)"
+        lines = [
+            f"mediagen on {self.base_url}  ({len(routes)} routes of template.yaml; Ctrl-C stops it)",
+            f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
+            f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
+            + ("  (development secret)" if s.dev_secret else ""),
+            f"  generator:      {generator}",
+            f"  CORS origins:   {s.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
+            f"  API description: {self.base_url}/openapi.json",
+            f"  try:            {example}",
+            "  demo:           make demo",
+        ]
+        return "\n".join(lines)
+
+
+# One invocation at a time, as one Lambda sandbox runs them: the functions share this process, and
+# Powertools' logger keeps the Lambda context (function name, request id) in process-wide state.
+_invocation = threading.Lock()
+
+
+def load_handler(spec: FunctionSpec) -> Any:
+    """The function's handler, imported as the tests import it (`<code dir>.app`)."""
+    handler = getattr(importlib.import_module(spec.module), spec.attribute)
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        with _invocation:
+            return handler(event, context)
+
+    return invoke
+
+
+def _handler_class(service: LocalService) -> type[BaseHTTPRequestHandler]:
+    class HttpHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version, sys_version = "mediagen-local", ""
+
+        def serve(self) -> None:
+            started = time.monotonic()
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                self.write(
+                    Response.json(413, {"code": "payload_too_large", "message": "Request Entity Too Large"})
+                )
+                return
+            chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
+            body = self.read_chunked() if chunked else self.rfile.read(length)
+            request = Request(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
+            response, function = service.handle(request)
+            self.write(response)
+            elapsed = (time.monotonic() - started) * 1000
+            log.info(
+                "%s %s -> %d %s(%.0f ms)",
+                self.command,
+                self.path,
+                response.status,
+                f"{function} " if function else "",
+                elapsed,
+            )
+
+        def read_chunked(self) -> bytes:
+            data = b""
+            while len(data) <= MAX_BODY_BYTES:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            return data
+
+        def write(self, response: Response) -> None:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            for cookie in response.cookies:
+                self.send_header("set-cookie", cookie)
+            self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+            self.send_header("content-length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Every request is logged once, by serve()."""
+
+    return HttpHandler
+
+
+def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # the functions' logs, as they come
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    log.setLevel(logging.INFO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    settings = Settings.from_environment(dict(os.environ))
+    try:
+        service = LocalService(settings, stop)
+    except OSError as exc:
+        raise SystemExit(f"Cannot listen on 127.0.0.1:{settings.port}: {exc.strerror} (set PORT)") from None
+    try:
+        service.start()
+        print(service.banner(), flush=True)
+        while not stop.wait(0.5):
+            pass
+        log.info("Stopping")
+    finally:
+        service.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

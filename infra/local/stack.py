@@ -1,0 +1,182 @@
+"""The embedded AWS of the local service: moto's server, in this process, on a loopback port, holding
+the DynamoDB tables, SQS queues, S3 buckets and secrets of template.yaml, and the functions'
+environment resolved to them."""
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from secrets import token_urlsafe
+from typing import Any
+
+from infra.cfn_functions import functions
+from infra.cfn_template import create_tables, load_template, resources_of_type, table_definitions
+from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
+from infra.moto_atomic import make_moto_writes_atomic
+
+log = logging.getLogger("local-stack")
+
+# The CreateQueue attributes a template's queue properties map to (SQS wants them as strings).
+QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "RedrivePolicy",
+    "ContentBasedDeduplication",
+)
+# What a process needs to talk to the embedded AWS only (and never to a real account).
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical_id: str
+    url: str
+    arn: str
+
+
+@dataclass
+class EmbeddedAws:
+    """moto's threaded server on 127.0.0.1 (a free port), in this process: it stops with it."""
+
+    endpoint: str = ""
+    _server: Any = field(default=None, repr=False)
+    _session: Any = field(default=None, repr=False)
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        make_moto_writes_atomic()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        if self._session is None:  # one session: the service models are loaded once
+            self._session = boto3.session.Session(
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=REGION,
+            )
+        return self._session.client(service, endpoint_url=self.endpoint)
+
+
+@dataclass
+class Stack:
+    """What was created, and how the template's intrinsics resolve to it."""
+
+    resolver: Resolver
+    queues: dict[str, Queue]
+    buckets: list[str]
+
+    def queue_with_arn(self, arn: str) -> Queue:
+        return next(queue for queue in self.queues.values() if queue.arn == arn)
+
+    def environment(self) -> dict[str, str]:
+        """Globals.Function.Environment.Variables plus every function's own, resolved. The functions
+        share this process, so they share one environment: the union (a conflict is reported)."""
+        merged: dict[str, str] = {}
+        for spec in functions():
+            for name, value in self.resolver(spec.environment).items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                if merged.setdefault(name, text) != text:
+                    log.warning("%s differs between functions; the local stack uses %r", name, merged[name])
+        return merged
+
+
+def parameter_values(local: Mapping[str, str]) -> dict[str, str]:
+    """Each template parameter: the local value given, else its Default, else empty (reported)."""
+    values = {}
+    for name, definition in load_template().get("Parameters", {}).items():
+        value = local.get(name, definition.get("Default"))
+        if value is None:
+            log.warning("Parameter %s has no local value and no Default: it is empty", name)
+        values[name] = "" if value is None else str(value)
+    return values
+
+
+def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
+    """Create the template's tables, queues, secrets and buckets in the embedded AWS."""
+    refs: dict[str, Any] = dict(parameters)
+    attributes: dict[str, Any] = {}
+    resolver = Resolver(refs, attributes)
+    for logical_id, resource in load_template()["Resources"].items():
+        refs[logical_id] = logical_id  # functions, layers, the API: a name is enough locally
+        attributes[f"{logical_id}.Arn"] = (
+            f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{resource['Type']}/{logical_id}"
+        )
+
+    names = {logical_id: logical_id for logical_id in table_definitions()}
+    create_tables(aws.client("dynamodb"), names)
+    for logical_id, name in names.items():
+        attributes[f"{logical_id}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+    queues = _create_queues(aws.client("sqs"), resolver, refs, attributes)
+
+    secrets_manager = aws.client("secretsmanager")
+    for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
+        properties = resolver(resource.get("Properties") or {})
+        value = properties.get("SecretString") or token_urlsafe(30)  # GenerateSecretString: a random one
+        secret = secrets_manager.create_secret(Name=logical_id, SecretString=value)
+        refs[logical_id] = secret["ARN"]
+
+    buckets = [parameters[name] for name in ("MediaBucketName",) if parameters.get(name)]
+    for logical_id, resource in resources_of_type("AWS::S3::Bucket").items():
+        bucket = resolver((resource.get("Properties") or {}).get("BucketName")) or logical_id.lower()
+        refs[logical_id] = bucket
+        attributes[f"{logical_id}.Arn"] = f"arn:aws:s3:::{bucket}"
+        buckets.append(bucket)
+    s3 = aws.client("s3")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+    return Stack(resolver=resolver, queues=queues, buckets=buckets)
+
+
+def _create_queues(
+    sqs: Any, resolver: Resolver, refs: dict[str, Any], attributes: dict[str, Any]
+) -> dict[str, Queue]:
+    """First every queue (so a redrive policy can name any other), then their attributes."""
+    queues = {}
+    definitions = resources_of_type("AWS::SQS::Queue")
+    for logical_id, resource in definitions.items():
+        properties = resource.get("Properties") or {}
+        fifo = bool(properties.get("FifoQueue"))
+        name = resolver(properties.get("QueueName")) or (f"{logical_id}.fifo" if fifo else logical_id)
+        url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"} if fifo else {})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queues[logical_id] = Queue(logical_id, url, arn)
+        refs[logical_id] = url  # Ref of a queue is its URL
+        attributes.update({f"{logical_id}.Arn": arn, f"{logical_id}.QueueUrl": url})
+        attributes[f"{logical_id}.QueueName"] = name
+    for logical_id, resource in definitions.items():
+        properties = resolver(resource.get("Properties") or {})
+        wanted = {
+            key: json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+            for key, value in properties.items()
+            if key in QUEUE_ATTRIBUTES
+        }
+        if wanted:
+            sqs.set_queue_attributes(QueueUrl=queues[logical_id].url, Attributes=wanted)
+    return queues

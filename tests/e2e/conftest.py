@@ -1,0 +1,168 @@
+"""The local service as `make run` starts it: a subprocess on a free loopback port, with the test's own
+issuer, keys and webhook secret, driven over real HTTP, and stopped by SIGTERM with nothing left."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from infra.cfn_functions import http_routes
+from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 60
+STOP_SECONDS = 20
+GENERATOR_KEY = "e2e-generator-key"
+
+
+def has_route(route_key: str) -> bool:
+    return route_key in {route.route_key for route in http_routes()}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def processes_with(marker: str) -> list[int]:
+    """Every process whose environment carries `marker`: the service and anything it started, even a
+    grandchild re-parented after its parent died."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@dataclass
+class LocalService:
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    marker: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.env['PORT']}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def start(self) -> "LocalService":
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own command line
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            self.wait_until_ready()
+        except BaseException:
+            self.process.kill()  # whatever failed, nothing is left running
+            self.process.wait()
+            raise
+        return self
+
+    def wait_until_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"The local service exited with {self.process.returncode}:\n{self.output()}")
+            try:  # the port is bound before the service is ready: early requests wait in the backlog
+                if requests.get(f"{self.base}/_local/info", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"The local service did not start in {START_SECONDS} s:\n{self.output()}")
+
+    def info(self) -> dict[str, Any]:
+        document: dict[str, Any] = requests.get(f"{self.base}/_local/info", timeout=5).json()
+        return document
+
+    def stop(self) -> int | None:
+        """SIGTERM, then: the process exited by itself, and no process it started is left."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"The local service ignored SIGTERM for {STOP_SECONDS} s:\n{self.output()}")
+        deadline = time.monotonic() + 5
+        while processes_with(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_with(self.marker) == [], f"left behind:\n{self.output()}"
+        return code
+
+
+def service_env(tmp: Path, **settings: str) -> tuple[dict[str, str], str]:
+    marker = f"MEDIAGEN_E2E_{uuid.uuid4().hex}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(tmp)),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": "layers/shared:functions:.",
+        "MEDIAGEN_LOCAL_DIR": str(tmp / "local"),
+        "PORT": str(free_port()),
+        marker: "1",
+        **settings,
+    }
+    return env, marker
+
+
+def own_keys(jwks_file: Path) -> dict[str, str]:
+    return {
+        "AUTH_ISSUER": ISSUER,
+        "AUTH_JWKS_URL": jwks_file.as_uri(),
+        "AUTH_AUTHORIZED_PARTIES": f"{FRONT_END},http://localhost:3001",
+        "WEBHOOK_SECRETS": f"{WEBHOOK_SECRET},whsec_c2Vjb25kIHNlY3JldCBvZiB0aGUgZTJlIHRlc3Rz",
+    }
+
+
+def run_service(tmp: Path, **settings: str) -> Iterator[LocalService]:
+    env, marker = service_env(tmp, **settings)
+    command = [sys.executable, "-m", "infra.local.server"]  # what `make run` runs
+    service = LocalService(command, env, tmp / "service.log", marker).start()
+    yield service
+    assert service.stop() == 0, service.output()
+
+
+@pytest.fixture(scope="module")
+def service_off(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path) -> Iterator[LocalService]:
+    """Stand-in generator off: jobs wait for the webhooks the test sends."""
+    yield from run_service(tmp_path_factory.mktemp("off"), LOCAL_GENERATOR="off", **own_keys(jwks_file))
+
+
+@pytest.fixture(scope="module")
+def service_on(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path) -> Iterator[LocalService]:
+    """The default: the stand-in generator completes jobs by itself."""
+    keys = {**own_keys(jwks_file), "GENERATOR_API_KEY": GENERATOR_KEY}
+    yield from run_service(tmp_path_factory.mktemp("on"), **keys)
+
+
+@pytest.fixture(scope="module")
+def minter(signing_key: Any) -> TokenMinter:
+    return TokenMinter(signing_key, "test-key-1")
+
+
+def json_of(response: requests.Response) -> Any:
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    return json.loads(response.content)
