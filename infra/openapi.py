@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediagen import payloads
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from infra.cfn_functions import HttpRoute, http_routes
 from infra.cfn_template import load_template
+from mediagen import payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "openapi.json"
