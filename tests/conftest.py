@@ -90,7 +90,6 @@ def reset_process_state() -> None:
     config.reset_settings()
     media._s3_client.cache_clear()
     dispatch_queue._sqs.cache_clear()
-    backend._api_key_from_secret.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth.reset_key_cache()
     Generation._connection = None

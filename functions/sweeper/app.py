@@ -1,4 +1,4 @@
-"""Scheduled every 5 minutes: stuck jobs (no news for STUCK_JOB_TIMEOUT_MINUTES) become failed."""
+"""Scheduled every 5 minutes: jobs queued or processing for STUCK_JOB_TIMEOUT_MINUTES become failed."""
 
 from dataclasses import asdict
 from typing import Any

@@ -77,13 +77,13 @@ def test_a_completion_that_lands_after_the_query_wins(
 ) -> None:
     # Given a stuck job whose completion webhook lands between the sweeper's query and its write
     job("job_saved", status="processing")
-    original = sweeper.apply_completion
+    original = sweeper.fail_job
 
     def completion_first(*args: Any, **kwargs: Any) -> Any:
         webhook_handler(webhook_event(completion_payload("job_saved", user_id="user_a")), lambda_context)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sweeper, "apply_completion", completion_first)
+    monkeypatch.setattr(sweeper, "fail_job", completion_first)
 
     report = sweeper.sweep()
 
@@ -130,3 +130,35 @@ def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
     assert len(list(Notification.scan())) == 10
     for job_id, status in finals.items():
         assert notifications[job_id] == ("IMAGE_COMPLETED" if status == "completed" else "IMAGE_FAILED")
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_fault_while_failing_a_job_loses_no_notification(
+    lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two stuck jobs, and a fault on the first job's write (its notification goes with it)
+    job("job_fault")
+    job("job_other")
+    from mediagen import generations
+
+    original = generations.update_and_notify
+    calls: list[str] = []
+
+    def fails_once(job_id: str, *args: Any, **kwargs: Any) -> bool:
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise TimeoutError("the transaction timed out")
+        return original(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(generations, "update_and_notify", fails_once)
+
+    # When the sweeper runs, then runs again
+    first = sweeper_handler({}, lambda_context)
+    second = sweeper_handler({}, lambda_context)
+
+    # Then the first run went on past the fault, the second took the job it left, and each job is
+    # failed with exactly one notification
+    assert (first["examined"], first["timed_out"]) == (2, 1)
+    assert (second["examined"], second["timed_out"]) == (1, 1)
+    assert {g.job_id: g.status for g in Generation.scan()} == {"job_fault": "failed", "job_other": "failed"}
+    assert sorted(n.generation_id for n in Notification.scan()) == ["job_fault", "job_other"]

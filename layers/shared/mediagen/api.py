@@ -121,7 +121,7 @@ def lambda_entry(
 
 def is_retryable(exc: BaseException) -> bool:
     """A throttling or timeout fault of an AWS call, possibly wrapped (PynamoDB wraps botocore errors)."""
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -132,7 +132,9 @@ def is_retryable(exc: BaseException) -> bool:
             status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in RETRYABLE_ERROR_CODES or status >= 500:
                 return True
-        if isinstance(current, ConnectionError | HTTPClientError | BotoCoreError):
+        # Connection failures and read/connect timeouts; not our own errors (bad parameters, no
+        # credentials), which a retry cannot cure.
+        if isinstance(current, ConnectionError | HTTPClientError):
             return True
         current = current.__cause__ or getattr(current, "cause", None)
     return False

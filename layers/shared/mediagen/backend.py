@@ -1,6 +1,5 @@
 """The generation backend's HTTP API, as the dispatcher calls it."""
 
-import functools
 import json
 import os
 import urllib.error
@@ -32,11 +31,21 @@ def generator_url() -> str:
     return url
 
 
-@functools.cache
 def _api_key_from_secret(secret_id: str) -> str:
+    """Cached by Powertools for 5 minutes: a rotated key reaches every warm dispatcher."""
     from aws_lambda_powertools.utilities import parameters
 
     return str(parameters.get_secret(secret_id, max_age=300)).strip()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry our key elsewhere and turn the POST into a GET: refuse it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
 
 
 def api_key() -> str:
@@ -81,10 +90,11 @@ def send(job: Generation) -> str | None:
         generator_url(), data=json.dumps(dispatch_body(job)).encode(), headers=headers, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
             raw = response.read(MAX_ANSWER_BYTES)
     except urllib.error.HTTPError as exc:
-        if exc.code >= 500 or exc.code in (408, 425, 429):
+        # 401/403: our key is wrong or being rotated, not the job: retry (the secret cache refreshes).
+        if exc.code >= 500 or exc.code in (401, 403, 408, 425, 429):
             raise BackendUnavailable(f"the generation backend answered HTTP {exc.code}") from exc
         raise BackendRefused(f"the generation backend refused the job (HTTP {exc.code})") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:

@@ -16,7 +16,7 @@ from pynamodb.expressions.update import Action
 from mediagen import generations
 from mediagen.errors import Conflict, ServiceUnavailable, Unprocessable
 from mediagen.models import GeneratedFile, Generation, in_flight_shard
-from mediagen.notifications import notify_job_finished
+from mediagen.notifications import job_notification, notify_job_finished
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import CompletionWebhook, Kind, MediaFile, WebhookAnswer
 
@@ -56,7 +56,8 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
         if current.alias_of and current.alias_of != webhook.job_id:
             # The old backend's own id: the event belongs to our job (one hop: an alias names a job).
             logger.info("Event for a backend alias redirected to its job", extra={"job_id": current.alias_of})
-            return apply_completion(kind, webhook.model_copy(update={"job_id": current.alias_of}))
+            answer = apply_completion(kind, webhook.model_copy(update={"job_id": current.alias_of}))
+            return answer.model_copy(update={"job_id": webhook.job_id})  # the sender's id, as it sent it
         _refuse_if_not_applicable(kind, webhook, current)
         outcome = _duplicate_or_stale(webhook, current)
         state = JobState(
@@ -220,3 +221,49 @@ def _duplicate_or_stale(webhook: CompletionWebhook, current: Generation) -> str:
     same_status = current.status == webhook.status
     same_progress = webhook.status != "processing" or webhook.progress in (None, current.progress)
     return "duplicate" if same_status and same_progress else "stale"
+
+
+def fail_job(job: Generation, error: str) -> bool:
+    """Fail a queued or processing job from inside (the dispatcher, the sweeper): the job's write and
+    its author's notification go in one transaction, so no crash between them can lose the
+    notification (no sender retries these). Never creates a job, and only if its author is still the
+    one known here. True when this call failed the job."""
+    now = datetime.now(UTC)
+    actions: list[Action] = [
+        Generation.status.set("failed"),
+        Generation.error.set(error),
+        Generation.updated_at.set(now),
+        Generation.completed_at.set(now),
+        Generation.progress.set(Generation.progress | 0),
+        Generation.in_flight.remove(),
+    ]
+    condition = (
+        Generation.job_id.exists()
+        & Generation.status.is_in("queued", "processing")
+        & (Generation.kind == job.kind)
+        & (
+            (Generation.author_id == job.author_id)
+            if job.author_id
+            else Generation.author_id.does_not_exist()
+        )
+    )
+    if job.author_id:
+        notification = job_notification(
+            user_id=job.author_id,
+            job_id=job.job_id,
+            kind=job.kind,
+            status="failed",
+            finished_at=now,
+            source=job.source or SOURCE_BACKEND_DIRECT,
+            file_count=0,
+            error=error,
+        )
+        failed = generations.update_and_notify(job.job_id, actions, condition, notification)
+        if failed:
+            count(MetricName.NOTIFICATION_CREATED)
+    else:
+        failed = generations.update_if(job.job_id, actions, condition).applied
+    if failed:
+        count(MetricName.JOB_FAILED)
+        logger.warning("Job failed", extra={"error": error})
+    return failed

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from mediagen import backend, generations
-from mediagen.completion import apply_completion
+from mediagen.completion import fail_job
 from mediagen.errors import ServiceUnavailable
 from mediagen.models import Generation
 from mediagen.observability import MetricName, bind, count, logger
-from mediagen.payloads import CompletionWebhook
 
 LEASE_SECONDS = 60
 
@@ -107,5 +106,5 @@ def _fail(job: Generation, error: str) -> DispatchOutcome:
     """The job becomes failed (unless it moved on meanwhile) and its author is notified once."""
     count(MetricName.DISPATCH_FAILED)
     logger.error("Dispatch failed for good; the job is failed", extra={"error": error})
-    apply_completion(job.kind, CompletionWebhook(job_id=job.job_id, status="failed", error=error))  # type: ignore[arg-type]
+    fail_job(job, error)
     return "failed"

@@ -52,6 +52,27 @@ def update_if(job_id: str, actions: list[Action], condition: Condition) -> Condi
     return ConditionalWrite(applied=True, before=_item(response.get("Attributes")))
 
 
+def update_and_notify(job_id: str, actions: list[Action], condition: Condition, notification: Any) -> bool:
+    """The job's update and its notification in one transaction: both or neither. False when the
+    job's condition failed (nothing written)."""
+    from pynamodb.connection import Connection
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    from mediagen.models import REGION, Notification
+
+    try:
+        with TransactWrite(connection=Connection(region=REGION)) as transaction:
+            transaction.update(Generation(job_id), actions=actions, condition=condition)
+            transaction.save(notification, condition=Notification.notification_id.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
+
+
 def put_new(job: Generation) -> Generation | None:
     """PutItem if no item has this job id, one request. Returns None when created, else the existing
     item (returned by DynamoDB with the failed condition: no read)."""

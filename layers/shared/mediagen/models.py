@@ -64,7 +64,7 @@ class InFlightIndex(GlobalSecondaryIndex["Generation"]):
 
     class Meta:
         index_name = "in_flight"
-        projection = IncludeProjection(["kind"])
+        projection = IncludeProjection(["kind", "author_id", "source"])
 
     in_flight = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)

@@ -42,13 +42,46 @@ def notify_job_finished(
     error: str | None,
 ) -> bool:
     """Create the job's notification unless it exists. True when this call created it."""
+    notification = job_notification(
+        user_id=user_id,
+        job_id=job_id,
+        kind=kind,
+        status=status,
+        finished_at=finished_at,
+        source=source,
+        file_count=file_count,
+        error=error,
+    )
+    try:
+        notification.save(condition=Notification.notification_id.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    count(MetricName.NOTIFICATION_CREATED)
+    logger.info("Notification created", extra={"notification_type": notification.type})
+    return True
+
+
+def job_notification(
+    *,
+    user_id: str,
+    job_id: str,
+    kind: str,
+    status: str,
+    finished_at: datetime,
+    source: str,
+    file_count: int,
+    error: str | None,
+) -> Notification:
+    """The notification of a finished job; its key comes from the job's stored completion time."""
     notification_type = f"{kind.upper()}_{'COMPLETED' if status == 'completed' else 'FAILED'}"
     if status == "completed":
         noun = "image(s) créée(s)" if kind == "image" else "vidéo(s) créée(s)"
         message = f"{file_count} {noun}."
     else:
         message = error or "La génération a échoué."
-    notification = Notification(
+    return Notification(
         user_id=user_id,
         notification_id=notification_id(finished_at, job_id),
         unread_user_id=user_id,
@@ -60,15 +93,6 @@ def notify_job_finished(
         generation_id=job_id,
         source=source,
     )
-    try:
-        notification.save(condition=Notification.notification_id.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    count(MetricName.NOTIFICATION_CREATED)
-    logger.info("Notification created", extra={"notification_type": notification_type})
-    return True
 
 
 def list_notifications(

@@ -1,21 +1,20 @@
 """The stuck-job sweeper: jobs queued or processing for longer than a timeout (since their creation)
 become failed ("timed out"), and their authors are notified once.
 
-It reads the sparse in-flight index (one Query per shard, no Scan). Each job is failed through the same
-conditional write as a webhook (only a queued or processing job moves): a completion that lands during
-the sweep wins or loses atomically, two sweeps at once fail a job once, and the notification key is
-derived from the stored completion time, so nobody is notified twice.
+It reads the sparse in-flight index (one Query per shard, no Scan; the index carries the job's kind,
+author and source). Each job is failed by a conditional write (only a queued or processing job moves)
+in one transaction with its author's notification: a completion that lands during the sweep wins or
+loses atomically, two sweeps at once fail a job once, and a crash cannot separate the job's failure
+from its notification.
 """
 
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mediagen.completion import apply_completion
-from mediagen.errors import ServiceUnavailable
+from mediagen.completion import fail_job
 from mediagen.models import IN_FLIGHT_SHARDS, Generation
 from mediagen.observability import MetricName, count, logger
-from mediagen.payloads import CompletionWebhook
 
 TIMEOUT_ERROR = "timed out"
 MAX_JOBS_PER_SWEEP = 500  # bounded work per run; the next run, 5 minutes later, takes the rest
@@ -44,13 +43,12 @@ def sweep(now: datetime | None = None) -> SweepReport:
             str(shard), Generation.created_at < cutoff, limit=MAX_JOBS_PER_SWEEP
         ):
             examined += 1
-            event = CompletionWebhook(job_id=stuck.job_id, status="failed", error=TIMEOUT_ERROR)
             try:
-                answer = apply_completion(stuck.kind, event)  # type: ignore[arg-type]
-            except ServiceUnavailable:  # one job in a race must not stop the sweep; the next one retries it
-                logger.warning("Job skipped by this sweep", extra={"job": stuck.job_id})
+                failed = fail_job(stuck, TIMEOUT_ERROR)
+            except Exception:  # one job must not stop the sweep: it stays in flight, the next run retries it
+                logger.exception("Job skipped by this sweep", extra={"job": stuck.job_id})
                 continue
-            if answer.outcome == "updated":
+            if failed:
                 timed_out += 1
                 count(MetricName.JOB_TIMED_OUT)
                 logger.warning("Job timed out", extra={"job": stuck.job_id, "kind": stuck.kind})
