@@ -84,7 +84,7 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
-    from mediagen import auth, backend, config, dispatch_queue, media, webhook_signature
+    from mediagen import auth, config, dispatch_queue, media, webhook_signature
     from mediagen.models import Generation, Notification
 
     config.reset_settings()
