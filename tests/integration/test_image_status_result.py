@@ -221,3 +221,27 @@ def test_invalid_job_id_is_404_without_a_request(tokens: Any, lambda_context: An
     response = get_status("..%2F..%2Fetc", tokens.auth("user_a"), lambda_context)
     assert response["statusCode"] == 404
     assert aws_requests.count("dynamodb") == 0
+
+
+def test_a_webhook_cannot_attach_an_organization_to_a_private_job(tokens: Any, lambda_context: Any) -> None:
+    # Given a private job of user A (created with no active organization)
+    import json as json_module
+
+    from generate.app import lambda_handler as generate_handler
+
+    body = json_module.dumps({"prompt": "Un phare", "job_id": "job_private"})
+    headers = {"content-type": "application/json", **tokens.auth("user_a")}
+    assert (
+        generate_handler(
+            http_event("POST", "/api/images/generate", body=body, headers=headers), lambda_context
+        )["statusCode"]
+        == 202
+    )
+
+    # When a signed webhook names an organization for it
+    payload = completion_payload("job_private", status="processing", progress=10, organization_id="org_x")
+    assert response_json(webhook_handler(webhook_event(payload), lambda_context))["outcome"] == "updated"
+
+    # Then that organization's members still cannot see it; its author still can
+    assert get_status("job_private", tokens.auth("user_m", org="org_x"), lambda_context)["statusCode"] == 404
+    assert get_status("job_private", tokens.auth("user_a"), lambda_context)["statusCode"] == 200

@@ -15,7 +15,7 @@ def can_see(caller: Caller, generation: Generation) -> bool:
         return False
     if generation.author_id == caller.user_id:
         return True
-    return caller.organization_id is not None and generation.organization_id == caller.organization_id
+    return caller.organization_id is not None and generation.organization == caller.organization_id
 
 
 def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:

@@ -62,7 +62,7 @@ def dispatch_body(job: Generation) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
         "user_id": job.author_id,
-        "organization_id": job.organization_id,
+        "organization_id": job.organization,
         "kind": job.kind,
         "prompt": job.prompt,
         "model": job.model,

@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 
 from mediagen import generations
 from mediagen.errors import Conflict, ServiceUnavailable, Unprocessable
-from mediagen.models import GeneratedFile, Generation, in_flight_shard
+from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, in_flight_shard
 from mediagen.notifications import job_notification, notify_job_finished
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import CompletionWebhook, Kind, MediaFile, WebhookAnswer
@@ -137,8 +137,9 @@ def _actions(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], now
         actions.append(Generation.progress.set(Generation.progress | 0))
     if webhook.user_id:
         actions.append(Generation.author_id.set(Generation.author_id | webhook.user_id))
-    if webhook.organization_id:
-        actions.append(Generation.organization_id.set(Generation.organization_id | webhook.organization_id))
+    # Only the write that creates the job decides its organization (see Generation.organization_id).
+    organization = webhook.organization_id or NO_ORGANIZATION
+    actions.append(Generation.organization_id.set(Generation.organization_id | organization))
     prompt = (data.original_prompt if data else None) or (files[0].description if files else None)
     if prompt:
         actions.append(Generation.prompt.set(Generation.prompt | prompt))

@@ -7,7 +7,7 @@ from mediagen import dispatch_queue, generations
 from mediagen.access import status_view
 from mediagen.auth import Caller
 from mediagen.errors import Conflict, Forbidden, NotFound, Unprocessable
-from mediagen.models import Generation, in_flight_shard
+from mediagen.models import NO_ORGANIZATION, Generation, in_flight_shard
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import JOB_ID_PATTERN, GenerateAnswer, GenerateRequest, Kind, StatusView
 
@@ -34,7 +34,7 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         job_id=job_id,
         kind=kind,
         author_id=caller.user_id,
-        organization_id=caller.organization_id,
+        organization_id=caller.organization_id or NO_ORGANIZATION,
         prompt=request.prompt,
         model=request.model,
         num_images=(request.num_images or 1) if kind == "image" else 1,
@@ -97,7 +97,7 @@ def cancel(caller: Caller, kind: Kind, job_id: str) -> StatusView:
     if current is None or current.kind != kind or current.alias_of or current.author_id is None:
         raise NotFound(f"No {kind} generation {job_id}.")
     if current.author_id != caller.user_id:
-        if caller.organization_id and current.organization_id == caller.organization_id:
+        if caller.organization_id and current.organization == caller.organization_id:
             raise Forbidden("Only the job's author may cancel it.", code="not_author")
         raise NotFound(f"No {kind} generation {job_id}.")
     if current.status == "canceled":

@@ -20,6 +20,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+NO_ORGANIZATION = "-"  # never a Clerk organization id (they start with "org_")
 IN_FLIGHT_SHARDS = 4
 
 
@@ -81,6 +82,8 @@ class Generation(Model):
     job_id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute()  # image | video
     author_id = UnicodeAttribute(null=True)  # absent: unattributed, visible to nobody
+    # Set once, by the write that creates the job (NO_ORGANIZATION when there is none), so a later
+    # webhook cannot attach an organization to a private job and widen who sees it.
     organization_id = UnicodeAttribute(null=True)
     prompt = UnicodeAttribute(null=True)
     model = UnicodeAttribute(null=True)
@@ -105,6 +108,12 @@ class Generation(Model):
     in_flight = UnicodeAttribute(null=True)  # its shard while queued or processing, absent once final
 
     stuck = InFlightIndex()
+
+    @property
+    def organization(self) -> str | None:
+        """The job's organization, or None."""
+        org = self.organization_id
+        return None if org in (None, NO_ORGANIZATION) else org
 
 
 class UnreadIndex(GlobalSecondaryIndex["Notification"]):
