@@ -11,7 +11,7 @@ from mediagen.payloads import Kind
 def routes(app: APIGatewayHttpResolver) -> None:
     def cancel_job(kind: Kind, job_id: str) -> Response:
         caller = authenticate_event(app.current_event, job_id)
-        return json_response(cancel(caller, kind, job_id))
+        return json_response(cancel(caller, kind, job_id), exclude_unset=True)
 
     app.post("/api/images/<job_id>/cancel")(lambda job_id: cancel_job("image", job_id))
     app.post("/api/videos/<job_id>/cancel")(lambda job_id: cancel_job("video", job_id))

@@ -11,7 +11,7 @@ from mediagen.payloads import Kind
 def routes(app: APIGatewayHttpResolver) -> None:
     def status(kind: Kind, job_id: str) -> Response:
         caller = authenticate_event(app.current_event, job_id)
-        return json_response(status_view(visible_generation(caller, kind, job_id)))
+        return json_response(status_view(visible_generation(caller, kind, job_id)), exclude_unset=True)
 
     app.get("/api/images/<job_id>/status")(lambda job_id: status("image", job_id))
     app.get("/api/videos/<job_id>/status")(lambda job_id: status("video", job_id))

@@ -34,6 +34,9 @@ def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
 
 
 def status_view(generation: Generation) -> StatusView:
+    """The fields set here are the ones answered (`error` only when failed); a field set to None is
+    answered as null (a result's prompt, model or description the backend did not give)."""
+    failed = {"error": generation.error or "failed"} if generation.status == "failed" else {}
     return StatusView(
         job_id=generation.job_id,
         kind=generation.kind,
@@ -41,7 +44,7 @@ def status_view(generation: Generation) -> StatusView:
         progress=int(generation.progress or 0),
         created_at=generation.created_at,
         updated_at=generation.updated_at,
-        error=generation.error if generation.status == "failed" else None,
+        **failed,
     )
 
 
@@ -77,7 +80,7 @@ def result_view(generation: Generation) -> ResultView:
             views.append(ImageView(**common))
     files_key = "videos" if generation.kind == "video" else "images"
     return ResultView(
-        **status_view(generation).model_dump(),
+        **status_view(generation).model_dump(exclude_unset=True),
         prompt=generation.prompt,
         model=generation.model,
         **{files_key: views},

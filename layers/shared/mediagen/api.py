@@ -48,10 +48,14 @@ def json_response(
     headers: dict[str, str] | None = None,
     *,
     exclude_none: bool = True,
+    exclude_unset: bool = False,
 ) -> Response:
-    """A JSON answer; absent optional fields are left out unless `exclude_none` is False."""
+    """A JSON answer; absent optional fields are left out unless `exclude_none` is False, or, with
+    `exclude_unset`, exactly the fields the view was given are answered (nulls included)."""
     if isinstance(model, BaseModel):
-        body = model.model_dump_json(exclude_none=exclude_none)
+        body = model.model_dump_json(
+            exclude_none=exclude_none and not exclude_unset, exclude_unset=exclude_unset
+        )
     else:
         body = json.dumps(model)
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
