@@ -1,40 +1,57 @@
-"""SQS consumer: sends each queued job to the generation backend (partial batch failures)."""
+"""SQS consumer: sends each queued job to the generation backend, answering partial batch failures
+(each failed message comes back on its own, after its backoff)."""
 
+import time
 from contextlib import suppress
 from typing import Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mediagen import dispatch_queue
 from mediagen.api import is_retryable
 from mediagen.dispatch import RetryLater, backoff_seconds, dispatch
 from mediagen.observability import flush_metrics, logger
-from mediagen.payloads import DispatchMessage
+from mediagen.payloads import DispatchMessage, QueueEvent, QueueRecord
 
-# A batch that fails whole is still answered with its item failures, so each message keeps its own backoff.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Each record makes at most one backend call (10 s timeout): one is not started without this much time.
+RECORD_BUDGET_MS = 15_000
 
 
-def dispatch_record(record: SQSRecord) -> str:
+def dispatch_record(record: QueueRecord) -> None:
     message = DispatchMessage.model_validate_json(record.body)
     try:
-        return dispatch(message.job_id)
+        dispatch(message.job_id)
     except RetryLater as retry:
         dispatch_queue.retry_later(record.receipt_handle, retry.delay_seconds)
         raise
     except Exception as fault:
-        if is_retryable(fault):  # throttling, a timeout: come back after the backoff, not 3 minutes
+        if is_retryable(
+            fault
+        ):  # throttling, a timeout: come back after the backoff, not the visibility timeout
             with suppress(Exception):
                 dispatch_queue.retry_later(record.receipt_handle, backoff_seconds())
         raise
 
 
+def remaining_ms(context: Any, started: float) -> float:
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    return float(get()) if callable(get) else 45_000 - (time.monotonic() - started) * 1000
+
+
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    started = time.monotonic()
+    failures: list[dict[str, str]] = []
     try:
-        return process_partial_response(
-            event=event, record_handler=dispatch_record, processor=processor, context=context
-        )
+        for record in QueueEvent.model_validate(event).Records:
+            if remaining_ms(context, started) < RECORD_BUDGET_MS:
+                failures.append({"itemIdentifier": record.message_id})  # not tried: no attempt counted
+                continue
+            try:
+                dispatch_record(record)
+            except RetryLater:
+                failures.append({"itemIdentifier": record.message_id})  # logged by the dispatcher
+            except Exception:
+                logger.exception("Dispatch of a queued job failed; the message comes back")
+                failures.append({"itemIdentifier": record.message_id})
+        return {"batchItemFailures": failures}
     finally:
         flush_metrics()

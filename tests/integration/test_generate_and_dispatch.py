@@ -289,3 +289,29 @@ def test_generate_budget_is_one_write_and_one_message(
     post_generate("image", {"prompt": "Un phare", "job_id": "job_b"}, headers, lambda_context)
     assert aws_requests.by_operation()["dynamodb.PutItem"] == 1
     assert aws_requests.count("dynamodb") == 1
+
+
+def test_dispatcher_does_not_start_a_job_it_has_no_time_to_finish(
+    tokens: Any, lambda_context: Any, fake_backend: Any
+) -> None:
+    # Given a queued job, and an invocation with less time left than one backend call may take
+    from dispatch.app import lambda_handler as dispatch_handler
+
+    post_generate(
+        "image", {"prompt": "Un phare", "job_id": "job_late"}, tokens.auth("user_a"), lambda_context
+    )
+    sqs = boto3.client("sqs")
+    url = os.environ["DISPATCH_QUEUE_URL"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    from tests.support import sqs_event
+
+    lambda_context.get_remaining_time_in_millis = lambda: 5_000
+
+    # When the dispatcher gets the message
+    answer = dispatch_handler(sqs_event(messages, arn), lambda_context)
+
+    # Then it hands the message back untried: no backend call, no attempt counted
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert fake_backend.requests == []
+    assert Generation.get("job_late").dispatch_attempts is None

@@ -265,3 +265,19 @@ class NotificationsQuery(_Model):
         if value not in ("true", "false", True, False):
             raise ValueError("unread must be true or false")
         return value
+
+
+class QueueRecord(_Model):
+    """One record of a Lambda SQS event (the fields the dispatcher uses)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True, populate_by_name=True)
+
+    message_id: str = Field(alias="messageId")
+    receipt_handle: str = Field(alias="receiptHandle")
+    body: str
+
+
+class QueueEvent(_Model):
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    Records: list[QueueRecord]
