@@ -6,8 +6,8 @@ from contextlib import suppress
 from typing import Any
 
 from mediagen import dispatch_queue
-from mediagen.api import is_retryable
 from mediagen.dispatch import RetryLater, backoff_seconds, dispatch
+from mediagen.faults import is_retryable
 from mediagen.observability import flush_metrics, logger
 from mediagen.payloads import DispatchMessage, QueueEvent, QueueRecord
 

@@ -1,5 +1,6 @@
 """The generation backend's HTTP API, as the dispatcher calls it."""
 
+import functools
 import json
 import os
 import urllib.error
@@ -45,7 +46,10 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """Built on first use: its HTTPS context loads the CA bundle (~30 ms), not worth a cold start."""
+    return urllib.request.build_opener(_NoRedirects)
 
 
 def api_key() -> str:
@@ -90,7 +94,7 @@ def send(job: Generation) -> str | None:
         generator_url(), data=json.dumps(dispatch_body(job)).encode(), headers=headers, method="POST"
     )
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+        with _opener().open(request, timeout=TIMEOUT_SECONDS) as response:
             raw = response.read(MAX_ANSWER_BYTES)
     except urllib.error.HTTPError as exc:
         # 401/403: our key is wrong or being rotated, not the job: retry (the secret cache refreshes).
