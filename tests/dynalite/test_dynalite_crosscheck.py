@@ -27,7 +27,13 @@ from infra.cfn_template import create_tables
 from mediagen import sweeper
 from mediagen.errors import ServiceUnavailable
 from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
-from mediagen.notifications import list_notifications, mark_read, notification_id, notify_job_finished
+from mediagen.notifications import (
+    job_notification,
+    list_notifications,
+    mark_read,
+    notification_id,
+    notify_once,
+)
 from tests.conftest import TABLE_NAMES, reset_process_state
 from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
 
@@ -293,15 +299,17 @@ def test_concurrent_notification_puts_create_one(observe: Observe) -> None:
 
     def notify(_: int) -> bool:
         barrier.wait()
-        return notify_job_finished(
-            user_id="user_a",
-            job_id="job_n",
-            kind="image",
-            status="completed",
-            finished_at=finished_at,
-            source="api",
-            file_count=4,
-            error=None,
+        return notify_once(
+            job_notification(
+                user_id="user_a",
+                job_id="job_n",
+                kind="image",
+                status="completed",
+                finished_at=finished_at,
+                source="api",
+                file_count=4,
+                error=None,
+            )
         )
 
     with ThreadPoolExecutor(max_workers=20) as pool:

@@ -175,11 +175,11 @@ def test_notification_is_created_by_the_retry_when_the_first_delivery_died(
 
     payload = completion_payload("job_crash", user_id="user_a")
 
-    def die(**_: Any) -> bool:
+    def die(*_: Any) -> bool:
         raise TimeoutError("the function was killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(completion, "notify_job_finished", die)
+        patch.setattr(completion, "notify_once", die)
         with pytest.raises(TimeoutError):
             completion.apply_completion("image", completion.CompletionWebhook.model_validate(payload))
     assert generation("job_crash").status == "completed"

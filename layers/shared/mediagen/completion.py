@@ -16,7 +16,7 @@ from pynamodb.expressions.update import Action
 from mediagen import generations
 from mediagen.errors import Conflict, ServiceUnavailable, Unprocessable
 from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, in_flight_shard
-from mediagen.notifications import job_notification, notify_job_finished
+from mediagen.notifications import job_notification, notify_once
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import CompletionWebhook, Kind, MediaFile, WebhookAnswer
 
@@ -69,15 +69,17 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
             error=current.error,
         )
     if state.status in NOTIFIED_STATUSES and state.author_id and state.finished_at:
-        notify_job_finished(
-            user_id=state.author_id,
-            job_id=webhook.job_id,
-            kind=kind,
-            status=state.status,
-            finished_at=state.finished_at,
-            source=state.source,
-            file_count=state.file_count,
-            error=state.error,
+        notify_once(
+            job_notification(
+                user_id=state.author_id,
+                job_id=webhook.job_id,
+                kind=kind,
+                status=state.status,
+                finished_at=state.finished_at,
+                source=state.source,
+                file_count=state.file_count,
+                error=state.error,
+            )
         )
     return WebhookAnswer(job_id=webhook.job_id, outcome=outcome)
 

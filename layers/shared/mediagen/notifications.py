@@ -30,28 +30,8 @@ def notification_id(finished_at: datetime, job_id: str) -> str:
     return f"{finished_at.strftime('%Y%m%dT%H%M%S%fZ')}_{job_id}"
 
 
-def notify_job_finished(
-    *,
-    user_id: str,
-    job_id: str,
-    kind: str,
-    status: str,
-    finished_at: datetime,
-    source: str,
-    file_count: int,
-    error: str | None,
-) -> bool:
-    """Create the job's notification unless it exists. True when this call created it."""
-    notification = job_notification(
-        user_id=user_id,
-        job_id=job_id,
-        kind=kind,
-        status=status,
-        finished_at=finished_at,
-        source=source,
-        file_count=file_count,
-        error=error,
-    )
+def notify_once(notification: Notification) -> bool:
+    """Create the job's notification unless it exists (see job_notification). True when created."""
     try:
         notification.save(condition=Notification.notification_id.does_not_exist())
     except PutError as exc:
