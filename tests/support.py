@@ -270,3 +270,82 @@ class FakeBackend:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- Seeds and races shared by the moto and dynalite suites ---------------------------------------
+
+
+def seed_notifications(user_id: str, count: int, *, read_every: int = 0) -> list[str]:
+    """`count` notifications of `user_id`, one a minute; every `read_every`-th one already read."""
+    from datetime import timedelta
+
+    from mediagen.models import Notification
+    from mediagen.notifications import notification_id
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = []
+    with Notification.batch_write() as batch:
+        for index in range(count):
+            created = start + timedelta(minutes=index)
+            read = bool(read_every) and index % read_every == 0
+            item_id = notification_id(created, f"job_{index:05d}")
+            ids.append(item_id)
+            batch.save(
+                Notification(
+                    user_id=user_id,
+                    notification_id=item_id,
+                    unread_user_id=None if read else user_id,
+                    type="IMAGE_COMPLETED",
+                    title="🎨 Images générées avec succès",
+                    message="1 image(s) créée(s).",
+                    read=read,
+                    created_at=created,
+                    generation_id=f"job_{index:05d}",
+                    source="api",
+                )
+            )
+    return ids
+
+
+def seed_job(
+    job_id: str, *, status: str = "queued", minutes_ago: int = 20, author: str | None = "user_a"
+) -> None:
+    """An image job created `minutes_ago`, in the in-flight index while queued or processing."""
+    from datetime import timedelta
+
+    from mediagen.models import Generation, in_flight_shard
+
+    stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    Generation(
+        job_id=job_id,
+        kind="image",
+        author_id=author,
+        prompt="Un phare",
+        status=status,
+        progress=0,
+        source="api",
+        created_at=stamp,
+        updated_at=stamp,
+        in_flight=in_flight_shard(job_id) if status in ("queued", "processing") else None,
+    ).save()
+
+
+def deliver_all_at_once(handler: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every event to `handler` from its own thread, released together by a barrier. A warm sandbox
+    has its DynamoDB clients already: without warming them, the threads would race to build one
+    botocore client each (PynamoDB creates them lazily), which costs seconds and tests nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mediagen.models import Generation, Notification
+
+    for model in (Generation, Notification):
+        assert model._get_connection().connection.client is not None
+    barrier = threading.Barrier(len(events))
+
+    def deliver(event: dict[str, Any]) -> dict[str, Any]:
+        barrier.wait()
+        result: dict[str, Any] = handler(event, FakeLambdaContext())
+        return result
+
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        return list(pool.map(deliver, events))

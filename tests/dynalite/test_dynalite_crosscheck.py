@@ -35,7 +35,15 @@ from mediagen.notifications import (
     notify_once,
 )
 from tests.conftest import TABLE_NAMES, reset_process_state
-from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
+from tests.support import (
+    FakeLambdaContext,
+    completion_payload,
+    deliver_all_at_once,
+    response_json,
+    seed_job,
+    seed_notifications,
+    webhook_event,
+)
 
 DELIVERIES = 50
 REDELIVERY_ROUNDS = 3
@@ -52,18 +60,6 @@ def warm_clients() -> None:
     would cost seconds and test nothing."""
     for model in (Generation, Notification):
         assert model._get_connection().connection.client is not None
-
-
-def deliver_all_at_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    warm_clients()
-    barrier = threading.Barrier(len(events))
-
-    def deliver(event: dict[str, Any]) -> dict[str, Any]:
-        barrier.wait()
-        return lambda_handler(event, FakeLambdaContext())
-
-    with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(deliver, events))
 
 
 def assert_ok_or_retry(responses: list[dict[str, Any]]) -> None:
@@ -170,7 +166,7 @@ def test_fifty_copies_of_one_delivery_create_the_job_once(observe: Observe) -> N
     events = [dict(event) for _ in range(DELIVERIES)]
 
     # When 50 copies arrive at the same moment
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     # Then one created the job; the others are 2xx or 503 (not classifiable without ALL_OLD)
     assert_ok_or_retry(responses)
@@ -188,7 +184,7 @@ def test_fifty_deliveries_split_between_two_webhook_ids(observe: Observe) -> Non
     payload = completion_payload("job_race2", user_id="user_a")
     events = [webhook_event(payload, webhook_id=f"msg_{i % 2}") for i in range(DELIVERIES)]
 
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     assert_ok_or_retry(responses)
     assert Counter(response_json(r).get("outcome") for r in responses)["created"] == 1
@@ -208,7 +204,7 @@ def test_processing_and_completed_race_ends_completed(observe: Observe) -> None:
         for p in range(10, 100, 2)
     ]
 
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     assert_ok_or_retry(responses)
     assert Counter(response_json(r).get("outcome") for r in responses)["created"] == 1
@@ -222,7 +218,7 @@ def test_two_users_racing_for_one_job_id_one_wins(observe: Observe) -> None:
     users = [f"user_{i % 2}" for i in range(20)]
     events = [webhook_event(completion_payload("job_contested", user_id=user)) for user in users]
 
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     # The other user's deliveries are refused (409), as on DynamoDB: the item that failed the condition
     # is read back once, since dynalite does not return it.
@@ -324,24 +320,6 @@ def test_concurrent_notification_puts_create_one(observe: Observe) -> None:
 
 
 # --- (d) the sweeper's Query on the sparse in-flight index ----------------------------------------
-
-
-def seed_job(
-    job_id: str, *, status: str = "queued", minutes_ago: int = 20, author: str | None = "user_a"
-) -> None:
-    stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    Generation(
-        job_id=job_id,
-        kind="image",
-        author_id=author,
-        prompt="Un phare",
-        status=status,
-        progress=0,
-        source="api",
-        created_at=stamp,
-        updated_at=stamp,
-        in_flight=in_flight_shard(job_id) if status in ("queued", "processing") else None,
-    ).save()
 
 
 def test_the_sweeper_finds_only_stuck_jobs(aws_requests: Any, observe: Observe) -> None:
@@ -452,32 +430,6 @@ def test_two_sweeps_and_completions_at_once_notify_once(observe: Observe) -> Non
 
 
 # --- (e) notifications pagination: the same pages as on moto ----------------------------------------
-
-
-def seed_notifications(user_id: str, count: int, *, read_every: int = 0) -> list[str]:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    ids = []
-    with Notification.batch_write() as batch:
-        for index in range(count):
-            created = start + timedelta(minutes=index)
-            read = bool(read_every) and index % read_every == 0
-            item_id = notification_id(created, f"job_{index:05d}")
-            ids.append(item_id)
-            batch.save(
-                Notification(
-                    user_id=user_id,
-                    notification_id=item_id,
-                    unread_user_id=None if read else user_id,
-                    type="IMAGE_COMPLETED",
-                    title="🎨 Images générées avec succès",
-                    message="1 image(s) créée(s).",
-                    read=read,
-                    created_at=created,
-                    generation_id=f"job_{index:05d}",
-                    source="api",
-                )
-            )
-    return ids
 
 
 Page = tuple[list[str], str | None, int]

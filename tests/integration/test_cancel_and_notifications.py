@@ -1,7 +1,6 @@
 """Cancel (author only, final) and the notifications routes (pagination, unread, read marking)."""
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,9 +10,8 @@ from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, Notification
-from mediagen.notifications import notification_id
 from notifications.app import lambda_handler as notifications_handler
-from tests.support import completion_payload, http_event, response_json, webhook_event
+from tests.support import completion_payload, http_event, response_json, seed_notifications, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -90,33 +88,6 @@ def test_cancel_without_token_is_401(lambda_context: Any) -> None:
 
 
 # --- notifications --------------------------------------------------------------------------------
-
-
-def seed_notifications(user_id: str, count: int, *, read_every: int = 0) -> list[str]:
-    """`count` notifications, one a minute; every `read_every`-th one already read."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    ids = []
-    with Notification.batch_write() as batch:
-        for index in range(count):
-            created = start + timedelta(minutes=index)
-            read = bool(read_every) and index % read_every == 0
-            item_id = notification_id(created, f"job_{index:05d}")
-            ids.append(item_id)
-            batch.save(
-                Notification(
-                    user_id=user_id,
-                    notification_id=item_id,
-                    unread_user_id=None if read else user_id,
-                    type="IMAGE_COMPLETED",
-                    title="🎨 Images générées avec succès",
-                    message="1 image(s) créée(s).",
-                    read=read,
-                    created_at=created,
-                    generation_id=f"job_{index:05d}",
-                    source="api",
-                )
-            )
-    return ids
 
 
 def test_pages_are_newest_first_with_an_opaque_cursor(tokens: Any, lambda_context: Any) -> None:

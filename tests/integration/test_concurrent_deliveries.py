@@ -1,35 +1,16 @@
 """Concurrent duplicate deliveries over real HTTP (a moto server): the job is created exactly once, its
 files stored once, its user notified once, and every delivery answered 2xx."""
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 from completion_webhook.app import lambda_handler
 from mediagen.models import Generation, Notification
-from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
+from tests.support import completion_payload, deliver_all_at_once, response_json, webhook_event
 
 DELIVERIES = 50
 pytestmark = pytest.mark.usefixtures("aws_server")
-
-
-def deliver_all_at_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every event to the handler from its own thread, released together by a barrier."""
-    # A warm sandbox has its DynamoDB clients already; without this, 50 threads would race to build
-    # 50 botocore clients (PynamoDB creates them lazily), which costs seconds and tests nothing.
-    for model in (Generation, Notification):
-        assert model._get_connection().connection.client is not None
-    barrier = threading.Barrier(len(events))
-
-    def deliver(event: dict[str, Any]) -> dict[str, Any]:
-        barrier.wait()
-        return lambda_handler(event, FakeLambdaContext())
-
-    with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(deliver, events))
 
 
 def assert_one_job_with_four_files_and_one_notification(job_id: str, user_id: str) -> None:
@@ -51,7 +32,7 @@ def test_fifty_copies_of_one_delivery_create_the_job_once() -> None:
     event = webhook_event(payload, webhook_id="msg_race")
 
     # When 50 copies arrive at the same moment
-    responses = deliver_all_at_once([dict(event) for _ in range(DELIVERIES)])
+    responses = deliver_all_at_once(lambda_handler, [dict(event) for _ in range(DELIVERIES)])
 
     # Then all are acknowledged, one created it, and the rest are duplicates
     assert [r["statusCode"] for r in responses] == [200] * DELIVERIES
@@ -64,7 +45,7 @@ def test_fifty_deliveries_split_between_two_webhook_ids() -> None:
     payload = completion_payload("job_race2", user_id="user_a")
     events = [webhook_event(payload, webhook_id=f"msg_{i % 2}") for i in range(DELIVERIES)]
 
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     assert all(200 <= r["statusCode"] < 300 for r in responses)
     assert Counter(response_json(r)["outcome"] for r in responses)["created"] == 1
@@ -82,7 +63,7 @@ def test_processing_and_completed_race_ends_completed() -> None:
         for p in range(10, 100, 2)
     ]
 
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     assert all(r["statusCode"] == 200 for r in responses)
     assert Counter(response_json(r)["outcome"] for r in responses)["created"] == 1
@@ -93,7 +74,7 @@ def test_processing_and_completed_race_ends_completed() -> None:
 def test_two_users_racing_for_one_job_id_one_wins_the_other_is_refused() -> None:
     events = [webhook_event(completion_payload("job_contested", user_id=f"user_{i % 2}")) for i in range(20)]
 
-    responses = deliver_all_at_once(events)
+    responses = deliver_all_at_once(lambda_handler, events)
 
     statuses = Counter(r["statusCode"] for r in responses)
     assert set(statuses) <= {200, 409}

@@ -2,32 +2,15 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from completion_webhook.app import lambda_handler as webhook_handler
 from mediagen import sweeper
-from mediagen.models import Generation, Notification, in_flight_shard
+from mediagen.models import Generation, Notification
 from sweeper.app import lambda_handler as sweeper_handler
-from tests.support import FakeLambdaContext, completion_payload, response_json, webhook_event
-
-
-def job(job_id: str, *, status: str = "queued", minutes_ago: int = 20, author: str | None = "user_a") -> None:
-    stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    Generation(
-        job_id=job_id,
-        kind="image",
-        author_id=author,
-        prompt="Un phare",
-        status=status,
-        progress=0,
-        source="api",
-        created_at=stamp,
-        updated_at=stamp,
-        in_flight=in_flight_shard(job_id) if status in ("queued", "processing") else None,
-    ).save()
+from tests.support import FakeLambdaContext, completion_payload, response_json, seed_job, webhook_event
 
 
 @pytest.mark.usefixtures("aws")
@@ -35,10 +18,10 @@ def test_stuck_jobs_are_failed_and_notified_fresh_and_finished_ones_are_left(
     lambda_context: Any, aws_requests: Any
 ) -> None:
     # Given stuck jobs (queued and processing, created 20 minutes ago), a fresh one, and a finished one
-    job("job_stuck_q")
-    job("job_stuck_p", status="processing")
-    job("job_fresh", minutes_ago=2)
-    job("job_done", status="completed")
+    seed_job("job_stuck_q")
+    seed_job("job_stuck_p", status="processing")
+    seed_job("job_fresh", minutes_ago=2)
+    seed_job("job_done", status="completed")
 
     # When the scheduled sweep runs
     aws_requests.clear()
@@ -61,7 +44,7 @@ def test_stuck_jobs_are_failed_and_notified_fresh_and_finished_ones_are_left(
 
 @pytest.mark.usefixtures("aws")
 def test_a_completion_webhook_after_the_timeout_does_not_bring_the_job_back(lambda_context: Any) -> None:
-    job("job_late")
+    seed_job("job_late")
     sweeper_handler({}, lambda_context)
     response = webhook_handler(
         webhook_event(completion_payload("job_late", user_id="user_a")), lambda_context
@@ -76,7 +59,7 @@ def test_a_completion_that_lands_after_the_query_wins(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a stuck job whose completion webhook lands between the sweeper's query and its write
-    job("job_saved", status="processing")
+    seed_job("job_saved", status="processing")
     original = sweeper.fail_job
 
     def completion_first(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +80,7 @@ def test_a_completion_that_lands_after_the_query_wins(
 def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
     # Given 10 stuck jobs, and for each a completion webhook racing two concurrent sweeps
     for index in range(10):
-        job(f"job_race_{index}")
+        seed_job(f"job_race_{index}")
     for model in (Generation, Notification):
         assert model._get_connection().connection.client is not None
     barrier = threading.Barrier(3)
@@ -137,8 +120,8 @@ def test_a_fault_while_failing_a_job_loses_no_notification(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two stuck jobs, and a fault on the first job's write (its notification goes with it)
-    job("job_fault")
-    job("job_other")
+    seed_job("job_fault")
+    seed_job("job_other")
     from mediagen import generations
 
     original = generations.update_and_notify
