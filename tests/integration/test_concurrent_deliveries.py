@@ -1,13 +1,16 @@
 """Concurrent duplicate deliveries over real HTTP (a moto server): the job is created exactly once, its
 files stored once, its user notified once, and every delivery answered 2xx."""
 
+import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from completion_webhook.app import lambda_handler
+from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, Notification
-from tests.support import completion_payload, deliver_all_at_once, response_json, webhook_event
+from tests.support import completion_payload, deliver_all_at_once, http_event, response_json, webhook_event
 
 DELIVERIES = 50
 pytestmark = pytest.mark.usefixtures("aws_server")
@@ -87,3 +90,33 @@ def test_two_users_racing_for_one_job_id_one_wins_the_other_is_refused() -> None
     assert winners == {job.author_id}
     assert statuses[200] == 10 and statuses[409] == 10
     assert [n.user_id for n in Notification.scan()] == [job.author_id]
+
+
+def test_two_users_racing_to_generate_with_one_job_id(tokens: Any) -> None:
+    # Given two users who post generate with the same job id, 10 times each, at the same moment
+
+    from mediagen.models import Generation
+
+    def event(user: str) -> dict[str, Any]:
+        body = json.dumps({"prompt": f"prompt of {user}", "job_id": "job_raced"})
+        headers = {"content-type": "application/json", **tokens.auth(user)}
+        return http_event("POST", "/api/images/generate", body=body, headers=headers)
+
+    users = [f"user_{i % 2}" for i in range(20)]
+    from mediagen import dispatch_queue
+
+    assert (
+        dispatch_queue._sqs() is not None
+    )  # warm, as a sandbox is: boto3 builds clients unsafely in threads
+    responses = deliver_all_at_once(generate_handler, [event(user) for user in users])
+
+    # Then one job exists, the winner's: one 202, its other 9 requests 200, the loser's 10 are 409
+    [job] = list(Generation.scan())
+    by_user: dict[str, list[int]] = {}
+    for user, response in zip(users, responses, strict=True):
+        by_user.setdefault(user, []).append(response["statusCode"])
+    winner = job.author_id
+    loser = next(user for user in by_user if user != winner)
+    assert sorted(by_user[winner]) == [200] * 9 + [202]
+    assert by_user[loser] == [409] * 10
+    assert job.prompt == f"prompt of {winner}"
