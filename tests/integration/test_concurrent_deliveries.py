@@ -105,9 +105,8 @@ def test_two_users_racing_to_generate_with_one_job_id(tokens: Any) -> None:
     users = [f"user_{i % 2}" for i in range(20)]
     from mediagen import dispatch_queue
 
-    assert (
-        dispatch_queue._sqs() is not None
-    )  # warm, as a sandbox is: boto3 builds clients unsafely in threads
+    # Warm, as in a sandbox: boto3 is not safe building clients from many threads at once.
+    assert dispatch_queue._sqs() is not None
     responses = deliver_all_at_once(generate_handler, [event(user) for user in users])
 
     # Then one job exists, the winner's: one 202, its other 9 requests 200, the loser's 10 are 409
