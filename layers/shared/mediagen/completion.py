@@ -18,7 +18,7 @@ from mediagen.errors import Conflict, ServiceUnavailable, Unprocessable
 from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, in_flight_shard
 from mediagen.notifications import job_notification, notify_once
 from mediagen.observability import MetricName, count, logger
-from mediagen.payloads import CompletionWebhook, Kind, MediaFile, WebhookAnswer
+from mediagen.payloads import IMAGE_FORMATS, VIDEO_FORMATS, CompletionWebhook, Kind, MediaFile, WebhookAnswer
 
 SOURCE_BACKEND_DIRECT = "backend-direct"
 DEFAULT_FAILURE = "The generation backend reported a failure."
@@ -38,7 +38,7 @@ class JobState:
 
 
 def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
-    """Apply one event (a webhook delivery, or a failure decided by the dispatcher or the sweeper)."""
+    """Apply one webhook delivery to its job (internal failures go through fail_job)."""
     files = media_files(kind, webhook)
     now = datetime.now(UTC)
     write = generations.update_if(
@@ -93,7 +93,7 @@ def media_files(kind: Kind, webhook: CompletionWebhook) -> list[MediaFile]:
     files: list[MediaFile] = list(getattr(data, own) or []) if data is not None else []
     if webhook.status == "completed" and not files:
         raise Unprocessable(f"A completed {kind} webhook must list at least one file in data.{own}.")
-    allowed = {"image": {"png", "jpeg", "jpg", "webp"}, "video": {"mp4", "webm"}}[kind]
+    allowed = IMAGE_FORMATS if kind == "image" else VIDEO_FORMATS
     for index, media in enumerate(files):
         if media.format not in allowed:
             raise Unprocessable(f"data.{own}[{index}].format must be one of {sorted(allowed)}.")

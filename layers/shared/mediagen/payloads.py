@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field
 
 Kind = Literal["image", "video"]
 JobStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
-FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
 
 MAX_FILES = 16
 MAX_PROMPT = 4000
