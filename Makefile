@@ -32,7 +32,7 @@ typecheck: venv
 
 check: lint typecheck test
 
-.PHONY: demo token openapi events template-check clean-tools
+.PHONY: demo token openapi events monitoring template-check clean-tools
 
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
 run: venv
@@ -53,6 +53,10 @@ openapi: venv
 events: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
 
+# The monitoring nested stack (alarms, dashboard), from infra/monitoring.py and template.yaml.
+monitoring: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.monitoring
+
 # SAM and CloudFormation checks, from their own virtualenv (they pin their own boto3): cfn-lint,
 # sam validate --lint, sam build (for arm64, no container), then every native library built is arm64.
 TOOLS := .tools-venv
@@ -65,7 +69,7 @@ $(TOOLS)/.installed: .ci/tools-requirements.txt
 	@touch $@
 
 template-check: $(TOOLS)/.installed venv
-	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml infra/monitoring.yaml
 	$(SAM) validate --lint --region us-east-1
 	$(SAM) build --region us-east-1
 	$(PY) -m infra.check_arm64 .aws-sam/build

@@ -2,7 +2,8 @@
 get in Lambda, and one botocore hook that models DynamoDB's latency and meters its capacity.
 
 `configure_environment()` must run before anything imports mediagen: the PynamoDB models read their
-table names at import time, as they do in Lambda (tests/conftest.py does the same).
+table names at import time, as they do in Lambda (tests/conftest.py does the same, through
+infra/harness/environment.py).
 """
 
 import contextlib
@@ -48,33 +49,19 @@ SPIN_SECONDS = 0.0003  # the end of each pad is a busy wait: sleep() overshoots 
 
 
 def configure_environment(workdir: Path) -> dict[str, str]:
-    """The variables a deployed function gets (as tests/conftest.py sets them), for this process."""
-    os.environ.update(
-        {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SECURITY_TOKEN": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
-            "GENERATIONS_TABLE": GENERATIONS_TABLE,
-            "NOTIFICATIONS_TABLE": NOTIFICATIONS_TABLE,
-            "POWERTOOLS_SERVICE_NAME": "mediagen",
-            "POWERTOOLS_METRICS_NAMESPACE": "MediagenBench",
-            "POWERTOOLS_LOG_LEVEL": "INFO",  # the template's default: logging is part of the cost
-        }
+    """The variables a deployed function gets (infra/harness/environment.py, as the tests set them),
+    for this process, and the code on sys.path as Lambda has it."""
+    from infra.harness import environment
+
+    environment.apply(
+        environment.function_environment(
+            generations_table=GENERATIONS_TABLE,
+            notifications_table=NOTIFICATIONS_TABLE,
+            metrics_namespace="MediagenBench",
+            log_level="INFO",  # the template's default: logging is part of the cost
+            no_aws_files_in=workdir,
+        )
     )
-    for variable in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_SQS",
-        "WEBHOOK_SECRETS_ARN",
-    ):
-        os.environ.pop(variable, None)
     for path in reversed(CODE_PATHS):
         if path not in sys.path:
             sys.path.insert(0, path)

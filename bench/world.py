@@ -12,9 +12,20 @@ from typing import Any
 
 from bench import old_flow
 from bench.stand_in import GENERATIONS_TABLE, NOTIFICATIONS_TABLE, install_hook
+from infra.harness.events import LambdaContext, http_api_event
+from infra.harness.parties import (
+    FRONT_END,
+    ISSUER,
+    MEDIA_BUCKET,
+    MODEL,
+    PROMPT,
+    WEBHOOK_SECRET,
+    FakeBackend,
+    TokenMinter,
+    webhook_event,
+)
+from infra.harness.sources import SqsEventSource
 
-PROMPT = "Un phare breton au coucher du soleil"
-MODEL = "gemini-2.5-flash-image"
 USER = "user_2benchAuthor"
 ORGANIZATION = "org_2benchTeam"
 
@@ -36,8 +47,6 @@ class World:
     # --- the new flow's routes, as API Gateway calls them ----------------------------------------------
 
     def generate(self, job_id: str, num_images: int) -> dict[str, Any]:
-        from tests.support import http_event
-
         body = json.dumps(
             {
                 "prompt": PROMPT,
@@ -50,44 +59,27 @@ class World:
         )
         headers = {"content-type": "application/json", **self.minter.auth(USER, org=ORGANIZATION)}
         return self.handlers["generate"](
-            http_event("POST", "/api/images/generate", body=body, headers=headers), self.context
+            http_api_event("POST", "/api/images/generate", body=body, headers=headers), self.context
         )
 
     def webhook_event(self, payload: dict[str, Any]) -> dict[str, Any]:
-        from tests.support import webhook_event
-
         return webhook_event(payload)
 
     def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.handlers["completion_webhook"](event, self.context)
 
     def get(self, handler: str, path: str) -> dict[str, Any]:
-        from tests.support import http_event
-
-        event = http_event("GET", path, headers=self.minter.auth(USER, org=ORGANIZATION))
+        event = http_api_event("GET", path, headers=self.minter.auth(USER, org=ORGANIZATION))
         return self.handlers[handler](event, self.context)
 
     def run_dispatcher(self) -> list[Any]:
-        """Receive the dispatch queue's messages and hand them to the dispatcher, as the event source
-        mapping does."""
+        """Hand the dispatch queue's messages to the dispatcher, as the event source mapping does."""
         import boto3
 
-        from tests.support import sqs_event
-
-        sqs = boto3.client("sqs")
-        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        answers: list[Any] = []
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-            ).get("Messages", [])
-            if not messages:
-                return answers
-            answers.append(self.handlers["dispatch"](sqs_event(messages, arn), self.context))
-            for message in messages:
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        source = SqsEventSource(
+            boto3.client("sqs"), self.queue_url, lambda event: self.handlers["dispatch"](event, self.context)
+        )
+        return source.drain()
 
     def drain_queue(self) -> None:
         """Drop what generate queued (PurgeQueue is allowed once a minute only)."""
@@ -107,26 +99,12 @@ class World:
 
 def build(workdir: Path) -> World:
     import boto3
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from moto import mock_aws
 
     from infra.cfn_template import create_queues, create_tables
-    from tests.support import (
-        FRONT_END,
-        ISSUER,
-        MEDIA_BUCKET,
-        WEBHOOK_SECRET,
-        FakeBackend,
-        FakeLambdaContext,
-        TokenMinter,
-    )
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    jwk.update({"kid": "bench-key-1", "alg": "RS256", "use": "sig"})
     jwks = workdir / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [jwk]}))
+    minter = TokenMinter.with_new_key(jwks, kid="bench-key-1")
     backend = FakeBackend()
     os.environ.update(
         {
@@ -171,8 +149,8 @@ def build(workdir: Path) -> World:
         mock=mock,
         client=client,
         old=old,
-        minter=TokenMinter(key, "bench-key-1"),
-        context=FakeLambdaContext(function_name="bench"),
+        minter=minter,
+        context=LambdaContext(function_name="bench"),
         backend=backend,
         queue_url=queue_url,
         handlers=handlers,

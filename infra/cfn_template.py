@@ -46,10 +46,27 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return document
 
 
-def resources_of_type(resource_type: str) -> dict[str, dict[str, Any]]:
+def nested_templates(path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
+    """The templates of the nested stacks (AWS::Serverless::Application with a local Location), by
+    logical id, nested ones of those included."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, resource in load_template(path)["Resources"].items():
+        location = (resource.get("Properties") or {}).get("Location")
+        if resource["Type"] == "AWS::Serverless::Application" and isinstance(location, str):
+            child = (path.parent / location).resolve()
+            if child.is_file():
+                found[name] = load_template(child)
+                found.update(nested_templates(child))
+    return found
+
+
+def resources_of_type(resource_type: str, *, nested: bool = False) -> dict[str, dict[str, Any]]:
+    """The template's resources of one type; `nested`: those of its nested stacks too."""
+    templates = [load_template(), *(nested_templates().values() if nested else ())]
     return {
         name: resource
-        for name, resource in load_template()["Resources"].items()
+        for template in templates
+        for name, resource in template["Resources"].items()
         if resource["Type"] == resource_type
     }
 

@@ -2,24 +2,27 @@
 `sam local invoke <Function> -e events/<Function>.json` (wherever Docker is). `make events` writes them;
 a test checks that they are current and feeds each to its handler.
 
-HTTP events have the shape of `sam local generate-event apigateway http-api-proxy`, as API Gateway sends
-them for our routes (no authorizer, no client certificate); SQS and Schedule events that of
-`sam local generate-event sqs receive-message` and `cloudwatch scheduled-event`. The bearer token and the
+Built by the harness (infra/harness/events.py) with fixed ids and times. HTTP events have the shape
+of `sam local generate-event apigateway http-api-proxy`, as API Gateway sends them for our routes (no
+authorizer, no client certificate); SQS and Schedule events that of `sam local generate-event sqs
+receive-message` and `cloudwatch scheduled-event`. The bearer token and the
 webhook signature are placeholders: they show the shape, and the handlers answer them with a 401.
 """
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from infra.cfn_functions import FunctionSpec, HttpRoute, functions
+from infra.harness.events import ACCOUNT_ID, REGION, http_api_event, scheduled_event, sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "events"
-ACCOUNT, REGION = "123456789012", "us-east-1"
 JOB_ID = "cmh3h35780001gg0lwosk26du"
-TIME, EPOCH_MS = "24/Nov/2026:04:00:00 +0000", 1795579200000
+AT = datetime(2026, 11, 24, 4, 0, 0, tzinfo=UTC)
+EPOCH_MS = int(AT.timestamp() * 1000)
 PROMPT = "Un phare breton au coucher du soleil"
 
 
@@ -77,82 +80,43 @@ def http_event(route: HttpRoute) -> dict[str, Any]:
         headers.update(
             {
                 "webhook-id": "msg_2abcExample",
-                "webhook-timestamp": "1795579200",
+                "webhook-timestamp": str(int(AT.timestamp())),
                 "webhook-signature": "v1,placeholderSignatureOfTheGenerationBackend=",
             }
         )
     else:
         headers["authorization"] = "Bearer <a Clerk session token>"
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": "abc123",
-            "domainName": headers["host"],
-            "domainPrefix": "abc123",
-            "http": {
-                "method": route.method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.10",
-                "userAgent": "Mozilla/5.0",
-            },
-            "requestId": "C0ffEeExAmPlE=",
-            "routeKey": route.route_key,
-            "stage": "$default",
-            "time": TIME,
-            "timeEpoch": EPOCH_MS,
-        },
-        "isBase64Encoded": False,
-    }
-    if parameters:
-        event["pathParameters"] = parameters
+    text = None
     if body is not None:
         text = json.dumps(body, ensure_ascii=False)
         headers.update({"content-type": "application/json", "content-length": str(len(text.encode()))})
-        event["body"] = text
-    return event
+    return http_api_event(
+        route.method,
+        path,
+        headers=headers,
+        body=text,
+        route_key=route.route_key,
+        path_parameters=parameters,
+        source_ip="203.0.113.10",
+        api_id="abc123",
+        request_id="C0ffEeExAmPlE=",
+        at=AT,
+    )
 
 
-def sqs_event(queue: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
-                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-                "body": json.dumps({"job_id": JOB_ID}),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": str(EPOCH_MS),
-                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                    "ApproximateFirstReceiveTimestamp": str(EPOCH_MS + 2),
-                },
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}",
-                "awsRegion": REGION,
-            }
-        ]
+def example_sqs_event(queue: str) -> dict[str, Any]:
+    message = {
+        "MessageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "ReceiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+        "Body": json.dumps({"job_id": JOB_ID}),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(EPOCH_MS),
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": str(EPOCH_MS + 2),
+        },
     }
-
-
-def scheduled_event(function: str) -> dict[str, Any]:
-    return {
-        "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": "2026-11-24T04:00:00Z",
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{function}"],
-        "detail": {},
-        "version": "0",
-    }
+    return sqs_event([message], f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue}")
 
 
 def event_for(spec: FunctionSpec) -> dict[str, Any]:
@@ -165,11 +129,11 @@ def event_for(spec: FunctionSpec) -> dict[str, Any]:
             )
         if source["Type"] == "SQS":
             queue = properties["Queue"]
-            return sqs_event(
+            return example_sqs_event(
                 queue["Fn::GetAtt"][0] if isinstance(queue, dict) else str(queue).rsplit(":", 1)[-1]
             )
         if source["Type"] in ("Schedule", "ScheduleV2"):
-            return scheduled_event(spec.logical_id)
+            return scheduled_event(spec.logical_id, event_id="cdc73f9d-aea9-11e3-9d5a-835b769c0d9c", at=AT)
     raise ValueError(f"{spec.logical_id} has no HttpApi, SQS or Schedule event")
 
 

@@ -9,43 +9,32 @@ from typing import Any
 
 import pytest
 
-os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "GENERATIONS_TABLE": "test-generations",
-        "NOTIFICATIONS_TABLE": "test-notifications",
-        "POWERTOOLS_SERVICE_NAME": "mediagen",
-        "POWERTOOLS_METRICS_NAMESPACE": "MediagenTest",
-    }
+from infra.harness import environment  # the harness imports nothing of mediagen
+
+environment.apply(
+    environment.function_environment(
+        generations_table="test-generations",
+        notifications_table="test-notifications",
+        metrics_namespace="MediagenTest",
+    )
 )
-for variable in (
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_SQS",
-):
-    os.environ.pop(variable, None)
 
 import botocore.endpoint  # noqa: E402
-import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from infra.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
-from tests.support import (  # noqa: E402
+from infra.harness.events import LambdaContext  # noqa: E402
+from infra.harness.parties import (  # noqa: E402
     FRONT_END,
     ISSUER,
     MEDIA_BUCKET,
     WEBHOOK_SECRET,
-    FakeLambdaContext,
-    RequestLog,
+    FakeBackend,
     TokenMinter,
+    public_jwk,
 )
+from infra.harness.sources import SqsEventSource  # noqa: E402
+from tests.support import RequestLog  # noqa: E402
 
 TABLE_NAMES = {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()}
 
@@ -57,10 +46,8 @@ def signing_key() -> Any:
 
 @pytest.fixture(scope="session")
 def jwks_file(tmp_path_factory: pytest.TempPathFactory, signing_key: Any) -> Path:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
-    jwk.update({"kid": "test-key-1", "alg": "RS256", "use": "sig"})
     path = tmp_path_factory.mktemp("jwks") / "jwks.json"
-    path.write_text(json.dumps({"keys": [jwk]}))
+    path.write_text(json.dumps({"keys": [public_jwk(signing_key, "test-key-1")]}))
     return path
 
 
@@ -159,14 +146,12 @@ def aws_requests(monkeypatch: pytest.MonkeyPatch) -> RequestLog:
 
 
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
 
 
 @pytest.fixture
 def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from tests.support import FakeBackend
-
     backend = FakeBackend()
     monkeypatch.setenv("GENERATOR_URL", backend.url)
     monkeypatch.setenv("GENERATOR_API_KEY", "test-generator-key")
@@ -177,30 +162,18 @@ def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.fixture
 def run_dispatcher(lambda_context: Any) -> Any:
-    """Receive what is on the dispatch queue and hand it to the dispatcher, as the event source
-    mapping does; returns the dispatcher's answers (batch item failures)."""
+    """Hand what is on the dispatch queue to the dispatcher, as the event source mapping does (one
+    batch per round, until the queue shows nothing); returns the dispatcher's answers."""
     import boto3
 
     from dispatch.app import lambda_handler
-    from tests.support import sqs_event
 
     def run(max_rounds: int = 1) -> list[Any]:
-        sqs = boto3.client("sqs")
-        url = os.environ["DISPATCH_QUEUE_URL"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        answers = []
-        for _ in range(max_rounds):
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-                "Messages", []
-            )
-            if not messages:
-                break
-            answer = lambda_handler(sqs_event(messages, arn), lambda_context)
-            failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
-            for message in messages:  # the event source mapping deletes what succeeded
-                if message["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            answers.append(answer)
-        return answers
+        source = SqsEventSource(
+            boto3.client("sqs"),
+            os.environ["DISPATCH_QUEUE_URL"],
+            lambda event: lambda_handler(event, lambda_context),
+        )
+        return source.drain(max_rounds)
 
     return run

@@ -7,28 +7,20 @@ and allowed origins get the CORS headers on every answer.
 """
 
 import base64
-import contextlib
 import json
 import logging
 import re
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from infra.cfn_functions import HttpRoute
-from infra.local.intrinsics import ACCOUNT_ID
+from infra.harness.events import http_api_event
 
 log = logging.getLogger("local-stack")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 API_ID = "local"
-# Bodies API Gateway passes as text; anything else reaches the function base64-encoded.
-_TEXT_TYPES = re.compile(
-    r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded)|[^;]*\+(json|xml))"
-)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -186,7 +178,7 @@ class Gateway:
         for route in self.routes:
             parameters = route.match(request.method, path)
             if parameters is not None:
-                event = http_api_event(request, route.route, parameters)
+                event = request_event(request, route.route, parameters)
                 try:
                     answer = route.handler(event, route.context())
                 except Exception:  # what Lambda reports, API Gateway answers with a bare 500
@@ -196,65 +188,18 @@ class Gateway:
         return Response.json(404, {"code": "not_found", "message": "Not Found"}), None
 
 
-def http_api_event(request: Request, route: HttpRoute, path_parameters: dict[str, str]) -> dict[str, Any]:
-    """The API Gateway HTTP API event, payload format 2.0, for `request` on `route`."""
-    target = urlsplit(request.target)
-    headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in request.headers:
-        if name.lower() == "cookie":
-            cookies += [cookie.strip() for cookie in value.split(";") if cookie.strip()]
-            continue
-        key = name.lower()
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
-    host = headers.get("host", "127.0.0.1")
-    headers.setdefault("x-forwarded-for", request.source_ip)
-    headers.setdefault("x-forwarded-proto", "http")
-    headers.setdefault("x-forwarded-port", host.rpartition(":")[2] if ":" in host else "80")
-    now = datetime.now(UTC)
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": target.path,
-        "rawQueryString": target.query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": API_ID,
-            "domainName": host,
-            "domainPrefix": host.split(".")[0],
-            "http": {
-                "method": request.method,
-                "path": target.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": request.source_ip,
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("="),
-            "routeKey": route.route_key,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if target.query:
-        query: dict[str, str] = {}
-        for name, value in parse_qsl(target.query, keep_blank_values=True):
-            query[name] = f"{query[name]},{value}" if name in query else value
-        event["queryStringParameters"] = query
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if request.body:
-        if _TEXT_TYPES.match(headers.get("content-type", "").lower()):
-            with contextlib.suppress(UnicodeDecodeError):
-                event["body"] = request.body.decode("utf-8")
-        if "body" not in event:
-            event["body"] = base64.b64encode(request.body).decode()
-            event["isBase64Encoded"] = True
-    return event
+def request_event(request: Request, route: HttpRoute, path_parameters: dict[str, str]) -> dict[str, Any]:
+    """The API Gateway HTTP API event (payload format 2.0) for `request` on `route`."""
+    return http_api_event(
+        request.method,
+        request.target,
+        headers=request.headers,
+        body=request.body,
+        route_key=route.route_key,
+        path_parameters=path_parameters,
+        source_ip=request.source_ip,
+        api_id=API_ID,
+    )
 
 
 def lambda_answer(answer: Any) -> Response:

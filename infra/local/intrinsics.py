@@ -10,8 +10,8 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
+from infra.harness.events import ACCOUNT_ID, REGION
+
 PSEUDO_PARAMETERS = {
     "AWS::AccountId": ACCOUNT_ID,
     "AWS::Region": REGION,

@@ -23,11 +23,12 @@ from typing import Any
 
 from infra.cfn_functions import FunctionSpec, functions, http_routes
 from infra.cfn_template import resources_of_type
+from infra.harness.events import LambdaContext
+from infra.harness.sources import Schedule, SqsEventSource, in_thread, rate_seconds
 from infra.local import devkeys
 from infra.local.gateway import MAX_BODY_BYTES, Cors, Gateway, Request, Response, Route
 from infra.local.generator import LocalGenerator
-from infra.local.intrinsics import ACCOUNT_ID, REGION
-from infra.local.pollers import ScheduleTimer, SqsPoller, rate_seconds
+from infra.local.intrinsics import REGION
 from infra.local.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
@@ -78,21 +79,9 @@ class Settings:
         )
 
 
-class LambdaContext:
-    """The context object Lambda passes to a handler."""
-
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.function_name = spec.logical_id
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.logical_id}"
-        self.memory_limit_in_mb = spec.memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
-        self.log_stream_name = f"local/{self.aws_request_id}"
-        self._deadline = time.monotonic() + spec.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def lambda_context(spec: FunctionSpec) -> LambdaContext:
+    """The context Lambda passes to the function `spec`: its name, memory and timeout."""
+    return LambdaContext(spec.logical_id, spec.memory, spec.timeout)
 
 
 class LocalService:
@@ -153,7 +142,7 @@ class LocalService:
         specs = {spec.logical_id: spec for spec in functions()}
         handlers = {name: load_handler(spec) for name, spec in specs.items()}
         routes = [
-            Route(route, handlers[route.function], functools.partial(LambdaContext, specs[route.function]))
+            Route(route, handlers[route.function], functools.partial(lambda_context, specs[route.function]))
             for route in http_routes()
         ]
         self.gateway = Gateway(routes, self._cors())
@@ -174,24 +163,23 @@ class LocalService:
         def invoke(event: dict[str, Any]) -> Any:
             started = time.monotonic()
             try:
-                return handler(event, LambdaContext(spec))
+                return handler(event, lambda_context(spec))
             finally:
                 log.info("%s invoked (%.0f ms)", spec.logical_id, (time.monotonic() - started) * 1000)
 
-        sources: list[threading.Thread] = []
+        sources: list[SqsEventSource | Schedule] = []
         for index, source in enumerate(spec.events_of_type("SQS")):
             queue = self.stack.queue_with_arn(self.stack.resolver(source["Queue"]))
-            reports = "ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or [])
             sources.append(
-                SqsPoller(
-                    f"{spec.logical_id}-sqs-{index}",
+                SqsEventSource(
                     self.aws.client("sqs"),
                     queue.url,
-                    queue.arn,
-                    int(source.get("BatchSize", 10)),
-                    reports,
                     invoke,
-                    self.stop,
+                    queue_arn=queue.arn,
+                    batch_size=int(source.get("BatchSize", 10)),
+                    reports_failures="ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or []),
+                    wait_seconds=1,  # short, so that a stop is seen within a second
+                    name=f"{spec.logical_id}-sqs-{index}",
                 )
             )
         for index, source in enumerate(spec.events_of_type("Schedule", "ScheduleV2")):
@@ -202,10 +190,8 @@ class LocalService:
                     "%s: %s is not run by the local service (rate() only)", spec.logical_id, expression
                 )
                 continue
-            sources.append(ScheduleTimer(f"{spec.logical_id}-schedule-{index}", interval, invoke, self.stop))
-        for thread in sources:
-            thread.start()
-        self.threads += sources
+            sources.append(Schedule(f"{spec.logical_id}-schedule-{index}", interval, invoke))
+        self.threads += [in_thread(source, self.stop) for source in sources]
 
     def handle(self, request: Request) -> tuple[Response, str | None]:
         path = request.target.split("?", 1)[0]

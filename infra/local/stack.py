@@ -11,6 +11,7 @@ from typing import Any
 
 from infra.cfn_functions import functions
 from infra.cfn_template import create_tables, load_template, resources_of_type, table_definitions
+from infra.harness.environment import FAKE_CREDENTIALS
 from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
 from infra.moto_atomic import make_moto_writes_atomic
 
@@ -26,14 +27,6 @@ QUEUE_ATTRIBUTES = (
     "RedrivePolicy",
     "ContentBasedDeduplication",
 )
-# What a process needs to talk to the embedded AWS only (and never to a real account).
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-}
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from mediagen.notifications import (
 )
 from tests.conftest import TABLE_NAMES, reset_process_state
 from tests.support import (
-    FakeLambdaContext,
+    LambdaContext,
     completion_payload,
     deliver_all_at_once,
     response_json,
@@ -87,7 +87,7 @@ def redeliver(
     ]
     rounds: list[Counter[int]] = []
     while pending and len(rounds) < REDELIVERY_ROUNDS:
-        answers = [lambda_handler(event, FakeLambdaContext()) for event in pending]
+        answers = [lambda_handler(event, LambdaContext()) for event in pending]
         assert_ok_or_retry(answers)
         rounds.append(statuses(answers))
         check()
@@ -242,7 +242,7 @@ def test_two_users_racing_for_one_job_id_one_wins(observe: Observe) -> None:
 
 
 def deliver(payload: dict[str, Any]) -> dict[str, Any]:
-    return lambda_handler(webhook_event(payload), FakeLambdaContext())
+    return lambda_handler(webhook_event(payload), LambdaContext())
 
 
 def test_completed_then_processing_stays_completed(observe: Observe) -> None:
@@ -254,7 +254,7 @@ def test_completed_then_processing_stays_completed(observe: Observe) -> None:
         webhook_event(completion_payload("job_fwd", status="failed", error="late", user_id="user_a")),
         webhook_event(completion_payload("job_fwd", user_id="user_a")),
     ]
-    answers = [lambda_handler(event, FakeLambdaContext()) for event in late]
+    answers = [lambda_handler(event, LambdaContext()) for event in late]
 
     assert_ok_or_retry(answers)
     check = lambda: assert_one_job_with_four_files_and_one_notification("job_fwd", "user_a")  # noqa: E731
@@ -269,7 +269,7 @@ def test_progress_never_goes_back(observe: Observe) -> None:
 
     assert response_json(deliver(progress(60)))["outcome"] == "created"
     late = [webhook_event(progress(40)), webhook_event(progress(60))]
-    answers = [lambda_handler(event, FakeLambdaContext()) for event in late]
+    answers = [lambda_handler(event, LambdaContext()) for event in late]
     assert_ok_or_retry(answers)
 
     def check() -> None:
@@ -395,7 +395,7 @@ def test_two_sweeps_and_completions_at_once_notify_once(observe: Observe) -> Non
         barrier.wait()
         return [
             lambda_handler(
-                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), FakeLambdaContext()
+                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), LambdaContext()
             )
             for i in range(10)
         ]

@@ -11,25 +11,25 @@ from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, Notification
 from notifications.app import lambda_handler as notifications_handler
-from tests.support import completion_payload, http_event, response_json, seed_notifications, webhook_event
+from tests.support import completion_payload, http_api_event, response_json, seed_notifications, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 
 def generate(job_id: str, headers: dict[str, str], context: Any, kind: str = "image") -> None:
     body = json.dumps({"prompt": "Un phare", "job_id": job_id})
-    event = http_event(
+    event = http_api_event(
         "POST", f"/api/{kind}s/generate", body=body, headers={"content-type": "application/json", **headers}
     )
     assert generate_handler(event, context)["statusCode"] == 202
 
 
 def cancel(job_id: str, headers: dict[str, str], context: Any, kind: str = "image") -> dict[str, Any]:
-    return cancel_handler(http_event("POST", f"/api/{kind}s/{job_id}/cancel", headers=headers), context)
+    return cancel_handler(http_api_event("POST", f"/api/{kind}s/{job_id}/cancel", headers=headers), context)
 
 
 def list_page(headers: dict[str, str], context: Any, **query: Any) -> dict[str, Any]:
-    event = http_event("GET", "/api/notifications", headers=headers)
+    event = http_api_event("GET", "/api/notifications", headers=headers)
     if query:
         event["rawQueryString"] = urlencode(query)
         event["queryStringParameters"] = {k: str(v) for k, v in query.items()}
@@ -38,7 +38,7 @@ def list_page(headers: dict[str, str], context: Any, **query: Any) -> dict[str, 
 
 def mark_read(notification: str, headers: dict[str, str], context: Any) -> dict[str, Any]:
     return notifications_handler(
-        http_event("POST", f"/api/notifications/{notification}/read", headers=headers), context
+        http_api_event("POST", f"/api/notifications/{notification}/read", headers=headers), context
     )
 
 

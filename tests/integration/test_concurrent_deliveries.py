@@ -10,7 +10,13 @@ import pytest
 from completion_webhook.app import lambda_handler
 from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, Notification
-from tests.support import completion_payload, deliver_all_at_once, http_event, response_json, webhook_event
+from tests.support import (
+    completion_payload,
+    deliver_all_at_once,
+    http_api_event,
+    response_json,
+    webhook_event,
+)
 
 DELIVERIES = 50
 pytestmark = pytest.mark.usefixtures("aws_server")
@@ -100,7 +106,7 @@ def test_two_users_racing_to_generate_with_one_job_id(tokens: Any) -> None:
     def event(user: str) -> dict[str, Any]:
         body = json.dumps({"prompt": f"prompt of {user}", "job_id": "job_raced"})
         headers = {"content-type": "application/json", **tokens.auth(user)}
-        return http_event("POST", "/api/images/generate", body=body, headers=headers)
+        return http_api_event("POST", "/api/images/generate", body=body, headers=headers)
 
     users = [f"user_{i % 2}" for i in range(20)]
     from mediagen import dispatch_queue

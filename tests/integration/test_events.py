@@ -9,7 +9,7 @@ import pytest
 
 from infra.cfn_functions import FunctionSpec, functions
 from infra.events import FOLDER, render_all
-from tests.support import FakeLambdaContext
+from tests.support import LambdaContext
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -23,7 +23,7 @@ def test_every_function_has_its_event_and_they_are_current() -> None:
 def test_each_event_is_answered_by_its_handler(spec: FunctionSpec) -> None:
     event = json.loads((FOLDER / f"{spec.logical_id}.json").read_text(encoding="utf-8"))
     handler = getattr(importlib.import_module(spec.module), spec.attribute)
-    answer: Any = handler(event, FakeLambdaContext(function_name=spec.logical_id))
+    answer: Any = handler(event, LambdaContext(function_name=spec.logical_id))
     if "routeKey" in event:
         body = json.loads(answer["body"])
         assert 200 <= answer["statusCode"] < 500, body

@@ -22,7 +22,7 @@ from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from mediagen import dispatch
 from mediagen.models import Generation, Notification
-from tests.support import completion_payload, http_event, response_json, webhook_event
+from tests.support import completion_payload, http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -132,7 +132,7 @@ def test_webhook_delivery_survives_a_fault_on_every_call(
 
 def post_generate(job_id: str, headers: dict[str, str], context: Any) -> dict[str, Any]:
     body = json.dumps({"prompt": "Un phare", "job_id": job_id})
-    event = http_event(
+    event = http_api_event(
         "POST", "/api/images/generate", body=body, headers={"content-type": "application/json", **headers}
     )
     return generate_handler(event, context)

@@ -13,7 +13,7 @@ from generate.app import lambda_handler as generate_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
 from mediagen.models import Generation, Notification
-from tests.support import http_event, response_json, webhook_event
+from tests.support import http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -22,7 +22,7 @@ def post_generate(
     kind: str, body: dict[str, Any] | str, headers: dict[str, str], context: Any
 ) -> dict[str, Any]:
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-    event = http_event(
+    event = http_api_event(
         "POST", f"/api/{kind}s/generate", body=text, headers={"content-type": "application/json", **headers}
     )
     return generate_handler(event, context)
@@ -138,11 +138,11 @@ def test_generate_dispatch_webhook_status_result(
     # Then status and result show the finished job, with signed URLs
     path = f"/api/{kind}s/{sent['job_id']}"
     status = response_json(
-        status_handler(http_event("GET", f"{path}/status", headers=headers), lambda_context)
+        status_handler(http_api_event("GET", f"{path}/status", headers=headers), lambda_context)
     )
     assert (status["status"], status["progress"], status["kind"]) == ("completed", 100, kind)
     result = response_json(
-        result_handler(http_event("GET", f"{path}/result", headers=headers), lambda_context)
+        result_handler(http_api_event("GET", f"{path}/result", headers=headers), lambda_context)
     )
     files = result[f"{kind}s"]
     assert len(files) == 2 and result["prompt"] == prompt
@@ -275,7 +275,8 @@ def test_old_backend_answering_with_its_own_id(
     [notification] = list(Notification.scan())
     assert (notification.user_id, notification.generation_id) == ("user_a", job.job_id)
     alias_view = status_handler(
-        http_event("GET", f"/api/images/{backend_id}/status", headers=tokens.auth("user_a")), lambda_context
+        http_api_event("GET", f"/api/images/{backend_id}/status", headers=tokens.auth("user_a")),
+        lambda_context,
     )
     assert alias_view["statusCode"] == 404
 

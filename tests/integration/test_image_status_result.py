@@ -10,17 +10,17 @@ from completion_webhook.app import lambda_handler as webhook_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
 from mediagen.models import Generation
-from tests.support import MEDIA_BUCKET, completion_payload, http_event, response_json, webhook_event
+from tests.support import MEDIA_BUCKET, completion_payload, http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 
 def get_status(job_id: str, headers: dict[str, str], context: Any) -> dict[str, Any]:
-    return status_handler(http_event("GET", f"/api/images/{job_id}/status", headers=headers), context)
+    return status_handler(http_api_event("GET", f"/api/images/{job_id}/status", headers=headers), context)
 
 
 def get_result(job_id: str, headers: dict[str, str], context: Any) -> dict[str, Any]:
-    return result_handler(http_event("GET", f"/api/images/{job_id}/result", headers=headers), context)
+    return result_handler(http_api_event("GET", f"/api/images/{job_id}/result", headers=headers), context)
 
 
 def queued_job(job_id: str, author: str | None = "user_a", org: str | None = None) -> None:
@@ -119,7 +119,7 @@ def test_bad_tokens_get_401(
     aws_requests.clear()
     for handler in (status_handler, result_handler):
         path = "/api/images/job_1/status" if handler is status_handler else "/api/images/job_1/result"
-        response = handler(http_event("GET", path, headers=headers_for(tokens)), lambda_context)
+        response = handler(http_api_event("GET", path, headers=headers_for(tokens)), lambda_context)
         assert response["statusCode"] == 401
         assert response_json(response)["code"] == code
         assert response_json(response)["message"]
@@ -233,7 +233,7 @@ def test_a_webhook_cannot_attach_an_organization_to_a_private_job(tokens: Any, l
     headers = {"content-type": "application/json", **tokens.auth("user_a")}
     assert (
         generate_handler(
-            http_event("POST", "/api/images/generate", body=body, headers=headers), lambda_context
+            http_api_event("POST", "/api/images/generate", body=body, headers=headers), lambda_context
         )["statusCode"]
         == 202
     )

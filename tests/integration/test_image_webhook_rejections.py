@@ -31,7 +31,7 @@ from tests.support import (
     RETIRED_SECRET,
     WEBHOOK_SECRET,
     completion_payload,
-    http_event,
+    http_api_event,
     response_json,
     signed_headers,
     webhook_event,
@@ -111,7 +111,7 @@ def seconds_from_now(seconds: int, *, beyond_tolerance: bool) -> datetime:
 
 
 def delivery(body: str, headers: dict[str, str]) -> Event:
-    return http_event("POST", PATH, body=body, headers=headers)
+    return http_api_event("POST", PATH, body=body, headers=headers)
 
 
 def signed_then(**header_changes: str) -> Event:
@@ -257,7 +257,9 @@ SIGNATURE_ACCEPTANCES = [
         id="timestamp_299s_in_the_future",
     ),
     pytest.param(
-        lambda: http_event("POST", PATH, body=GOOD_BODY, headers=signed_headers(GOOD_BODY), base64_body=True),
+        lambda: http_api_event(
+            "POST", PATH, body=GOOD_BODY, headers=signed_headers(GOOD_BODY), base64_body=True
+        ),
         id="base64_encoded_utf8_body",
     ),
 ]
@@ -540,7 +542,9 @@ def test_signed_delivery_with_bad_input_is_refused_and_writes_nothing(
         del headers["content-type"]
     else:
         headers["content-type"] = bad.content_type
-    event = http_event("POST", PATH, body=bad.body, headers=headers, base64_body=isinstance(bad.body, bytes))
+    event = http_api_event(
+        "POST", PATH, body=bad.body, headers=headers, base64_body=isinstance(bad.body, bytes)
+    )
 
     # When it reaches the webhook
     response = lambda_handler(event, lambda_context)

@@ -1,13 +1,13 @@
-"""The local service's SQS event source: real SQS events, deletes what succeeded, keeps the failures."""
+"""The harness's SQS event source (the local service's, the tests' and the benchmarks'): real SQS events,
+deletes what succeeded, keeps the failures."""
 
-import threading
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local.pollers import SqsPoller
+from infra.harness.sources import SqsEventSource
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def queue() -> Any:
         yield sqs, url, arn
 
 
-def poller(queue: Any, invoke: Any, reports_failures: bool = True) -> SqsPoller:
+def poller(queue: Any, invoke: Any, reports_failures: bool = True) -> SqsEventSource:
     sqs, url, arn = queue
-    return SqsPoller("test", sqs, url, arn, 10, reports_failures, invoke, threading.Event())
+    return SqsEventSource(sqs, url, invoke, queue_arn=arn, reports_failures=reports_failures)
 
 
 def remaining(queue: Any) -> list[str]:
@@ -76,3 +76,18 @@ def test_without_report_batch_item_failures_a_return_value_deletes_all(queue: An
         queue, lambda event: {"batchItemFailures": [{"itemIdentifier": "x"}]}, reports_failures=False
     ).poll_once()
     assert remaining(queue) == []
+
+
+def test_drain_hands_every_batch_over_until_the_queue_shows_nothing(queue: Any) -> None:
+    sqs, url, _ = queue
+    for index in range(25):
+        sqs.send_message(QueueUrl=url, MessageBody=str(index))
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        seen.extend(record["body"] for record in event["Records"])
+        return {"batchItemFailures": []}
+
+    answers = poller(queue, handler).drain()
+    assert sorted(seen, key=int) == [str(i) for i in range(25)]
+    assert 3 <= len(answers) <= 25 and remaining(queue) == []

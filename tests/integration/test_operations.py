@@ -18,7 +18,7 @@ from infra.cfn_template import resources_of_type
 from mediagen.models import Generation, in_flight_shard
 from mediagen.observability import MetricName
 from sweeper.app import lambda_handler as sweeper_handler
-from tests.support import WEBHOOK_SECRET, completion_payload, http_event, webhook_event
+from tests.support import WEBHOOK_SECRET, completion_payload, http_api_event, webhook_event
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 DECLARED = {value for name, value in vars(MetricName).items() if name.isupper()}
@@ -31,7 +31,7 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
 
     def generate(job_id: str) -> None:
         body = json.dumps({"prompt": "Un phare", "job_id": job_id})
-        event = http_event(
+        event = http_api_event(
             "POST", "/api/images/generate", body=body, headers={"content-type": "application/json", **auth}
         )
         assert generate_handler(event, context)["statusCode"] == 202
@@ -55,12 +55,14 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
     assert deliver(completion_payload("job_orphan")) == 200  # created on missing, unattributed
     assert deliver(completion_payload("job_x"), secret="whsec_" + "QUJD" * 8) == 401  # signature rejected
     expired = tokens.token("user_a", expires_in=-60)
-    status = http_event("GET", "/api/images/job_ok/status", headers={"authorization": f"Bearer {expired}"})
+    status = http_api_event(
+        "GET", "/api/images/job_ok/status", headers={"authorization": f"Bearer {expired}"}
+    )
     assert status_handler(status, context)["statusCode"] == 401  # token rejected
 
     generate("job_cancel")
     assert (
-        cancel_handler(http_event("POST", "/api/images/job_cancel/cancel", headers=auth), context)[
+        cancel_handler(http_api_event("POST", "/api/images/job_cancel/cancel", headers=auth), context)[
             "statusCode"
         ]
         == 200
@@ -141,7 +143,7 @@ def test_every_declared_metric_is_emitted_and_alarms_watch_real_metrics(scenario
 
     ours = {
         name: alarm["Properties"]["MetricName"]
-        for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items()
+        for name, alarm in resources_of_type("AWS::CloudWatch::Alarm", nested=True).items()
         if alarm["Properties"].get("Namespace") == {"Ref": "MetricsNamespace"}
     }
     assert ours, "the template has alarms on the service's own metrics"
@@ -177,7 +179,7 @@ def test_runbook_explains_every_metric_and_every_alarm() -> None:
     for metric in DECLARED:
         assert metric in sections, f"docs/runbook.md has no section for the metric {metric}"
     text = RUNBOOK.read_text()
-    for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items():
+    for name, alarm in resources_of_type("AWS::CloudWatch::Alarm", nested=True).items():
         description = alarm["Properties"]["AlarmDescription"]
         link = re.search(r"docs/runbook\.md#([a-z0-9-]+)", description)
         assert link, f"{name}'s description names no runbook entry"

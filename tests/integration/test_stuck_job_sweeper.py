@@ -10,7 +10,7 @@ from completion_webhook.app import lambda_handler as webhook_handler
 from mediagen import sweeper
 from mediagen.models import Generation, Notification
 from sweeper.app import lambda_handler as sweeper_handler
-from tests.support import FakeLambdaContext, completion_payload, response_json, seed_job, webhook_event
+from tests.support import LambdaContext, completion_payload, response_json, seed_job, webhook_event
 
 
 @pytest.mark.usefixtures("aws")
@@ -87,13 +87,13 @@ def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
 
     def sweep() -> Any:
         barrier.wait()
-        return sweeper_handler({}, FakeLambdaContext())
+        return sweeper_handler({}, LambdaContext())
 
     def complete_all() -> list[int]:
         barrier.wait()
         return [
             webhook_handler(
-                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), FakeLambdaContext()
+                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), LambdaContext()
             )["statusCode"]
             for i in range(10)
         ]

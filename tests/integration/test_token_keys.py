@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from generation_status.app import lambda_handler as status_handler
 from mediagen import auth
-from tests.support import FakeLambdaContext, TokenMinter, http_event, response_json
+from tests.support import LambdaContext, TokenMinter, http_api_event, response_json
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -65,8 +65,10 @@ def issuer_keys(monkeypatch: pytest.MonkeyPatch, signing_key: Any) -> Iterator[J
 
 
 def status_code(token: str) -> int:
-    event = http_event("GET", "/api/images/job_missing/status", headers={"authorization": f"Bearer {token}"})
-    response = status_handler(event, FakeLambdaContext())
+    event = http_api_event(
+        "GET", "/api/images/job_missing/status", headers={"authorization": f"Bearer {token}"}
+    )
+    response = status_handler(event, LambdaContext())
     if response["statusCode"] == 401:
         assert response_json(response)["code"] == "invalid_token"
     return int(response["statusCode"])

@@ -41,7 +41,7 @@ from mediagen.models import Generation, Notification
 from mediagen.notifications import notification_id
 from mediagen.payloads import MAX_PROMPT, Kind
 from notifications.app import lambda_handler as notifications_handler
-from tests.support import ISSUER, TokenMinter, http_event, response_json
+from tests.support import ISSUER, TokenMinter, http_api_event, response_json
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -277,10 +277,10 @@ class GenerateCase:
             headers["content-type"] = self.content_type
         path = f"/api/{kind}s/generate"
         if self.raw_base64_body is not None:
-            event = http_event(self.method, path, headers=headers)
+            event = http_api_event(self.method, path, headers=headers)
             event.update(body=self.raw_base64_body, isBase64Encoded=True)
             return event
-        return http_event(
+        return http_api_event(
             self.method, path, body=self.body, headers=headers, base64_body=isinstance(self.body, bytes)
         )
 
@@ -539,7 +539,7 @@ def test_generate_accepts_the_boundaries_and_keeps_the_prompt_byte_for_byte(
                 payload["job_id"] += kind[0]
             body = case.raw_body or json.dumps(payload, ensure_ascii=case.ensure_ascii)
             queued = store.queued()
-            event = http_event(
+            event = http_api_event(
                 "POST",
                 f"/api/{kind}s/generate",
                 body=body.encode() if case.base64_body else body,
@@ -663,7 +663,7 @@ def test_job_routes_answer_404_for_ids_that_cannot_exist_without_asking_dynamodb
     for kind in KINDS:
         for case_id, job_id in IMPOSSIBLE_JOB_IDS:
             with subtests.test(msg=f"{kind}_{case_id}"):
-                event = http_event(method, f"/api/{kind}s/{job_id}/{action}", headers=signed_in(tokens))
+                event = http_api_event(method, f"/api/{kind}s/{job_id}/{action}", headers=signed_in(tokens))
                 run_refused(
                     store,
                     aws_requests,
@@ -675,7 +675,7 @@ def test_job_routes_answer_404_for_ids_that_cannot_exist_without_asking_dynamodb
                 )
         for case_id, job_id in [("seeded_job", SEEDED[kind]), ("impossible_id", "..")]:
             with subtests.test(msg=f"{kind}_no_token_{case_id}"):
-                event = http_event(method, f"/api/{kind}s/{job_id}/{action}")
+                event = http_api_event(method, f"/api/{kind}s/{job_id}/{action}")
                 run_refused(
                     store,
                     aws_requests,
@@ -717,7 +717,7 @@ def cursor_of(raw: bytes | str) -> str:
 
 
 def list_event(query: dict[str, str], headers: dict[str, str]) -> Event:
-    event = http_event("GET", "/api/notifications", headers=headers)
+    event = http_api_event("GET", "/api/notifications", headers=headers)
     event["rawQueryString"] = urlencode(query)
     if query:
         event["queryStringParameters"] = query
@@ -843,12 +843,12 @@ def test_marking_a_malformed_or_foreign_notification_read_is_404(
     headers = tokens.auth(USER)
     for case_id, item_id in MALFORMED_NOTIFICATION_IDS:
         with subtests.test(msg=case_id):
-            event = http_event("POST", f"/api/notifications/{item_id}/read", headers=headers)
+            event = http_api_event("POST", f"/api/notifications/{item_id}/read", headers=headers)
             run_refused(
                 store, aws_requests, notifications_handler, event, status=404, code="not_found", case=case_id
             )
     with subtests.test(msg="another_users_notification"):
-        event = http_event("POST", f"/api/notifications/{THEIRS}/read", headers=headers)
+        event = http_api_event("POST", f"/api/notifications/{THEIRS}/read", headers=headers)
         run_refused(
             store,
             aws_requests,
@@ -860,7 +860,7 @@ def test_marking_a_malformed_or_foreign_notification_read_is_404(
             aws_calls_allowed=True,  # a well-formed id: the one conditional update is allowed
         )
     with subtests.test(msg="no_token"):
-        event = http_event("POST", f"/api/notifications/{MINE}/read")
+        event = http_api_event("POST", f"/api/notifications/{MINE}/read")
         run_refused(
             store,
             aws_requests,
@@ -1000,7 +1000,7 @@ def test_fuzzed_generate_bodies_get_2xx_or_4xx_and_a_4xx_writes_nothing(
         document = random_body(rng)
         text = json.dumps(document, ensure_ascii=rng.random() < 0.3)
         encoded = rng.random() < 0.2
-        event = http_event(
+        event = http_api_event(
             "POST",
             f"/api/{kind}s/generate",
             body=text.encode() if encoded else text,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from completion_webhook.app import lambda_handler
 from mediagen.models import Generation, Notification
-from tests.support import FakeLambdaContext, webhook_event
+from tests.support import LambdaContext, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -77,7 +77,7 @@ def test_generated_payloads_never_get_a_5xx(payload: dict[str, Any]) -> None:
             payload = json.loads(text)
     before = stored()
 
-    response = lambda_handler(webhook_event(payload), FakeLambdaContext())
+    response = lambda_handler(webhook_event(payload), LambdaContext())
 
     status = response["statusCode"]
     assert status < 500, response["body"]

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from infra.cfn_functions import HttpRoute, http_routes
-from infra.local.gateway import Cors, Gateway, Request, Route, http_api_event, lambda_answer
+from infra.harness.sources import rate_seconds
+from infra.local.gateway import Cors, Gateway, Request, Route, lambda_answer, request_event
 from infra.local.intrinsics import Resolver, UnsupportedIntrinsic
-from infra.local.pollers import rate_seconds
 
 STATUS = HttpRoute("GET", "/api/images/{job_id}/status", "StatusFunction")
 
@@ -33,7 +33,7 @@ def test_the_event_is_what_the_http_api_sends() -> None:
         ],
         b"",
     )
-    event = http_api_event(request, STATUS, {"job_id": "job 1"})
+    event = request_event(request, STATUS, {"job_id": "job 1"})
     assert event["version"] == "2.0"
     assert event["routeKey"] == event["requestContext"]["routeKey"] == "GET /api/images/{job_id}/status"
     assert event["rawPath"] == "/api/images/job%201/status"
@@ -60,7 +60,7 @@ def test_the_event_is_what_the_http_api_sends() -> None:
 def test_bodies_are_text_or_base64_as_api_gateway_decides(
     content_type: str, body: bytes, encoded: bool
 ) -> None:
-    event = http_api_event(Request("POST", "/x", [("content-type", content_type)], body), STATUS, {})
+    event = request_event(Request("POST", "/x", [("content-type", content_type)], body), STATUS, {})
     assert event["isBase64Encoded"] is encoded
     assert (base64.b64decode(event["body"]) if encoded else event["body"].encode()) == body
 
