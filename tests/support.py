@@ -70,7 +70,7 @@ def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-# --- Seeds and races shared by the moto and dynalite suites ---------------------------------------
+# --- Seeds and races ------------------------------------------------------------------------------
 
 
 def seed_notifications(user_id: str, count: int, *, read_every: int = 0) -> list[str]:

@@ -13,8 +13,6 @@ from mediagen.models import Generation, Notification
 from notifications.app import lambda_handler as notifications_handler
 from tests.support import completion_payload, http_api_event, response_json, seed_notifications, webhook_event
 
-pytestmark = pytest.mark.usefixtures("aws")
-
 
 def generate(job_id: str, headers: dict[str, str], context: Any, kind: str = "image") -> None:
     body = json.dumps({"prompt": "Un phare", "job_id": job_id})
@@ -45,6 +43,7 @@ def mark_read(notification: str, headers: dict[str, str], context: Any) -> dict[
 # --- cancel ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("aws_server")
 def test_author_cancels_then_a_completion_webhook_is_stale(tokens: Any, lambda_context: Any) -> None:
     # Given a queued job of user A
     headers = tokens.auth("user_a", org="org_1")
@@ -64,6 +63,7 @@ def test_author_cancels_then_a_completion_webhook_is_stale(tokens: Any, lambda_c
     assert list(Notification.scan()) == []
 
 
+@pytest.mark.usefixtures("aws_server")
 def test_only_the_author_may_cancel(tokens: Any, lambda_context: Any) -> None:
     generate("job_c", tokens.auth("user_a", org="org_1"), lambda_context)
     stranger = cancel("job_c", tokens.auth("user_b"), lambda_context)
@@ -76,6 +76,7 @@ def test_only_the_author_may_cancel(tokens: Any, lambda_context: Any) -> None:
     assert Generation.get("job_c").status == "queued"
 
 
+@pytest.mark.usefixtures("aws_server")
 def test_finished_job_cannot_be_canceled(tokens: Any, lambda_context: Any) -> None:
     webhook_handler(webhook_event(completion_payload("job_done", user_id="user_a")), lambda_context)
     response = cancel("job_done", tokens.auth("user_a"), lambda_context)
@@ -83,6 +84,7 @@ def test_finished_job_cannot_be_canceled(tokens: Any, lambda_context: Any) -> No
     assert response_json(response)["status"] == "completed"
 
 
+@pytest.mark.usefixtures("aws")
 def test_cancel_without_token_is_401(lambda_context: Any) -> None:
     assert cancel("job_c", {}, lambda_context)["statusCode"] == 401
 
@@ -90,6 +92,7 @@ def test_cancel_without_token_is_401(lambda_context: Any) -> None:
 # --- notifications --------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("aws_server")
 def test_pages_are_newest_first_with_an_opaque_cursor(tokens: Any, lambda_context: Any) -> None:
     ids = seed_notifications("user_a", 45, read_every=3)
     seed_notifications("user_b", 5)
@@ -114,6 +117,7 @@ def test_pages_are_newest_first_with_an_opaque_cursor(tokens: Any, lambda_contex
     assert first["metadata"] == {"generation_id": "job_00044", "source": "api"}
 
 
+@pytest.mark.usefixtures("aws_server")
 def test_unread_filter_and_read_marking(tokens: Any, lambda_context: Any) -> None:
     ids = seed_notifications("user_a", 6, read_every=2)
     headers = tokens.auth("user_a")
@@ -130,6 +134,7 @@ def test_unread_filter_and_read_marking(tokens: Any, lambda_context: Any) -> Non
     assert after["unread_count"] == 2
 
 
+@pytest.mark.usefixtures("aws")
 def test_another_users_notification_is_404(tokens: Any, lambda_context: Any) -> None:
     ids = seed_notifications("user_a", 1)
     assert mark_read(ids[0], tokens.auth("user_b"), lambda_context)["statusCode"] == 404
@@ -142,12 +147,14 @@ def test_another_users_notification_is_404(tokens: Any, lambda_context: Any) -> 
     [{"limit": 0}, {"limit": 101}, {"limit": "abc"}, {"unread": "maybe"}, {"cursor": "!!!"}, {"sort": "asc"}],
     ids=["limit-0", "limit-101", "limit-text", "unread-text", "cursor-garbage", "unknown-parameter"],
 )
+@pytest.mark.usefixtures("aws")
 def test_bad_queries_are_4xx(tokens: Any, lambda_context: Any, query: dict[str, Any]) -> None:
     response = list_page(tokens.auth("user_a"), lambda_context, **query)
     assert response["statusCode"] in (400, 422)
     assert response_json(response)["code"] and response_json(response)["message"]
 
 
+@pytest.mark.usefixtures("aws")
 def test_a_cursor_cannot_reach_another_users_notifications(tokens: Any, lambda_context: Any) -> None:
     seed_notifications("user_a", 3)
     cursor = response_json(list_page(tokens.auth("user_a"), lambda_context, limit=1))["next_cursor"]
@@ -155,6 +162,7 @@ def test_a_cursor_cannot_reach_another_users_notifications(tokens: Any, lambda_c
     assert body["items"] == [] and body["unread_count"] == 0
 
 
+@pytest.mark.usefixtures("aws")
 def test_page_fifty_costs_what_page_one_costs(tokens: Any, lambda_context: Any, aws_requests: Any) -> None:
     # Given a user with 10,000 notifications
     seed_notifications("user_a", 10_000, read_every=2)

@@ -1,8 +1,12 @@
-"""Concurrent duplicate deliveries over real HTTP (a moto server): the job is created exactly once, its
-files stored once, its user notified once, and every delivery answered 2xx."""
+"""Concurrent duplicate deliveries over real HTTP (DynamoDB on moto's server, then on DynamoDB Local):
+the job is created exactly once, its files stored once, its user notified once, and every delivery
+answered 2xx."""
 
 import json
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +14,7 @@ import pytest
 from completion_webhook.app import lambda_handler
 from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, Notification
+from mediagen.notifications import job_notification, notification_id, notify_once
 from tests.support import (
     completion_payload,
     deliver_all_at_once,
@@ -125,3 +130,36 @@ def test_two_users_racing_to_generate_with_one_job_id(tokens: Any) -> None:
     assert sorted(by_user[winner]) == [200] * 9 + [202]
     assert by_user[loser] == [409] * 10
     assert job.prompt == f"prompt of {winner}"
+
+
+def test_concurrent_notification_puts_create_one() -> None:
+    # Given 20 concurrent attempts to notify the same finished job (its key from the completion time)
+    for model in (Generation, Notification):
+        assert model._get_connection().connection.client is not None
+    finished_at = datetime(2026, 11, 24, 4, 0, 0, 123456, tzinfo=UTC)
+    barrier = threading.Barrier(20)
+
+    def notify(_: int) -> bool:
+        barrier.wait()
+        return notify_once(
+            job_notification(
+                user_id="user_a",
+                job_id="job_n",
+                kind="image",
+                status="completed",
+                finished_at=finished_at,
+                source="api",
+                file_count=4,
+                error=None,
+            )
+        )
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        created = Counter(pool.map(notify, range(20)))
+
+    # Then exactly one conditional put created it
+    assert created == {True: 1, False: 19}
+    [notification] = list(Notification.scan(consistent_read=True))
+    assert notification.notification_id == notification_id(finished_at, "job_n")
+    assert notification.message == "4 image(s) créée(s)."
+    assert Notification.unread.count("user_a") == 1

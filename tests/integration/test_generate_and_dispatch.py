@@ -15,7 +15,7 @@ from generation_status.app import lambda_handler as status_handler
 from mediagen.models import Generation, Notification
 from tests.support import http_api_event, response_json, webhook_event
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = pytest.mark.usefixtures("aws_server")
 
 
 def post_generate(

@@ -11,7 +11,7 @@ from completion_webhook.app import lambda_handler
 from mediagen.models import Generation, Notification
 from tests.support import completion_payload, response_json, webhook_event
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = pytest.mark.usefixtures("aws_server")
 
 
 def deliver(payload: dict[str, Any] | str, context: Any, **options: Any) -> dict[str, Any]:

@@ -1,19 +1,21 @@
-"""The stuck-job sweeper: jobs with no news for the timeout become failed ("timed out"), once."""
+"""The stuck-job sweeper: jobs queued or processing past the timeout become failed ("timed out"), once,
+with their notification in the same transaction. DynamoDB on moto's server, then on DynamoDB Local."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from completion_webhook.app import lambda_handler as webhook_handler
 from mediagen import sweeper
-from mediagen.models import Generation, Notification
+from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
 from tests.support import LambdaContext, completion_payload, response_json, seed_job, webhook_event
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("aws_server")
 def test_stuck_jobs_are_failed_and_notified_fresh_and_finished_ones_are_left(
     lambda_context: Any, aws_requests: Any
 ) -> None:
@@ -42,7 +44,7 @@ def test_stuck_jobs_are_failed_and_notified_fresh_and_finished_ones_are_left(
     assert len(list(Notification.scan())) == 2
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("aws_server")
 def test_a_completion_webhook_after_the_timeout_does_not_bring_the_job_back(lambda_context: Any) -> None:
     seed_job("job_late")
     sweeper_handler({}, lambda_context)
@@ -54,7 +56,7 @@ def test_a_completion_webhook_after_the_timeout_does_not_bring_the_job_back(lamb
     assert [n.type for n in Notification.scan()] == ["IMAGE_FAILED"]
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("aws_server")
 def test_a_completion_that_lands_after_the_query_wins(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,7 +117,7 @@ def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
         assert notifications[job_id] == ("IMAGE_COMPLETED" if status == "completed" else "IMAGE_FAILED")
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("aws_server")
 def test_a_fault_while_failing_a_job_loses_no_notification(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,3 +147,56 @@ def test_a_fault_while_failing_a_job_loses_no_notification(
     assert (second["examined"], second["timed_out"]) == (1, 1)
     assert {g.job_id: g.status for g in Generation.scan()} == {"job_fault": "failed", "job_other": "failed"}
     assert sorted(n.generation_id for n in Notification.scan()) == ["job_fault", "job_other"]
+
+
+@pytest.mark.usefixtures("aws_server")
+def test_the_sparse_index_holds_only_jobs_in_flight_and_every_shard_is_queried(aws_requests: Any) -> None:
+    # Given stuck jobs on every shard (attributed: each is failed in one transaction with its
+    # notification), fresh ones, finished ones (out of the sparse index) and one stuck without an author
+    stuck = [f"job_stuck_{i}" for i in range(12)]
+    for index, job_id in enumerate(stuck):
+        seed_job(job_id, status="queued" if index % 2 else "processing", minutes_ago=16 + index)
+    seed_job("job_stuck_nobody", author=None)
+    for index in range(4):
+        seed_job(f"job_fresh_{index}", minutes_ago=14 - index)
+    seed_job("job_done", status="completed", minutes_ago=60)
+    seed_job("job_failed", status="failed", minutes_ago=60)
+    assert {in_flight_shard(job_id) for job_id in stuck} == {str(s) for s in range(IN_FLIGHT_SHARDS)}
+
+    # The index holds only what is in flight, and its range condition selects by creation
+    cutoff = datetime.now(UTC) - timedelta(minutes=15)
+    indexed = [job.job_id for s in range(IN_FLIGHT_SHARDS) for job in Generation.stuck.query(str(s))]
+    assert sorted(indexed) == sorted([*stuck, "job_stuck_nobody", *(f"job_fresh_{i}" for i in range(4))])
+    found = [
+        job.job_id
+        for s in range(IN_FLIGHT_SHARDS)
+        for job in Generation.stuck.query(str(s), Generation.created_at < cutoff)
+    ]
+    assert sorted(found) == sorted([*stuck, "job_stuck_nobody"])
+
+    # When the sweep runs
+    aws_requests.clear()
+    report = sweeper.sweep()
+
+    # Then exactly the stuck jobs are failed, one Query per shard and no Scan; the attributed ones are
+    # notified (the transaction), the unattributed one is not (nobody to notify)
+    assert (report.examined, report.timed_out) == (13, 13)
+    operations = aws_requests.by_operation()
+    assert operations["dynamodb.Query"] == IN_FLIGHT_SHARDS
+    assert operations["dynamodb.TransactWriteItems"] == 12
+    assert not any(op.endswith("Scan") for op in operations)
+    jobs = {job.job_id: job for job in Generation.scan(consistent_read=True)}
+    for job_id in [*stuck, "job_stuck_nobody"]:
+        assert (jobs[job_id].status, jobs[job_id].error, jobs[job_id].in_flight) == (
+            "failed",
+            "timed out",
+            None,
+        )
+    for index in range(4):
+        assert jobs[f"job_fresh_{index}"].status == "queued"
+    assert (jobs["job_done"].status, jobs["job_failed"].status) == ("completed", "failed")
+    notified = sorted((n.generation_id, n.type) for n in Notification.scan(consistent_read=True))
+    assert notified == sorted((job_id, "IMAGE_FAILED") for job_id in stuck)
+
+    # And a second sweep finds nothing
+    assert (sweeper.sweep().examined, len(list(Notification.scan()))) == (0, 12)
