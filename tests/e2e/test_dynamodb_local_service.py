@@ -1,0 +1,53 @@
+"""`make run DYNAMODB=local`: the local service on AWS's DynamoDB Local, its data kept between restarts
+with DYNAMODB_PERSIST=1, and the Java server stopped with the service."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from infra.harness.parties import TokenMinter
+from tests.conftest import require_dynamodb_local
+from tests.e2e.conftest import LocalService, json_of, own_keys, service_env
+
+pytestmark = pytest.mark.e2e
+
+
+def start(tmp_path: Path, jwks_file: Path) -> LocalService:
+    settings = {"LOCAL_GENERATOR": "off", "DYNAMODB": "local", "DYNAMODB_PERSIST": "1", **own_keys(jwks_file)}
+    env, marker = service_env(tmp_path, **settings)  # the same MEDIAGEN_LOCAL_DIR each time
+    return LocalService([sys.executable, "-m", "infra.local.server"], env, tmp_path / "log", marker).start()
+
+
+def test_jobs_survive_a_restart_on_dynamodb_local(
+    tmp_path: Path, jwks_file: Path, minter: TokenMinter
+) -> None:
+    require_dynamodb_local()
+    auth = minter.auth("user_kept")
+
+    # Given the service on DynamoDB Local with persistence, and a job created there
+    service = start(tmp_path, jwks_file)
+    try:
+        info = service.info()
+        assert info["dynamodb_endpoint"] != info["aws_endpoint"]
+        created = requests.post(
+            f"{service.base}/api/images/generate",
+            data=json.dumps({"prompt": "Un phare", "job_id": "job_kept"}),
+            headers={"content-type": "application/json", **auth},
+            timeout=30,
+        )
+        assert created.status_code == 202, created.text
+    finally:
+        assert service.stop() == 0  # and nothing it started (Java included) is left
+    assert "DynamoDB Local on" in service.log.read_text(errors="replace")  # the banner says so
+
+    # When it starts again, Then the job is still there
+    again = start(tmp_path, jwks_file)
+    try:
+        status = requests.get(f"{again.base}/api/images/job_kept/status", headers=auth, timeout=30)
+        assert (status.status_code, json_of(status)["status"]) == (200, "queued")
+    finally:
+        assert again.stop() == 0
+    assert (tmp_path / "local" / "dynamodb-local-data").is_dir()
