@@ -1,0 +1,42 @@
+"""Routes are declared once, in template.yaml (the HttpApi events of each function): each function's
+code serves exactly its routes there, and the API description describes exactly those."""
+
+import importlib
+
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from infra.cfn_functions import FunctionSpec, functions, http_routes
+from infra.openapi import OPERATIONS
+
+HTTP_FUNCTIONS = [spec for spec in functions() if spec.events_of_type("HttpApi")]
+
+
+def served_routes(spec: FunctionSpec) -> set[str]:
+    """What the function's code registers on its resolver, as template route keys."""
+    app = APIGatewayHttpResolver()
+    importlib.import_module(spec.module).routes(app)
+    return {
+        f"{route.method} {route.openapi_path}"
+        for route in [*app._static_routes, *app._dynamic_routes]  # Powertools keeps them here
+    }
+
+
+@pytest.mark.parametrize("spec", HTTP_FUNCTIONS, ids=lambda spec: spec.logical_id)
+def test_each_function_serves_exactly_its_template_routes(spec: FunctionSpec) -> None:
+    # API Gateway's `$default` route takes whatever no route matches: the resolver's not-found answers it.
+    declared = {
+        route.route_key
+        for route in http_routes()
+        if route.function == spec.logical_id and route.path != "$default"
+    }
+    assert served_routes(spec) == declared, f"{spec.module} and template.yaml disagree"
+
+
+def test_the_api_description_describes_exactly_the_template_routes() -> None:
+    assert set(OPERATIONS) == {route.route_key for route in http_routes()}
+
+
+def test_no_route_is_declared_twice() -> None:
+    keys = [route.route_key for route in http_routes()]
+    assert len(keys) == len(set(keys))
