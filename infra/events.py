@@ -60,7 +60,7 @@ def example_body(path: str) -> dict[str, Any] | None:
     }
 
 
-def http_event(route: HttpRoute) -> dict[str, Any]:
+def example_http_event(route: HttpRoute) -> dict[str, Any]:
     parameters = {
         name: JOB_ID if name == "job_id" else f"example_{name}"
         for name in re.findall(r"\{(\w+)\}", route.path)
@@ -124,7 +124,7 @@ def event_for(spec: FunctionSpec) -> dict[str, Any]:
     for source in spec.events.values():
         properties = source.get("Properties") or {}
         if source["Type"] == "HttpApi":
-            return http_event(
+            return example_http_event(
                 HttpRoute(str(properties["Method"]).upper(), str(properties["Path"]), spec.logical_id)
             )
         if source["Type"] == "SQS":

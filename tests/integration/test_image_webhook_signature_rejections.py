@@ -11,7 +11,7 @@ import standardwebhooks.webhooks
 from standardwebhooks.webhooks import Webhook
 
 from completion_webhook.app import lambda_handler
-from mediagen.errors import Unauthorized
+from mediagen.errors import NotAuthenticated
 from mediagen.webhook_signature import verify_delivery
 from tests.conftest import reset_process_state
 from tests.integration.webhook_refusals import (
@@ -215,7 +215,7 @@ def test_known_answer_vector_verifies_with_the_clock_frozen_at_its_timestamp(
 
 
 def test_known_answer_vector_is_stale_today() -> None:
-    with pytest.raises(Unauthorized) as refused:
+    with pytest.raises(NotAuthenticated) as refused:
         verify_delivery(VECTOR_BODY.encode(), VECTOR_HEADERS, (VECTOR_SECRET,))
     assert refused.value.code == "invalid_signature"
     assert "too old" in refused.value.message
