@@ -84,5 +84,5 @@ def fill(connection: Connection[tuple[object, ...]], rows: int) -> Shape:
         "ANALYZE",
     ]
     for statement in statements:
-        connection.execute(statement)  # type: ignore[arg-type]  # fixed text, sizes are ints
+        connection.execute(statement)
     return s
