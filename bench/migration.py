@@ -179,7 +179,7 @@ def main() -> int:
         "--doc", action="store_true", help="rewrite the migration section of docs/performance.md"
     )
     args = parser.parse_args()
-    commit = subprocess.run(  # noqa: S603
+    commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
         cwd=ROOT,
         capture_output=True,
