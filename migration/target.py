@@ -122,7 +122,7 @@ def aws_target(stack: str | None, generations: str | None, notifications: str | 
             outputs[STACK_OUTPUTS["notifications"]],
         )
         parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
-        bucket = bucket or parameters.get("MediaBucketName") or None
+        bucket = parameters.get("MediaBucketName") or bucket  # what the stack signs URLs for
         description = f"stack {stack} in {region}"
     else:
         description = f"tables {generations}, {notifications} in {region}"
@@ -154,7 +154,7 @@ def check_tables(target: Target) -> None:
         keys = {key["AttributeName"] for key in description.get("KeySchema", [])}
         expected = {
             attribute.attr_name
-            for attribute in model._get_attributes().values()
+            for attribute in model.get_attributes().values()
             if attribute.is_hash_key or attribute.is_range_key
         }
         if keys != expected:
