@@ -2,6 +2,7 @@
 variable): the same outcome as into the local service, and a run killed with SIGKILL halfway then run
 again ends exactly as one uninterrupted run: nothing lost, nothing doubled."""
 
+import json
 import os
 import signal
 import subprocess
@@ -79,6 +80,41 @@ def count_items(endpoint: str, table: str) -> int:
     return total
 
 
+def start_and_signal(url: str, settings: dict[str, str], report: Path, sig: int, after_jobs: int) -> int:
+    """Start the migration, send `sig` once `after_jobs` jobs are in the table; its exit status."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(ROOT)),
+        "PYTHONPATH": "layers/shared:functions:.",
+        "DATABASE_URL": url,
+        "REPORT": str(report),
+        "MIGRATE_WORKERS": "2",
+        **settings,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migration"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if (
+                count_items(settings["AWS_ENDPOINT_URL_DYNAMODB"], settings["GENERATIONS_TABLE"])
+                >= after_jobs
+            ):
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the migration finished before the signal: make it bigger"
+        process.send_signal(sig)
+        return process.wait(60)
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_the_fixture_migrates_into_dynamodb_local_as_into_the_local_service(
     dynamodb_endpoint: str, legacy_db: str, tmp_path: Path
 ) -> None:
@@ -114,38 +150,15 @@ def test_killed_halfway_then_run_again_nothing_lost_or_doubled(
     assert clean.code == 0, clean.stderr
     assert clean.report is not None and clean.report["counts"]["writes.created"] == shape.items
 
-    # When a run into other tables is killed with SIGKILL once it has written some of its items
+    # When a run into other tables is stopped with SIGTERM once it has written some of its items,
+    # then another is killed with SIGKILL further on
     settings = fresh_tables(dynamodb_endpoint)
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(ROOT)),
-        "PYTHONPATH": "layers/shared:functions:.",
-        "DATABASE_URL": url,
-        "REPORT": str(tmp_path / "killed.json"),
-        "MIGRATE_WORKERS": "2",
-        **settings,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "migration"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    written = 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            written = count_items(dynamodb_endpoint, settings["GENERATIONS_TABLE"])
-            if written >= shape.jobs // 4:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "the migration finished before it could be killed: make it bigger"
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    stopped = start_and_signal(url, settings, tmp_path / "stopped.json", signal.SIGTERM, shape.jobs // 8)
+    assert stopped == 130
+    report = json.loads((tmp_path / "stopped.json").read_text(encoding="utf-8"))
+    assert report["complete"] is False and "interrupted" in report["error"]
+    killed = start_and_signal(url, settings, tmp_path / "killed.json", signal.SIGKILL, shape.jobs // 3)
+    assert killed == -signal.SIGKILL
     partial = snapshot(dynamodb_endpoint, settings)
     stored = len(partial["GENERATIONS_TABLE"]) + len(partial["NOTIFICATIONS_TABLE"])
     assert 0 < stored < shape.items, "killed halfway"

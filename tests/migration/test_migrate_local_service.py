@@ -339,3 +339,36 @@ def test_the_schema_copy_is_the_contracts() -> None:
     if original.exists():
         copy = SCHEMA.read_text(encoding="utf-8").split("\n", 1)[1]
         assert copy == original.read_text(encoding="utf-8")
+
+
+def test_verify_files_lists_the_keys_missing_from_the_bucket(
+    service: LocalService, legacy_db: str, tmp_path: Path
+) -> None:
+    # Given the service's bucket holding one of the old keys only
+    info = service.info()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info["aws_endpoint"],
+        region_name=info["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    s3.put_object(Bucket=info["media_bucket"], Key="images/cm_done_alice/0.png", Body=b"png")
+
+    # When the migration checks the files (a dry run: HEAD requests only)
+    run = migrate(legacy_db, tmp_path / "files.json", PORT=service.env["PORT"], DRY_RUN="1", VERIFY_FILES="1")
+
+    # Then every other key of a migrated job is reported missing, with its job
+    assert run.code == 0, run.stderr
+    assert run.report is not None
+    assert run.report["counts"]["files.checked"] == 7
+    missing = {(entry["job_id"], entry["key"]) for entry in run.report["missing_files"]}
+    assert missing == {
+        ("cm_done_alice", "images/cm_done_alice/1.jpeg"),
+        ("cm_merge_a", f"images/{U_A}/0.png"),
+        ("cm_edge_30", f"images/{U_30}/0.webp"),
+        (U_31, f"images/{U_31}/0.png"),
+        (U_31, f"images/{U_31}/1.png"),
+        ("cm_close_near", f"images/{U_51}/0.png"),
+    }
+    assert "images/cm_done_alice/1.jpeg" in run.stdout
