@@ -23,7 +23,7 @@ from infra import dynamodb_local
 from infra.cfn_template import create_tables
 from tests.migration.conftest import ROOT, migrate, new_database
 
-CRASH_ROWS = 3000
+CRASH_ROWS = 2000
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_the_fixture_migrates_into_dynamodb_local_as_into_the_local_service(
 def test_killed_halfway_then_run_again_nothing_lost_or_doubled(
     dynamodb_endpoint: str, postgres_server: str, tmp_path: Path
 ) -> None:
-    # Given a synthetic old database of 3,000 generations (900 double entries)
+    # Given a synthetic old database of 2,000 generations (600 double entries)
     url = new_database(postgres_server)
     with psycopg.connect(url, autocommit=True) as connection:
         shape = legacy_data.fill(connection, CRASH_ROWS)
