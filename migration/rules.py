@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from mediagen.generations import alias_item
 from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
 from mediagen.notifications import job_notification, notification_id
 from mediagen.payloads import JOB_ID_PATTERN
@@ -181,7 +182,7 @@ class Planner:
             completed_at=_completed_at(record) if status in FINAL else None,
             files=record.files,
         )
-        alias = _alias(record.id, job)
+        alias = alias_item(record.id, job)
         notification = None
         own = [n for n in front.notifications if n.type in NOTIFIED_TYPES and n.user_clerk_id == author]
         misdirected = [n for n in record.notifications if n.type in NOTIFIED_TYPES]
@@ -380,20 +381,6 @@ def _file(old: LegacyFile) -> GeneratedFile:
         generation_time_seconds=seconds
         if isinstance(seconds, int | float) and not isinstance(seconds, bool)
         else None,
-    )
-
-
-def _alias(alias_id: str, job: Generation) -> Generation:
-    """The item the dispatcher writes for the old backend's own id (generations.record_alias): its
-    webhooks, status and result land on the job."""
-    return Generation(
-        job_id=alias_id,
-        kind=job.kind,
-        alias_of=job.job_id,
-        status="alias",
-        source="alias",
-        created_at=job.created_at,
-        updated_at=job.updated_at,
     )
 
 

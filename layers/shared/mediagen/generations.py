@@ -98,11 +98,11 @@ def put_new(job: Generation) -> Generation | None:
     return None
 
 
-def record_alias(backend_job_id: str, job: Generation) -> None:
-    """An item keyed by the old backend's own id that points at our job, so its webhooks land there.
-    Written once; a second write (a retried dispatch) finds it and changes nothing."""
-    alias = Generation(
-        job_id=backend_job_id,
+def alias_item(alias_id: str, job: Generation) -> Generation:
+    """An item keyed by another id of the job (the old backend's own, or a merged double entry's)
+    that points at it: its webhooks, status and result land on the job."""
+    return Generation(
+        job_id=alias_id,
         kind=job.kind,
         alias_of=job.job_id,
         status="alias",
@@ -110,7 +110,12 @@ def record_alias(backend_job_id: str, job: Generation) -> None:
         created_at=job.created_at,
         updated_at=job.updated_at,
     )
-    existing = put_new(alias)
+
+
+def record_alias(backend_job_id: str, job: Generation) -> None:
+    """The alias of the old backend's own id, written once; a second write (a retried dispatch) finds
+    it and changes nothing."""
+    existing = put_new(alias_item(backend_job_id, job))
     if existing is not None and existing.alias_of != job.job_id:
         from mediagen.observability import logger
 
