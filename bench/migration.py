@@ -143,6 +143,12 @@ def render(measures: list[Measure], context: dict[str, str]) -> str:
         ]
     lines += [
         "",
+        "Read the rates against the load averages above: this machine's 2 cores are shared with other",
+        "work, and DynamoDB Local (Java) runs on them too. The peak memory is the migration process's",
+        "whole resident set (Python, botocore, PynamoDB, psycopg: most of it is imports); that it does not",
+        "move with the size is the point (server-side cursors, the merge window, the report spooled to a",
+        "file).",
+        "",
         "**Request floor.** Every migrated item is written by one conditional `PutItem`",
         "(`attribute_not_exists`), which is what makes a rerun safe; DynamoDB has no conditional batch",
         "write (`BatchWriteItem` takes no condition). Files are embedded in their job's item, so a job",
@@ -151,8 +157,9 @@ def render(measures: list[Measure], context: dict[str, str]) -> str:
         "number of items. The measured figure is that floor exactly when no request is retried",
         "(throttling retries would show above it). `TransactWriteItems` could carry 100 conditional puts",
         "in one request (about 0.025 per job), at twice the write units, and one failed condition cancels",
-        "all 100: a rerun would then need a read first. Not chosen: requests are not billed, write units",
-        "are.",
+        "all 100: a rerun would then need a read first. Not chosen: DynamoDB bills write units per item,",
+        "not requests, and a transactional write costs two units per item where a `PutItem` costs one (each",
+        "job item with 4 files fits in one 1 KB unit).",
         END,
     ]
     return "\n".join(lines) + "\n"
