@@ -16,19 +16,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from mediagen.generations import alias_item
+from mediagen.generations import SOURCE_BACKEND_DIRECT, alias_item
+from mediagen.jobs import SOURCE_API
 from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
 from mediagen.notifications import job_notification, notification_id
-from mediagen.payloads import JOB_ID_PATTERN
+from mediagen.payloads import JOB_ID_PATTERN, NOTIFIED_STATUSES, JobStatus
 from migration.legacy import LegacyFile, LegacyGeneration, LegacyNotification
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 LOST_ERROR = "did not complete in the old system"
-STATUSES = {"PENDING": "queued", "PROCESSING": "processing", "COMPLETED": "completed", "FAILED": "failed"}
+STATUSES = {
+    "PENDING": JobStatus.QUEUED.value,
+    "PROCESSING": JobStatus.PROCESSING.value,
+    "COMPLETED": JobStatus.COMPLETED.value,
+    "FAILED": JobStatus.FAILED.value,
+}
 UNFINISHED = frozenset({"PENDING", "PROCESSING"})
-FINAL = frozenset({"completed", "failed"})
-SOURCE_FRONT_END = "api"  # what POST .../generate stores
-SOURCE_BACKEND_DIRECT = "backend-direct"  # what a webhook's create-on-missing stores
+FINAL = frozenset(status.value for status in NOTIFIED_STATUSES)  # the old system had no "canceled"
+SOURCE_FRONT_END = SOURCE_API  # what POST .../generate stores
 NOTIFIED_TYPES = frozenset({"IMAGE_COMPLETED", "IMAGE_FAILED"})
 
 Rule = Literal["as_was", "merged", "unattributed", "lost"]
