@@ -18,14 +18,20 @@ from typing import Any
 
 import psycopg
 
-from migration import legacy
-from migration.files import FileChecker
-from migration.legacy import SourceError
-from migration.progress import Progress
-from migration.report import Report
-from migration.rules import Planner
-from migration.target import Target, TargetError, aws_target, bind_models, check_tables, local_target
-from migration.writer import WriteFailed, Writer
+from mediagen.settings import SettingsError
+
+try:  # the layer's models read its settings at import: a malformed variable is bad input too
+    from migration import legacy
+    from migration.files import FileChecker
+    from migration.legacy import SourceError
+    from migration.progress import Progress
+    from migration.report import Report
+    from migration.rules import Planner
+    from migration.target import Target, TargetError, aws_target, bind_models, check_tables, local_target
+    from migration.writer import WriteFailed, Writer
+except SettingsError as exc:
+    print(f"migrate: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 SWITCH = {
     "1": True,

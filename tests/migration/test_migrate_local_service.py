@@ -292,6 +292,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_nothing_written(
         "dry run": ({"DRY_RUN": "maybe"}, "DRY_RUN"),
         "target": ({"TARGET": "mars"}, "TARGET"),
         "aws without stack": ({"TARGET": "aws", "AWS_REGION": "eu-west-1"}, "STACK"),
+        "a layer setting": ({"GENERATIONS_TABLE": "x"}, "GENERATIONS_TABLE"),
         "missing column": ({}, '"ImageFile"."s3Key"'),  # last: it breaks the database
     }
     for name, (settings, expected) in cases.items():
