@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from infra.cfn_functions import FunctionSpec, functions, http_routes
-from infra.cfn_template import resources_of_type
+from infra.cfn_template import TABLE_ENV, resources_of_type
 from infra.dynamodb_local import DynamoDBLocalError
 from infra.harness.events import LambdaContext
 from infra.harness.sources import Schedule, SqsEventSource, in_thread, rate_seconds
@@ -223,6 +223,7 @@ class LocalService:
             "dynamodb_endpoint": self.aws.dynamodb_endpoint,
             "region": REGION,
             "media_bucket": MEDIA_BUCKET,
+            "tables": {variable: os.environ.get(variable) for variable in TABLE_ENV.values()},
             "queues": {name: queue.url for name, queue in self.stack.queues.items()},
             "routes": [route.route_key for route in http_routes()],
             "local_generator": self.settings.generator_on,
