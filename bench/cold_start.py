@@ -62,6 +62,7 @@ def lambda_like_environment() -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
         "GENERATIONS_TABLE": "mediagen-generations",
         "NOTIFICATIONS_TABLE": "mediagen-notifications",
+        "JOBS_IN_FLIGHT_TABLE": "mediagen-jobs-in-flight",
         "MEDIA_BUCKET": "mediagen-media",
         "AUTH_ISSUER": "https://clerk.example.com",
         "AUTH_JWKS_URL": "https://clerk.example.com/.well-known/jwks.json",

@@ -25,6 +25,7 @@ CODE_PATHS = [str(ROOT / "layers" / "shared"), str(ROOT / "functions"), str(ROOT
 
 GENERATIONS_TABLE = "bench-generations"
 NOTIFICATIONS_TABLE = "bench-notifications"
+JOBS_IN_FLIGHT_TABLE = "bench-jobs-in-flight"
 
 # Published p50s of DynamoDB requests measured from Lambda, in milliseconds, by operation.
 DELAYS_MS: dict[str, float] = {
@@ -61,6 +62,7 @@ def configure_environment(workdir: Path) -> dict[str, str]:
             "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
             "GENERATIONS_TABLE": GENERATIONS_TABLE,
             "NOTIFICATIONS_TABLE": NOTIFICATIONS_TABLE,
+            "JOBS_IN_FLIGHT_TABLE": JOBS_IN_FLIGHT_TABLE,
             "POWERTOOLS_SERVICE_NAME": "mediagen",
             "POWERTOOLS_METRICS_NAMESPACE": "MediagenBench",
             "POWERTOOLS_LOG_LEVEL": "INFO",  # the template's default: logging is part of the cost

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import old_flow
-from bench.stand_in import GENERATIONS_TABLE, NOTIFICATIONS_TABLE, install_hook
+from bench.stand_in import GENERATIONS_TABLE, JOBS_IN_FLIGHT_TABLE, NOTIFICATIONS_TABLE, install_hook
 
 PROMPT = "Un phare breton au coucher du soleil"
 MODEL = "gemini-2.5-flash-image"
@@ -144,7 +144,14 @@ def build(workdir: Path) -> World:
     mock.start()
     install_hook()
     client = boto3.client("dynamodb")
-    create_tables(client, {"GenerationsTable": GENERATIONS_TABLE, "NotificationsTable": NOTIFICATIONS_TABLE})
+    create_tables(
+        client,
+        {
+            "GenerationsTable": GENERATIONS_TABLE,
+            "NotificationsTable": NOTIFICATIONS_TABLE,
+            "JobsInFlightTable": JOBS_IN_FLIGHT_TABLE,
+        },
+    )
     old_flow.create_tables(client)
     boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
     queue_url = create_queues(boto3.client("sqs"), prefix="bench-")["DispatchQueue"]

@@ -63,7 +63,11 @@ def table_definitions() -> dict[str, dict[str, Any]]:
 
 
 # The environment variable through which each table's name reaches the code (see Globals).
-TABLE_ENV = {"GenerationsTable": "GENERATIONS_TABLE", "NotificationsTable": "NOTIFICATIONS_TABLE"}
+TABLE_ENV = {
+    "GenerationsTable": "GENERATIONS_TABLE",
+    "NotificationsTable": "NOTIFICATIONS_TABLE",
+    "JobsInFlightTable": "JOBS_IN_FLIGHT_TABLE",
+}
 
 
 def create_tables(client: Any, names: dict[str, str]) -> None:

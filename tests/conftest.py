@@ -19,6 +19,7 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "GENERATIONS_TABLE": "test-generations",
         "NOTIFICATIONS_TABLE": "test-notifications",
+        "JOBS_IN_FLIGHT_TABLE": "test-jobs-in-flight",
         "POWERTOOLS_SERVICE_NAME": "mediagen",
         "POWERTOOLS_METRICS_NAMESPACE": "MediagenTest",
         # What each function checks at cold start (import); the fixtures below set the real values.

@@ -19,7 +19,7 @@ FUNCTIONS = ROOT / "functions"
 SETTINGS = {"settings.py"}
 DATA_ACCESS = {"generations.py", "notifications.py"}
 HTTP_MODULES = {"api.py"}
-MODELS = {"Generation", "Notification", "GeneratedFile"}
+MODELS = {"Generation", "Notification", "GeneratedFile", "UserJobsInFlight"}
 EXPRESSION_METHODS = {
     "exists",
     "does_not_exist",

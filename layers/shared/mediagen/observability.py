@@ -47,6 +47,7 @@ class MetricName:
     DISPATCH_RETRIED = "DispatchRetried"
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
+    JOBS_IN_FLIGHT_LIMITED = "JobsInFlightLimited"
     COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 
