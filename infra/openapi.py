@@ -40,7 +40,7 @@ _GENERATE = Operation(
     "GenerateAnswer",
     request="GenerateRequest",
     status=202,
-    errors=(400, 401, 409, 413, 415, 422, 503),
+    errors=(400, 401, 409, 413, 415, 422, 429, 503),
 )
 _WEBHOOK = Operation(
     "Completion webhook of the generation backend",
@@ -82,6 +82,7 @@ ERROR_TEXT = {
     413: "Body over the size limit",
     415: "The body must be application/json",
     422: "The payload fails validation",
+    429: "Too many jobs in flight (code too_many_jobs_in_flight); retry after the Retry-After header",
     503: "A temporary fault; retry",
 }
 SECURITY_SCHEMES = {
