@@ -63,6 +63,7 @@ def configure_environment(workdir: Path) -> dict[str, str]:
             "GENERATIONS_TABLE": GENERATIONS_TABLE,
             "NOTIFICATIONS_TABLE": NOTIFICATIONS_TABLE,
             "JOBS_IN_FLIGHT_TABLE": JOBS_IN_FLIGHT_TABLE,
+            "MAX_JOBS_IN_FLIGHT_PER_USER": "10000",  # the bench's one user queues many jobs
             "POWERTOOLS_SERVICE_NAME": "mediagen",
             "POWERTOOLS_METRICS_NAMESPACE": "MediagenBench",
             "POWERTOOLS_LOG_LEVEL": "INFO",  # the template's default: logging is part of the cost
