@@ -192,6 +192,7 @@ def test_notification_is_created_by_the_retry_when_the_first_delivery_died(
     assert response_json(response)["outcome"] == "duplicate"
     [notification] = notifications()
     assert notification.created_at == generation("job_crash").completed_at
+    assert notification.message == "4 image(s) créée(s)."  # counted from the item the write returned
     deliver(payload, lambda_context)
     assert len(notifications()) == 1
 

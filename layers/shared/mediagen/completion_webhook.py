@@ -112,7 +112,7 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             status=current.status,
             finished_at=current.completed_at,
             source=current.source,
-            file_count=len(current.files or []),
+            file_count=write.file_count,
             error=current.error,
         )
     if state.status in NOTIFIED_STATUSES and state.author_id and state.finished_at:
