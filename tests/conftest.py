@@ -93,7 +93,7 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
     from mediagen import auth, dispatch_queue, generations, media, settings, webhook_signature
-    from mediagen.models import Generation, Notification
+    from mediagen.models import Generation, Notification, UserJobsInFlight
 
     settings.reset_settings()
     generations.reset_connection()
@@ -103,6 +103,7 @@ def reset_process_state() -> None:
     auth.reset_key_cache()
     Generation._connection = None
     Notification._connection = None
+    UserJobsInFlight._connection = None
 
 
 @pytest.fixture

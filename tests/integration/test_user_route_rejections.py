@@ -45,6 +45,14 @@ from tests.support import ISSUER, TokenMinter, http_event, response_json
 
 pytestmark = pytest.mark.usefixtures("aws")
 
+
+@pytest.fixture(autouse=True)
+def many_jobs_per_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests send one user's generates by the hundred to probe bodies, not the cap of jobs in
+    flight (tests/integration/test_jobs_in_flight_cap.py): a 429 there would hide what they probe."""
+    monkeypatch.setenv("MAX_JOBS_IN_FLIGHT_PER_USER", "10000")
+
+
 USER = "user_a"
 ORG = "org_1"
 KINDS: tuple[Kind, ...] = ("image", "video")
