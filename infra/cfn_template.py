@@ -71,10 +71,16 @@ TABLE_ENV = {
 
 
 def create_tables(client: Any, names: dict[str, str]) -> None:
-    """Create every table of the template with `client`, named by `names` (logical id -> name)."""
-    for logical_id, definition in table_definitions().items():
+    """Create the template's tables named in `names` (logical id -> name) with `client` (the
+    migration's targets name only the tables it fills: JobsInFlight starts empty)."""
+    wanted = {
+        logical_id: definition
+        for logical_id, definition in table_definitions().items()
+        if logical_id in names
+    }
+    for logical_id, definition in wanted.items():
         client.create_table(TableName=names[logical_id], **definition)
-    for logical_id in table_definitions():
+    for logical_id in wanted:
         client.get_waiter("table_exists").wait(TableName=names[logical_id])
 
 
