@@ -146,7 +146,7 @@ class SandboxPool:
         self._executors: dict[str, ProcessPoolExecutor] = {}
         self._gates: dict[str, tuple[Any, Any]] = {}  # per function: (ready semaphore, release event)
         self._lock = threading.Lock()
-        self._racing = threading.Lock()  # one gated batch at a time
+        self._racing: dict[str, threading.Lock] = {}  # per function: one gated batch at a time
         self._closed = False
 
     def _executor(self, name: str) -> ProcessPoolExecutor:
@@ -195,7 +195,9 @@ class SandboxPool:
     def _gated(self, name: str, events: Sequence[Any], seconds: float) -> list[Any]:
         """Each of the first `sandboxes` events in its own sandbox, all released at one instant once
         every one of them is ready (the others queue behind them)."""
-        with self._racing:
+        with self._lock:
+            racing = self._racing.setdefault(name, threading.Lock())
+        with racing:
             executor = self._executor(name)
             ready, release = self._gates[name]
             release.clear()

@@ -45,6 +45,8 @@ from tests.support import (
     webhook_event,
 )
 
+WEBHOOK = "completion_webhook.app.lambda_handler"  # run in sandbox processes by deliver_all_at_once
+
 DELIVERIES = 50
 REDELIVERY_ROUNDS = 3
 pytestmark = pytest.mark.usefixtures("dynalite_tables")
@@ -166,7 +168,7 @@ def test_fifty_copies_of_one_delivery_create_the_job_once(observe: Observe) -> N
     events = [dict(event) for _ in range(DELIVERIES)]
 
     # When 50 copies arrive at the same moment
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     # Then one created the job; the others are 2xx or 503 (not classifiable without ALL_OLD)
     assert_ok_or_retry(responses)
@@ -184,7 +186,7 @@ def test_fifty_deliveries_split_between_two_webhook_ids(observe: Observe) -> Non
     payload = completion_payload("job_race2", user_id="user_a")
     events = [webhook_event(payload, webhook_id=f"msg_{i % 2}") for i in range(DELIVERIES)]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     assert_ok_or_retry(responses)
     assert Counter(response_json(r).get("outcome") for r in responses)["created"] == 1
@@ -204,7 +206,7 @@ def test_processing_and_completed_race_ends_completed(observe: Observe) -> None:
         for p in range(10, 100, 2)
     ]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     assert_ok_or_retry(responses)
     assert Counter(response_json(r).get("outcome") for r in responses)["created"] == 1
@@ -218,7 +220,7 @@ def test_two_users_racing_for_one_job_id_one_wins(observe: Observe) -> None:
     users = [f"user_{i % 2}" for i in range(20)]
     events = [webhook_event(completion_payload("job_contested", user_id=user)) for user in users]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     # The other user's deliveries are refused (409), as on DynamoDB: the item that failed the condition
     # is read back once, since dynalite does not return it.

@@ -217,7 +217,8 @@ def _refuse_if_not_applicable(kind: Kind, webhook: CompletionWebhook, current: G
     if current.kind != kind:
         count(MetricName.WEBHOOK_REFUSED)
         logger.warning("Webhook refused: the job is of another kind", extra={"job_kind": current.kind})
-        raise Conflict(f"This job is not a {kind} job.", code="job_kind_mismatch")
+        article = "an" if kind == "image" else "a"
+        raise Conflict(f"This job is not {article} {kind} job.", code="job_kind_mismatch")
 
 
 def _duplicate_or_stale(webhook: CompletionWebhook, current: Generation) -> str:

@@ -1,5 +1,6 @@
 """Standard Webhooks verification against every active secret (several during a rotation)."""
 
+import base64
 import binascii
 import functools
 import json
@@ -75,6 +76,11 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
         raise Unauthorized("Missing webhook signature headers.", code="invalid_signature")
     if len(wanted["webhook-id"]) > 256 or len(wanted["webhook-signature"]) > 4096:
         raise Unauthorized("Malformed webhook signature headers.", code="invalid_signature")
+    # Any valid signature of the list is enough (Standard Webhooks): the library stops at the first
+    # malformed entry, so only well-formed v1 entries are handed to it.
+    wanted["webhook-signature"] = " ".join(_v1_signatures(wanted["webhook-signature"]))
+    if not wanted["webhook-signature"]:
+        raise Unauthorized("Invalid webhook signature: no v1 signature.", code="invalid_signature")
     reason = "no active secret signed this delivery"
     for verifier in verifiers:
         try:
@@ -86,3 +92,19 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
             # standardwebhooks raises these, not its own error, on a malformed signature header.
             reason = "malformed signature header"
     raise Unauthorized(f"Invalid webhook signature: {reason}.", code="invalid_signature")
+
+
+def _v1_signatures(header: str) -> list[str]:
+    """The `v1,<base64>` entries of a space-separated signature list; other versions and malformed
+    entries are left out."""
+    entries = []
+    for entry in header.split(" "):
+        version, comma, signature = entry.partition(",")
+        if version != "v1" or not comma or not signature:
+            continue
+        try:
+            base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        entries.append(entry)
+    return entries
