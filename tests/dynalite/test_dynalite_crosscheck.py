@@ -10,6 +10,7 @@ one notification, status forward only) whatever the answers, accept 2xx or 503 o
 every 503, sequentially, for a bounded number of rounds.
 """
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from completion_webhook.app import lambda_handler
 from infra.cfn_template import create_tables
+from infra.local.sandbox import Function, SandboxPool
 from mediagen import sweeper
 from mediagen.errors import ServiceUnavailable
 from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
@@ -393,16 +395,16 @@ def test_two_sweeps_and_completions_at_once_notify_once(observe: Observe) -> Non
             # run (5 minutes later) goes on. On DynamoDB the job is "stale" and the run continues.
             return "stopped (503)"
 
+    # The webhook's invocations run in a sandbox process, as in Lambda (the sweeps are domain calls)
+    deliveries = [webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")) for i in range(10)]
+    sandboxes = SandboxPool([Function("Webhook", WEBHOOK)], dict(os.environ), sandboxes=1)
+
     def complete_all() -> list[dict[str, Any]]:
         barrier.wait()
-        return [
-            lambda_handler(
-                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), FakeLambdaContext()
-            )
-            for i in range(10)
-        ]
+        return [sandboxes.invoke("Webhook", event) for event in deliveries]
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with sandboxes, ThreadPoolExecutor(max_workers=3) as pool:
+        sandboxes.warm("Webhook")
         sweeps = [pool.submit(sweep), pool.submit(sweep)]
         completions = pool.submit(complete_all)
         reports = [s.result() for s in sweeps]

@@ -4,8 +4,6 @@ Metric names are the contract with the alarms in template.yaml and the runbook (
 Dimensions stay few: never a job id or a user id.
 """
 
-import threading
-
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -35,23 +33,17 @@ class MetricName:
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
 
 
-# Lambda runs one invocation per process at a time, but the local service and the concurrency tests
-# run handlers in threads: the shared metric set is only touched under this lock.
-_metrics_lock = threading.Lock()
-
-
 def count(name: str, value: int = 1) -> None:
-    with _metrics_lock:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def flush_metrics() -> None:
     """Write the invocation's metrics (embedded metric format) to stdout, if any."""
-    with _metrics_lock:
-        if metrics.metric_set:
-            metrics.flush_metrics()
+    if metrics.metric_set:
+        metrics.flush_metrics()
 
 
 def bind(**keys: str) -> None:
-    """Add keys (correlation id, webhook id) to this invocation's log lines; per thread."""
-    logger.thread_safe_append_keys(**keys)
+    """Add keys (correlation id, webhook id) to this invocation's log lines (cleared by the next
+    invocation: `inject_lambda_context(clear_state=True)`)."""
+    logger.append_keys(**keys)
