@@ -1,5 +1,5 @@
 # Every target creates what it needs on first use: a fresh machine only needs Python 3.13 (pyenv, from
-# .python-version) or, failing that, any python3 >= 3.11.
+# .python-version) or, failing that, any python3 >= 3.12 (the code uses 3.12 syntax).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,12 +9,12 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench
+.PHONY: venv test lint typecheck check run clean bench python-min-check
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed (3.13 preferred)"'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python >= 3.12 needed (3.13 preferred): $(PYTHON) is " + sys.version.split()[0])'
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -31,6 +31,19 @@ typecheck: venv
 	$(VENV)/bin/mypy layers/shared functions infra tests bench
 
 check: lint typecheck test
+
+# The lowest version claimed (requires-python): the layer and the handlers import under it, with the
+# layer's requirements only. pyenv's 3.12, else python3.12 on PATH; none: a clear failure.
+PYTHON_MIN := 3.12
+python-min-check:
+	@py=$$(ls -d $$HOME/.pyenv/versions/$(PYTHON_MIN).*/bin/python$(PYTHON_MIN) 2>/dev/null | tail -1); \
+	py=$${py:-$$(command -v python$(PYTHON_MIN) 2>/dev/null)}; \
+	if [ -z "$$py" ] || ! "$$py" -c 'import sys' >/dev/null 2>&1; then \
+	  echo "python$(PYTHON_MIN) not found (pyenv install $(PYTHON_MIN), or apt-get install python$(PYTHON_MIN)):" \
+	    "the lowest claimed version cannot be checked" >&2; exit 1; fi; \
+	[ -x .venv-min/bin/python ] || "$$py" -m venv .venv-min; \
+	.venv-min/bin/python -m pip install --quiet -r layers/shared/requirements.txt && \
+	PYTHONPATH=$(SRC_PATH) .venv-min/bin/python -m infra.check_python_min
 
 .PHONY: demo token openapi events template-check clean-tools
 
