@@ -68,7 +68,11 @@ def main() -> int:
     }
     print_report(command, context, sections)
     if not (args.quick or args.no_doc):
-        DOC.write_text(render_doc(command, context, sections), encoding="utf-8")
+        from bench.local_throughput import preserved_section, with_section
+
+        document = render_doc(command, context, sections)
+        kept = preserved_section(DOC.read_text(encoding="utf-8")) if DOC.exists() else None
+        DOC.write_text(with_section(document, kept) if kept else document, encoding="utf-8")
         print(f"\nWrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
