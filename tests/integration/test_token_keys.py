@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from generation_status.app import lambda_handler as status_handler
 from mediagen import auth
-from mediagen.errors import Unauthorized
+from mediagen.errors import NotAuthenticated
 from tests.support import FakeLambdaContext, TokenMinter, http_event, response_json
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -93,7 +93,7 @@ def test_unknown_kid_refreshes_once_per_interval_however_many_tokens(
     def refused(_: int) -> bool:
         try:
             auth.authenticate({"authorization": f"Bearer {forged.token('user_a')}"})
-        except Unauthorized:
+        except NotAuthenticated:
             return True
         return False
 

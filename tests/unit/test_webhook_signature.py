@@ -3,7 +3,7 @@ secret, whatever else the list holds (malformed entries, other versions, signatu
 
 import pytest
 
-from mediagen.errors import Unauthorized
+from mediagen.errors import NotAuthenticated
 from mediagen.webhook_signature import verify_delivery
 from tests.support import RETIRED_SECRET, WEBHOOK_SECRET, signed_headers
 
@@ -37,7 +37,7 @@ def test_any_valid_signature_of_the_list_is_enough(signatures: str) -> None:
 @pytest.mark.parametrize("signatures", ["v1", "v1,", "v1,c2lnbmF0dXJl", "v1 v1,!!", ",,, ", "v2,VALID"])
 def test_no_valid_signature_is_401(signatures: str) -> None:
     headers = headers_with(signatures.replace("VALID", "x"))
-    with pytest.raises(Unauthorized):
+    with pytest.raises(NotAuthenticated):
         verify_delivery(BODY.encode(), headers, [WEBHOOK_SECRET])
 
 

@@ -4,10 +4,16 @@ Metric names are the contract with the alarms in template.yaml and the runbook (
 Dimensions stay few: never a job id or a user id.
 """
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
+# Most reads (status, result) emit no metric: that is normal, not worth a warning per sandbox.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+# Flushed by `@metrics.log_metrics` (see mediagen.api.lambda_entry); one invocation at a time per
+# process (a Lambda sandbox), so the shared metric set needs no lock.
 metrics = Metrics()
 
 
@@ -31,16 +37,11 @@ class MetricName:
     DISPATCH_RETRIED = "DispatchRetried"
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
+    COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 
 def count(name: str, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-def flush_metrics() -> None:
-    """Write the invocation's metrics (embedded metric format) to stdout, if any."""
-    if metrics.metric_set:
-        metrics.flush_metrics()
 
 
 def bind(**keys: str) -> None:
