@@ -31,6 +31,8 @@ from waitress.task import ErrorTask
 from infra.local.gateway import MAX_BODY_BYTES, Request, Response
 
 log = logging.getLogger("local-stack")
+# A queue of requests waiting for a worker is the bound doing its job under a burst, not a warning.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 MAX_HEADER_BYTES = 10 * 1024  # API Gateway's HTTP API: request line and headers together
 Handle = Callable[[Request], tuple[Response, str | None]]
 

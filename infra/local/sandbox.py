@@ -246,3 +246,19 @@ class SandboxPool:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def stop_forkserver() -> None:
+    """Stop the forkserver (and multiprocessing's resource tracker) now, and wait for them, rather than
+    when this process exits: a service that stops leaves nothing running behind it. CPython has no
+    public call for this; the private one (there since 3.8) is used if present."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for helper in (
+        getattr(forkserver, "_forkserver", None),
+        getattr(resource_tracker, "_resource_tracker", None),
+    ):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            with contextlib.suppress(Exception):
+                stop()

@@ -25,7 +25,7 @@ from infra.local.generator import LocalGenerator
 from infra.local.http_server import HttpLimits, HttpServer
 from infra.local.intrinsics import REGION
 from infra.local.pollers import ScheduleTimer, SqsPoller, rate_seconds
-from infra.local.sandbox import DEFAULT_SANDBOXES, Function, SandboxPool, preload
+from infra.local.sandbox import DEFAULT_SANDBOXES, Function, SandboxPool, preload, stop_forkserver
 from infra.local.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
@@ -261,6 +261,7 @@ class LocalService:
             thread.join(timeout=5)
         if self.pool is not None:
             self.pool.close()
+            stop_forkserver()
         self.aws.stop()
 
     def banner(self) -> str:

@@ -23,6 +23,9 @@ from tests.support import completion_payload, signed_headers
 pytestmark = pytest.mark.e2e
 IDLE_SECONDS = 2
 ANSWER_SECONDS = 60  # longer than this without an answer is a hang (a loaded 2-core CI machine is slow)
+# 100 deliveries queue for 4 sandboxes: on 2 cores shared with other work a delivery took up to 3 s,
+# so the last answer may come a minute or two after the first; no answer in 5 minutes is a hang.
+BURST_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +248,11 @@ def test_a_hundred_simultaneous_deliveries_are_all_served(service: LocalService)
         barrier.wait()
         try:
             # When they all connect and send at the same moment
-            results[index] = exchange(service, requests_bytes[index])
+            with socket.create_connection(
+                ("127.0.0.1", int(service.env["PORT"])), timeout=BURST_SECONDS
+            ) as sock:
+                sock.sendall(requests_bytes[index])
+                results[index] = read_answer(sock)
         except OSError as error:
             results[index] = error
 
@@ -253,7 +260,7 @@ def test_a_hundred_simultaneous_deliveries_are_all_served(service: LocalService)
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(ANSWER_SECONDS * 4)
+        thread.join(BURST_SECONDS + 30)
 
     # Then none is reset or left unanswered, and every one created its job
     failures = [r for r in results if not isinstance(r, Answer)]
