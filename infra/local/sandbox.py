@@ -148,6 +148,11 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._racing: dict[str, threading.Lock] = {}  # per function: one gated batch at a time
         self._closed = False
+        # The forkserver starts now (it imports the preloaded modules: seconds), not at the first
+        # invocation, which would pay for it.
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
     def _executor(self, name: str) -> ProcessPoolExecutor:
         with self._lock:
@@ -240,6 +245,7 @@ class SandboxPool:
         for executor in executors:
             with contextlib.suppress(Exception):
                 executor.shutdown(wait=True, cancel_futures=True)
+        self._gates.clear()  # their semaphores are unlinked now, while the resource tracker runs
 
     def __enter__(self) -> "SandboxPool":
         return self
@@ -249,16 +255,12 @@ class SandboxPool:
 
 
 def stop_forkserver() -> None:
-    """Stop the forkserver (and multiprocessing's resource tracker) now, and wait for them, rather than
-    when this process exits: a service that stops leaves nothing running behind it. CPython has no
-    public call for this; the private one (there since 3.8) is used if present."""
-    from multiprocessing import forkserver, resource_tracker
+    """Stop the forkserver now, and wait for it, rather than when this process exits: a service that
+    stops leaves nothing running behind it. CPython has no public call for this; the private one
+    (there since 3.8) is used if present."""
+    from multiprocessing import forkserver
 
-    for helper in (
-        getattr(forkserver, "_forkserver", None),
-        getattr(resource_tracker, "_resource_tracker", None),
-    ):
-        stop = getattr(helper, "_stop", None)
-        if stop is not None:
-            with contextlib.suppress(Exception):
-                stop()
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(Exception):
+            stop()
