@@ -372,14 +372,3 @@ def with_section(document: str, text: str) -> str:
         _, _, after = rest.partition(END)
         return before + text + after
     return document.rstrip("\n") + "\n\n" + text + "\n"
-
-
-def preserved_section(document: str) -> str | None:
-    """The local-throughput section of `document`, for `bench.run` to keep when it rewrites the page."""
-    if START in document and END in document:
-        return START + document.partition(START)[2].partition(END)[0] + END
-    return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

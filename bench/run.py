@@ -68,11 +68,7 @@ def main() -> int:
     }
     print_report(command, context, sections)
     if not (args.quick or args.no_doc):
-        from bench.local_throughput import preserved_section, with_section
-
-        document = render_doc(command, context, sections)
-        kept = preserved_section(DOC.read_text(encoding="utf-8")) if DOC.exists() else None
-        DOC.write_text(with_section(document, kept) if kept else document, encoding="utf-8")
+        DOC.write_text(render_doc(command, context, sections) + kept_sections(), encoding="utf-8")
         print(f"\nWrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
@@ -256,6 +252,19 @@ def print_report(command: str, context: dict[str, str], sections: dict[str, list
 
 def fenced(lines: list[str]) -> str:
     return "```text\n" + "\n".join(lines).rstrip() + "\n```"
+
+
+def kept_sections() -> str:
+    """What other benchmarks wrote into this page between their own markers (bench.migration,
+    bench.local_throughput): kept."""
+    from bench import local_throughput, migration
+
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    kept = ""
+    for start, end in ((migration.START, migration.END), (local_throughput.START, local_throughput.END)):
+        if start in text and end in text:
+            kept += "\n" + start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    return kept
 
 
 def render_doc(command: str, context: dict[str, str], sections: dict[str, list[str]]) -> str:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPILED = ("layers/shared", "functions", "infra", "bench", "tests")
+COMPILED = ("layers/shared", "functions", "infra", "migration", "bench", "tests")
 
 
 def main() -> int:
