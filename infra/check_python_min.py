@@ -23,7 +23,18 @@ def main() -> int:
                 compile(path.read_bytes(), str(path), "exec")
             except SyntaxError as error:
                 failures.append(f"{path.relative_to(ROOT)}: {error}")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # What a deployed function is given (the handlers check their settings at import, as at a cold
+    # start); placeholders: nothing is called.
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AUTH_ISSUER": "https://issuer.example",
+        "AUTH_JWKS_URL": "https://issuer.example/.well-known/jwks.json",
+        "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "MEDIA_BUCKET": "media",
+        "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
+        "GENERATOR_URL": "https://generator.example/jobs",
+    }.items():
+        os.environ.setdefault(name, value)
     modules = [f"mediagen.{p.stem}" for p in sorted((ROOT / "layers/shared/mediagen").glob("*.py"))]
     modules += [f"{p.parent.name}.app" for p in sorted((ROOT / "functions").glob("*/app.py"))]
     for module in modules:
