@@ -4,6 +4,7 @@ One helper for every user route. RS256 only, verified against the issuer's JWKS 
 `iss`, `exp`, `nbf` checked with a few seconds of leeway; `azp`, when present, must be allowed.
 """
 
+import base64
 import threading
 import time
 import urllib.error
@@ -132,6 +133,10 @@ def _fetch_key_set(url: str, now: float) -> _KeySet:
     if url.startswith("file://"):
         with open(unquote(urlparse(url).path), encoding="utf-8") as handle:
             document = handle.read()
+    elif url.startswith("data:"):
+        # The JWKS itself (`data:application/json;base64,...`): what `sam local` containers get in
+        # events/env.json, where neither the host's files nor its network are reachable.
+        document = _data_url_text(url)
     else:
         request = urllib.request.Request(url, headers={"accept": "application/json"})  # noqa: S310 - http(s) checked
         try:
@@ -145,6 +150,16 @@ def _fetch_key_set(url: str, now: float) -> _KeySet:
         raise ServiceUnavailable("The token issuer's keys are unreadable.") from exc
     keys = {jwk.key_id or "": jwk.key for jwk in jwk_set.keys if jwk.key_type == "RSA"}
     return _KeySet(keys=keys, fetched_at=now)
+
+
+def _data_url_text(url: str) -> str:
+    header, _, data = url.partition(",")
+    try:
+        if header.endswith(";base64"):
+            return base64.b64decode(data, validate=True).decode("utf-8")
+        return unquote(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceUnavailable("The token issuer's keys are unreadable.") from exc
 
 
 def reset_key_cache() -> None:

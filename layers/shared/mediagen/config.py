@@ -33,7 +33,7 @@ def auth_issuer() -> str:
 @functools.cache
 def auth_jwks_url() -> str:
     url = os.environ.get("AUTH_JWKS_URL", "").strip()
-    if not url.startswith(("https://", "http://", "file://")):
+    if not url.startswith(("https://", "http://", "file://", "data:")):
         raise ServiceUnavailable("The issuer's JWKS URL is not configured.", code="not_configured")
     return url
 
