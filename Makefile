@@ -70,6 +70,8 @@ template-check: $(TOOLS)/.installed venv
 	$(SAM) build --region us-east-1
 	$(PY) -m infra.check_arm64 .aws-sam/build
 	$(PY) -m infra.check_build .aws-sam/build
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
+	$(PY) -m infra.check_sam_local $(TOOLS)/bin/sam
 	$(MAKE) --no-print-directory checkov pip-audit
 
 clean: clean-tools
