@@ -404,9 +404,8 @@ def report_importtime(result: ColdStartResult, top: int = 10) -> list[str]:
     for target, costs in result.importtime.items():
         own = _module(target) if target != "baseline" else "boto3"
         total = next((c.cumulative_us for c in costs if c.module == own), 0)
-        lines.append(
-            f"{BASELINE if target == 'baseline' else target + '/app'}: {total / 1000:.0f} ms under -X importtime"
-        )
+        label = BASELINE if target == "baseline" else f"{target}/app"
+        lines.append(f"{label}: {total / 1000:.0f} ms under -X importtime")
         ranked = sorted((c for c in costs if c.module != own), key=lambda c: c.cumulative_us, reverse=True)
         lines += table(
             ["module (top cumulative)", "cumulative ms", "self ms"],
