@@ -100,7 +100,7 @@ $(CHECKS)/.installed: .ci/checks-requirements.txt
 	@touch $@
 
 checkov: $(CHECKS)/.installed
-	$(CHECKS)/bin/checkov --config-file .checkov.yaml --quiet --compact
+	BC_SKIP_MAPPING=TRUE $(CHECKS)/bin/checkov --config-file .checkov.yaml
 
 pip-audit: $(CHECKS)/.installed
 	PYTHONPATH=. $(CHECKS)/bin/python -m infra.audit_layer layers/shared/requirements.txt
