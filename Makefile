@@ -74,7 +74,7 @@ template-check: $(TOOLS)/.installed venv
 	$(PY) -m infra.check_sam_local $(TOOLS)/bin/sam
 	$(MAKE) --no-print-directory checkov pip-audit
 
-clean: clean-tools
+clean: clean-tools clean-checks
 clean-tools:
 	rm -rf $(TOOLS)
 
