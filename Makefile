@@ -70,7 +70,7 @@ openapi: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
 
 events: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events $(if $(TABLES_FROM),--tables-from $(TABLES_FROM))
 
 # SAM and CloudFormation checks, from their own virtualenv (they pin their own boto3): cfn-lint,
 # sam validate --lint, sam build (for arm64, no container), then every native library built is arm64.
@@ -88,13 +88,63 @@ template-check: $(TOOLS)/.installed venv
 	$(SAM) validate --lint --region us-east-1
 	$(SAM) build --region us-east-1
 	$(PY) -m infra.check_arm64 .aws-sam/build
+	$(PY) -m infra.check_build .aws-sam/build
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
+	$(PY) -m infra.check_sam_local $(TOOLS)/bin/sam
+	$(MAKE) --no-print-directory checkov pip-audit
 
-clean: clean-tools
+clean: clean-tools clean-checks
 clean-tools:
 	rm -rf $(TOOLS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) .venv-min .pytest_cache .mypy_cache .ruff_cache .aws-sam
 
 bench: venv
 	$(PY) -m bench.run
+
+# --- Deployment (docs/deploy.md) ---------------------------------------------------------------------
+# checkov (with the reviewed skips of .checkov.yaml) and pip-audit (the layer's pins against PyPI's
+# vulnerability data), from their own virtualenv: they pin their own dependencies too.
+CHECKS := .checks-venv
+ENV ?= dev
+DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m infra.deploy
+
+.PHONY: checkov pip-audit deploy api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
+
+$(CHECKS)/.installed: .ci/checks-requirements.txt
+	@[ -x $(CHECKS)/bin/python ] || $(PYTHON) -m venv $(CHECKS)
+	$(CHECKS)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKS)/bin/python -m pip install --quiet -r .ci/checks-requirements.txt
+	@touch $@
+
+checkov: $(CHECKS)/.installed
+	BC_SKIP_MAPPING=TRUE $(CHECKS)/bin/checkov --config-file .checkov.yaml
+
+pip-audit: $(CHECKS)/.installed
+	PYTHONPATH=. $(CHECKS)/bin/python -m infra.audit_layer layers/shared/requirements.txt
+
+# Build (layer and functions with their bytecode, checked) and deploy ENV (dev or prod); the first
+# time, `sam deploy --guided` asks for the parameters and saves them in samconfig.toml.
+deploy: $(TOOLS)/.installed venv
+	$(SAM) build
+	$(PY) -m infra.check_build .aws-sam/build
+	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
+
+# One command each: what the front end and the generation backend's team need from a stack.
+api-url: venv
+	@$(DEPLOY) api-url --env $(ENV)
+webhook-secret: venv
+	@$(DEPLOY) webhook-secret --env $(ENV)
+generator-api-key: venv
+	@$(DEPLOY) generator-api-key --env $(ENV)
+stack-outputs: venv
+	@$(DEPLOY) outputs --env $(ENV)
+
+# The front end's flow against a deployment: make smoke API_URL=https://... (WEBHOOK_SECRET and
+# SMOKE_TOKEN from the environment; by default the development ones of `make run`).
+smoke: venv
+	API_URL=$(API_URL) PYTHONPATH=$(SRC_PATH) $(PY) -m infra.smoke
+
+clean-checks:
+	rm -rf $(CHECKS)

@@ -35,13 +35,17 @@ def active_secrets() -> tuple[str, ...]:
 
 
 def parse_secret_value(raw: str) -> tuple[str, ...]:
-    """The secret holds `{"secrets": ["whsec_..", ...]}` or a comma-separated list."""
+    """The secret holds `{"secrets": ["whsec_..", ...]}` or a comma-separated list. As the stack
+    generates it, `{"secrets": "<40 letters and digits>"}`: one secret, a valid base64 key that
+    Standard Webhooks takes as it is or with the `whsec_` prefix (docs/deploy.md)."""
     text = raw.strip()
     if text.startswith("{"):
         try:
             values = json.loads(text).get("secrets", [])
         except (ValueError, AttributeError):
             values = []
+        if isinstance(values, str):
+            values = [values]
         return tuple(str(v).strip() for v in values if str(v).strip())
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
