@@ -13,11 +13,11 @@ PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml kits/sender/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed (3.13 preferred)"'
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./kits/sender
 	@touch $@
 
 test: venv
@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions infra tests bench
+	$(VENV)/bin/mypy layers/shared functions infra tests bench kits/sender
 
 check: lint typecheck test
 

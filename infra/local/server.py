@@ -27,6 +27,7 @@ from infra.local import devkeys
 from infra.local.gateway import MAX_BODY_BYTES, Cors, Gateway, Request, Response, Route
 from infra.local.generator import LocalGenerator
 from infra.local.intrinsics import ACCOUNT_ID, REGION
+from infra.local.playground import Playground, playground_port, with_origin
 from infra.local.pollers import ScheduleTimer, SqsPoller, rate_seconds
 from infra.local.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
 
@@ -108,6 +109,7 @@ class LocalService:
         self.http = ThreadingHTTPServer(("127.0.0.1", settings.port), _handler_class(self))
         self.http.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        self.playground = _bind_playground(settings, self.http.server_address[1], self.base_url)
 
     def start(self) -> None:
         endpoint = self.aws.start()
@@ -116,7 +118,7 @@ class LocalService:
             {
                 "AuthIssuer": self.settings.issuer,
                 "AuthJwksUrl": self.settings.jwks_url,
-                "AuthAuthorizedParties": self.settings.authorized_parties,
+                "AuthAuthorizedParties": self.authorized_parties,
                 "MediaBucketName": MEDIA_BUCKET,
                 "GeneratorUrl": generator_url,
             }
@@ -159,9 +161,20 @@ class LocalService:
         self.gateway = Gateway(routes, self._cors())
         for spec in specs.values():
             self._start_event_sources(spec, handlers[spec.logical_id])
+        if self.playground:
+            self.playground.start()
         serving = threading.Thread(target=self.http.serve_forever, name="http", kwargs={"poll_interval": 0.2})
         serving.start()
         self.threads.append(serving)
+
+    @property
+    def authorized_parties(self) -> str:
+        """AUTH_AUTHORIZED_PARTIES, plus the playground's origin (with the development key, or when a
+        list is set: an empty list means any azp, which an added origin would narrow)."""
+        parties = self.settings.authorized_parties
+        if self.playground and (self.settings.dev_key or parties):
+            return with_origin(parties, self.playground.origin)
+        return parties
 
     def _cors(self) -> Cors | None:
         for api in resources_of_type("AWS::Serverless::HttpApi").values():
@@ -238,6 +251,8 @@ class LocalService:
         if any(thread.name == "http" for thread in self.threads):
             self.http.shutdown()
         self.http.server_close()
+        if self.playground:
+            self.playground.close()
         if self.generator is not None:
             self.generator.close(timeout=5)
         for thread in self.threads:
@@ -264,19 +279,34 @@ class LocalService:
             )
         else:
             generator = "off: jobs wait for webhooks (LOCAL_GENERATOR=on: the stand-in completes them)"
+        port = self.http.server_address[1]
+        demo = "make demo" if port == 3000 else f"PORT={port} make demo"
         lines = [
             f"mediagen on {self.base_url}  ({len(routes)} routes of template.yaml; Ctrl-C stops it)",
             f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
             f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
             + ("  (development secret)" if s.dev_secret else ""),
             f"  generator:      {generator}",
-            f"  CORS origins:   {s.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
             f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
             f"  API description: {self.base_url}/openapi.json",
             f"  try:            {example}",
-            "  demo:           make demo",
+            f"  demo:           {demo}",
         ]
         return "\n".join(lines)
+
+
+def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground | None:
+    """The playground on its own port (infra/local/playground.py); a taken port only loses the page."""
+    wanted = playground_port(dict(os.environ), settings.port or port)
+    if wanted is None:
+        return None
+    try:
+        return Playground.bind(wanted, api_url, settings.dev_key)
+    except OSError as exc:
+        log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
+        return None
 
 
 # One invocation at a time, as one Lambda sandbox runs them: the functions share this process, and
