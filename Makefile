@@ -32,7 +32,7 @@ typecheck: venv
 
 check: lint typecheck test
 
-.PHONY: demo token openapi events template-check clean-tools
+.PHONY: demo token openapi frontend-types events template-check clean-tools
 
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
 run: venv
@@ -49,6 +49,15 @@ token: venv
 # Generated from template.yaml and the payload models; tests check that they are current.
 openapi: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-types; \
+	else echo "npm missing: run make frontend-types where it is"; fi
+
+# The front-end kit's TypeScript types, from openapi.json (kits/frontend, pinned by its lock file).
+frontend-types: kits/frontend/node_modules/.package-lock.json
+	cd kits/frontend && npm run --silent generate
+
+kits/frontend/node_modules/.package-lock.json: kits/frontend/package-lock.json
+	cd kits/frontend && npm ci --no-audit --no-fund
 
 events: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
