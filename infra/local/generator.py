@@ -60,7 +60,8 @@ class LocalGenerator:
         try:
             job = json.loads(body)
             job_id, kind, webhook_url = str(job["job_id"]), str(job["kind"]), str(job["webhook_url"])
-        except (ValueError, KeyError, TypeError):
+            Dispatch.model_validate(job)  # what the thread reads: refused here, not in the thread
+        except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
             return 400, {"code": "bad_request", "message": "job_id, kind and webhook_url are required."}
         if urlsplit(webhook_url).hostname not in LOOPBACK:
             return 400, {"code": "bad_request", "message": "The local stand-in only calls loopback URLs."}
