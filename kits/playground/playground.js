@@ -72,6 +72,9 @@ async function generate(event) {
   }
   $("result").replaceChildren();
   $("status").className = "";
+  $("status").dataset.status = "";
+  $("status").textContent = "asking for a generation";
+  $("progress").value = 0;
   try {
     const answer = await call("POST", `/api/${kind}s/generate`, request);
     current = { kind, jobId: answer.job_id };
