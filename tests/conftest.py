@@ -21,6 +21,13 @@ os.environ.update(
         "NOTIFICATIONS_TABLE": "test-notifications",
         "POWERTOOLS_SERVICE_NAME": "mediagen",
         "POWERTOOLS_METRICS_NAMESPACE": "MediagenTest",
+        # What each function checks at cold start (import); the fixtures below set the real values.
+        "AUTH_ISSUER": "https://clerk.test.mediagen.dev",
+        "AUTH_JWKS_URL": "file:///nonexistent/jwks.json",
+        "MEDIA_BUCKET": "mediagen-test-media",
+        "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
+        "GENERATOR_URL": "http://127.0.0.1:9/generator-not-started",
     }
 )
 for variable in (
@@ -84,10 +91,11 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
-    from mediagen import auth, config, dispatch_queue, media, webhook_signature
+    from mediagen import auth, dispatch_queue, generations, media, settings, webhook_signature
     from mediagen.models import Generation, Notification
 
-    config.reset_settings()
+    settings.reset_settings()
+    generations.reset_connection()
     media._s3_client.cache_clear()
     dispatch_queue._sqs.cache_clear()
     webhook_signature._verifiers.cache_clear()

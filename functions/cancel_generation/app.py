@@ -2,16 +2,20 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
+from mediagen.access import status_view
 from mediagen.api import json_response, lambda_entry
 from mediagen.auth import authenticate_event
 from mediagen.jobs import cancel
 from mediagen.payloads import Kind
+from mediagen.settings import USER_ROUTE, load_settings
+
+load_settings(*USER_ROUTE)
 
 
 def routes(app: APIGatewayHttpResolver) -> None:
     def cancel_job(kind: Kind, job_id: str) -> Response:
         caller = authenticate_event(app.current_event, job_id)
-        return json_response(cancel(caller, kind, job_id), exclude_unset=True)
+        return json_response(status_view(cancel(caller, kind, job_id)), exclude_unset=True)
 
     app.post("/api/images/<job_id>/cancel")(lambda job_id: cancel_job("image", job_id))
     app.post("/api/videos/<job_id>/cancel")(lambda job_id: cancel_job("video", job_id))

@@ -1,15 +1,17 @@
 """SQS consumer: sends each queued job to the generation backend, answering partial batch failures
 (each failed message comes back on its own, after its backoff)."""
 
-import time
 from contextlib import suppress
 from typing import Any
 
 from mediagen import dispatch_queue
 from mediagen.dispatch import RetryLater, backoff_seconds, dispatch
 from mediagen.faults import is_retryable
-from mediagen.observability import flush_metrics, logger
+from mediagen.observability import logger, metrics
 from mediagen.payloads import DispatchMessage, QueueEvent, QueueRecord
+from mediagen.settings import load_settings
+
+load_settings("dispatch_queue_url", "generator_url")
 
 # Each record makes at most one backend call (10 s timeout): one is not started without this much time.
 RECORD_BUDGET_MS = 15_000
@@ -31,27 +33,20 @@ def dispatch_record(record: QueueRecord) -> None:
         raise
 
 
-def remaining_ms(context: Any, started: float) -> float:
-    get = getattr(context, "get_remaining_time_in_millis", None)
-    return float(get()) if callable(get) else 45_000 - (time.monotonic() - started) * 1000
-
-
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    started = time.monotonic()
+    """The time left comes from the Lambda context (the function's Timeout in template.yaml)."""
     failures: list[dict[str, str]] = []
-    try:
-        for record in QueueEvent.model_validate(event).Records:
-            if remaining_ms(context, started) < RECORD_BUDGET_MS:
-                failures.append({"itemIdentifier": record.message_id})  # not tried: no attempt counted
-                continue
-            try:
-                dispatch_record(record)
-            except RetryLater:
-                failures.append({"itemIdentifier": record.message_id})  # logged by the dispatcher
-            except Exception:
-                logger.exception("Dispatch of a queued job failed; the message comes back")
-                failures.append({"itemIdentifier": record.message_id})
-        return {"batchItemFailures": failures}
-    finally:
-        flush_metrics()
+    for record in QueueEvent.model_validate(event).Records:
+        if context.get_remaining_time_in_millis() < RECORD_BUDGET_MS:
+            failures.append({"itemIdentifier": record.message_id})  # not tried: no attempt counted
+            continue
+        try:
+            dispatch_record(record)
+        except RetryLater:
+            failures.append({"itemIdentifier": record.message_id})  # logged by the dispatcher
+        except Exception:
+            logger.exception("Dispatch of a queued job failed; the message comes back")
+            failures.append({"itemIdentifier": record.message_id})
+    return {"batchItemFailures": failures}

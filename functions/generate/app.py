@@ -13,6 +13,9 @@ from mediagen.api import (
 from mediagen.auth import authenticate_event
 from mediagen.jobs import generate
 from mediagen.payloads import GenerateRequest, Kind
+from mediagen.settings import USER_ROUTE, load_settings
+
+load_settings(*USER_ROUTE, "dispatch_queue_url")
 
 MAX_GENERATE_BYTES = 64 * 1024
 

@@ -6,6 +6,9 @@ from mediagen.access import result_view, visible_generation
 from mediagen.api import json_response, lambda_entry
 from mediagen.auth import authenticate_event
 from mediagen.payloads import Kind
+from mediagen.settings import USER_ROUTE, load_settings
+
+load_settings(*USER_ROUTE, "media_bucket")
 
 
 def routes(app: APIGatewayHttpResolver) -> None:

@@ -6,6 +6,9 @@ from mediagen.api import json_response, lambda_entry
 from mediagen.auth import authenticate_event
 from mediagen.notifications import list_notifications, mark_read
 from mediagen.payloads import NotificationsQuery
+from mediagen.settings import USER_ROUTE, load_settings
+
+load_settings(*USER_ROUTE)
 
 
 def routes(app: APIGatewayHttpResolver) -> None:

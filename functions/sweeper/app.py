@@ -3,13 +3,14 @@
 from dataclasses import asdict
 from typing import Any
 
-from mediagen.observability import flush_metrics, logger
+from mediagen.observability import logger, metrics
+from mediagen.settings import load_settings
 from mediagen.sweeper import sweep
+
+load_settings()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    try:
-        return asdict(sweep())
-    finally:
-        flush_metrics()
+    return asdict(sweep())

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from completion_webhook.app import lambda_handler
 from infra.cfn_template import create_tables
 from mediagen import sweeper
-from mediagen.errors import ServiceUnavailable
+from mediagen.errors import TemporaryFault
 from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
 from mediagen.notifications import (
     job_notification,
@@ -338,12 +338,12 @@ def test_the_sweeper_finds_only_stuck_jobs(aws_requests: Any, observe: Observe) 
 
     # The index holds only what is in flight, and its range condition selects by the last news
     cutoff = datetime.now(UTC) - timedelta(minutes=15)
-    indexed = [job.job_id for s in range(IN_FLIGHT_SHARDS) for job in Generation.stuck.query(str(s))]
+    indexed = [job.job_id for s in range(IN_FLIGHT_SHARDS) for job in Generation.in_flight_jobs.query(str(s))]
     assert sorted(indexed) == sorted([*stuck, "job_stuck_nobody", *(f"job_fresh_{i}" for i in range(4))])
     found = [
         job.job_id
         for s in range(IN_FLIGHT_SHARDS)
-        for job in Generation.stuck.query(str(s), Generation.created_at < cutoff)
+        for job in Generation.in_flight_jobs.query(str(s), Generation.created_at < cutoff)
     ]
     assert sorted(found) == sorted([*stuck, "job_stuck_nobody"])
 
@@ -386,7 +386,7 @@ def test_two_sweeps_and_completions_at_once_notify_once(observe: Observe) -> Non
         barrier.wait()
         try:
             return f"timed out {sweeper.sweep().timed_out}"
-        except ServiceUnavailable:
+        except TemporaryFault:
             # Its write lost to a completion, and dynalite did not say to what: this run stops; the next
             # run (5 minutes later) goes on. On DynamoDB the job is "stale" and the run continues.
             return "stopped (503)"

@@ -171,7 +171,7 @@ def test_notification_is_created_by_the_retry_when_the_first_delivery_died(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a delivery that wrote the job and then died before the notification
-    from mediagen import completion
+    from mediagen import completion_webhook as completion
 
     payload = completion_payload("job_crash", user_id="user_a")
 

@@ -21,10 +21,10 @@ import standardwebhooks.webhooks
 from standardwebhooks.webhooks import Webhook
 
 from completion_webhook.app import lambda_handler
-from mediagen.errors import Unauthorized
+from mediagen.completion_webhook import MAX_WEBHOOK_BYTES
+from mediagen.errors import NotAuthenticated
 from mediagen.models import Generation, Notification
 from mediagen.payloads import MAX_FILES
-from mediagen.webhook_delivery import MAX_WEBHOOK_BYTES
 from mediagen.webhook_signature import verify_delivery
 from tests.conftest import reset_process_state
 from tests.support import (
@@ -349,7 +349,7 @@ def test_known_answer_vector_verifies_with_the_clock_frozen_at_its_timestamp(
 
 
 def test_known_answer_vector_is_stale_today() -> None:
-    with pytest.raises(Unauthorized) as refused:
+    with pytest.raises(NotAuthenticated) as refused:
         verify_delivery(VECTOR_BODY.encode(), VECTOR_HEADERS, (VECTOR_SECRET,))
     assert refused.value.code == "invalid_signature"
     assert "too old" in refused.value.message

@@ -112,6 +112,11 @@ def scenario_output(
     monkeypatch.setenv("DISPATCH_BACKOFF_SECONDS", "0")
     log_stream = io.StringIO()  # the Logger's handler wrote to the stdout of import time
     monkeypatch.setattr(logger.registered_handler, "stream", log_stream)
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    monkeypatch.setattr(
+        cold_start, "is_cold_start", True
+    )  # this process's first invocation, as in a new sandbox
     capsys.readouterr()
     secrets = run_scenario(tokens, lambda_context, fake_backend, run_dispatcher)
     output = capsys.readouterr().out + log_stream.getvalue()
@@ -137,7 +142,10 @@ def test_every_declared_metric_is_emitted_and_alarms_watch_real_metrics(scenario
     )
     for line in lines:
         for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
-            assert directive["Dimensions"] == [["service"]], "dimensions must stay few and low in cardinality"
+            names = {metric["Name"] for metric in directive["Metrics"]}
+            # Powertools' cold-start metric goes alone, per function; ours carry the service only.
+            expected = [["function_name", "service"]] if names == {MetricName.COLD_START} else [["service"]]
+            assert directive["Dimensions"] == expected, "dimensions must stay few and low in cardinality"
 
     ours = {
         name: alarm["Properties"]["MetricName"]

@@ -60,13 +60,13 @@ def test_a_completion_that_lands_after_the_query_wins(
 ) -> None:
     # Given a stuck job whose completion webhook lands between the sweeper's query and its write
     seed_job("job_saved", status="processing")
-    original = sweeper.fail_job
+    original = sweeper.fail_in_flight
 
     def completion_first(*args: Any, **kwargs: Any) -> Any:
         webhook_handler(webhook_event(completion_payload("job_saved", user_id="user_a")), lambda_context)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sweeper, "fail_job", completion_first)
+    monkeypatch.setattr(sweeper, "fail_in_flight", completion_first)
 
     report = sweeper.sweep()
 
@@ -124,16 +124,16 @@ def test_a_fault_while_failing_a_job_loses_no_notification(
     seed_job("job_other")
     from mediagen import generations
 
-    original = generations.update_and_notify
+    original = generations.fail_if_in_flight
     calls: list[str] = []
 
-    def fails_once(job_id: str, *args: Any, **kwargs: Any) -> bool:
-        calls.append(job_id)
+    def fails_once(job: Any, *args: Any, **kwargs: Any) -> bool:
+        calls.append(job.job_id)
         if len(calls) == 1:
             raise TimeoutError("the transaction timed out")
-        return original(job_id, *args, **kwargs)
+        return original(job, *args, **kwargs)
 
-    monkeypatch.setattr(generations, "update_and_notify", fails_once)
+    monkeypatch.setattr(generations, "fail_if_in_flight", fails_once)
 
     # When the sweeper runs, then runs again
     first = sweeper_handler({}, lambda_context)

@@ -5,7 +5,7 @@ from mediagen.auth import Caller
 from mediagen.errors import Conflict, NotFound
 from mediagen.media import signed_url
 from mediagen.models import Generation
-from mediagen.payloads import JOB_ID_PATTERN, ImageView, Kind, ResultView, StatusView, VideoView
+from mediagen.payloads import JOB_ID_PATTERN, ImageView, JobStatus, Kind, ResultView, StatusView, VideoView
 
 
 def can_see(caller: Caller, generation: Generation) -> bool:
@@ -36,7 +36,7 @@ def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
 def status_view(generation: Generation) -> StatusView:
     """The fields set here are the ones answered (`error` only when failed); a field set to None is
     answered as null (a result's prompt, model or description the backend did not give)."""
-    failed = {"error": generation.error or "failed"} if generation.status == "failed" else {}
+    failed = {"error": generation.error or "failed"} if generation.status == JobStatus.FAILED else {}
     return StatusView(
         job_id=generation.job_id,
         kind=generation.kind,
@@ -49,7 +49,7 @@ def status_view(generation: Generation) -> StatusView:
 
 
 def result_view(generation: Generation) -> ResultView:
-    if generation.status != "completed":
+    if generation.status != JobStatus.COMPLETED:
         raise Conflict(
             f"The job is {generation.status}; its result is served once it is completed.",
             code="not_completed",

@@ -13,16 +13,44 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseProxyEvent
 from pydantic import BaseModel, ValidationError
 
 from mediagen.errors import (
-    ApiError,
-    BadRequest,
-    PayloadTooLarge,
-    Unprocessable,
-    UnsupportedMediaType,
+    BodyTooLarge,
+    Conflict,
+    DomainError,
+    InvalidPayload,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    NotPermitted,
+    TemporaryFault,
+    TooManyJobsInFlight,
+    WrongContentType,
 )
 from mediagen.faults import is_retryable
-from mediagen.observability import flush_metrics, logger
+from mediagen.observability import logger, metrics
 
 MAX_BODY_BYTES = 256 * 1024
+
+# The one place where the domain's errors become HTTP answers (the contract's table of statuses).
+HTTP_STATUS: dict[type[DomainError], int] = {
+    MalformedRequest: 400,
+    NotAuthenticated: 401,
+    NotPermitted: 403,
+    NotFound: 404,
+    Conflict: 409,
+    BodyTooLarge: 413,
+    WrongContentType: 415,
+    InvalidPayload: 422,
+    TooManyJobsInFlight: 429,
+    TemporaryFault: 503,
+}
+
+
+def http_status(error: DomainError) -> int:
+    """The status of `error`: its own class's, or its nearest ancestor's."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 400
 
 
 def json_response(
@@ -44,20 +72,29 @@ def json_response(
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
 
-def error_response(http_status: int, code: str, message: str, **extra: Any) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if http_status == 401 and code != "invalid_signature" else None
-    return json_response({"code": code, "message": message, **extra}, http_status, headers)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, /, **extra: Any
+) -> Response:
+    if status == 401 and code != "invalid_signature":
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    return json_response({"code": code, "message": message, **extra}, status, headers)
+
+
+def domain_error_response(exc: DomainError) -> Response:
+    status = http_status(exc)
+    if status >= 500:
+        logger.warning("Retryable fault answered 503", extra={"code": exc.code})
+    headers = None
+    if isinstance(exc, TooManyJobsInFlight):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return error_response(status, exc.code, exc.message, headers, **exc.extra)
 
 
 def make_resolver() -> APIGatewayHttpResolver:
     """The HTTP API resolver of one function, with every error mapped to the contract's answers."""
     app = APIGatewayHttpResolver()
 
-    @app.exception_handler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        if exc.status >= 500:
-            logger.warning("Retryable fault answered 503", extra={"code": exc.code})
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+    app.exception_handler(DomainError)(domain_error_response)
 
     @app.exception_handler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:
@@ -84,8 +121,8 @@ def lambda_entry(
     register_routes: Callable[[APIGatewayHttpResolver], None],
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of a function: its routes on a resolver, structured logs, metrics flushed once
-    per invocation. The resolver holds the current event, so each thread gets its own (Lambda has one
-    thread; the local service and the concurrency tests have many)."""
+    per invocation (with the cold-start metric). The resolver holds the current event, so each thread
+    gets its own (Lambda has one thread; the local service and the concurrency tests have many)."""
     local = threading.local()
 
     def resolver() -> APIGatewayHttpResolver:
@@ -96,12 +133,10 @@ def lambda_entry(
         return app
 
     @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.thread_safe_clear_keys()
-        try:
-            return resolver().resolve(event, context)
-        finally:
-            flush_metrics()
+        return resolver().resolve(event, context)
 
     return handler
 
@@ -126,23 +161,23 @@ def raw_body(event: BaseProxyEvent, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body exactly as sent (signatures are over these bytes), after the size check."""
     body = event.get("body") or ""
     if len(body) > limit * 4 // 3 + 4:
-        raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
+        raise BodyTooLarge(f"The body exceeds {limit} bytes.")
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise BadRequest("The body is not valid base64.", code="malformed_body") from exc
+            raise MalformedRequest("The body is not valid base64.", code="malformed_body") from exc
     else:
         data = body.encode("utf-8", "surrogatepass")
     if len(data) > limit:
-        raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
+        raise BodyTooLarge(f"The body exceeds {limit} bytes.")
     return data
 
 
 def require_json_content(headers: dict[str, str]) -> None:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        raise UnsupportedMediaType("The body must be application/json.")
+        raise WrongContentType("The body must be application/json.")
 
 
 def parse_json_body[M: BaseModel](data: bytes, model: type[M]) -> M:
@@ -150,15 +185,17 @@ def parse_json_body[M: BaseModel](data: bytes, model: type[M]) -> M:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest("The body is not valid UTF-8.", code="malformed_json") from exc
+        raise MalformedRequest("The body is not valid UTF-8.", code="malformed_json") from exc
     try:
         document = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
     except RecursionError as exc:
-        raise BadRequest("The JSON is nested too deeply.", code="malformed_json") from exc
+        raise MalformedRequest("The JSON is nested too deeply.", code="malformed_json") from exc
     except ValueError as exc:
-        raise BadRequest(f"The body is not valid JSON: {str(exc)[:200]}", code="malformed_json") from exc
+        raise MalformedRequest(
+            f"The body is not valid JSON: {str(exc)[:200]}", code="malformed_json"
+        ) from exc
     if not isinstance(document, dict):
-        raise Unprocessable("The body must be a JSON object.")
+        raise InvalidPayload("The body must be a JSON object.")
     return model.model_validate(document)
 
 

@@ -5,17 +5,14 @@ One helper for every user route. RS256 only, verified against the issuer's JWKS 
 """
 
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from mediagen import config
-from mediagen.errors import ServiceUnavailable, Unauthorized
+from mediagen.errors import NotAuthenticated, TemporaryFault
 from mediagen.observability import MetricName, bind, count, logger
+from mediagen.settings import settings
 
 LEEWAY_SECONDS = 5
 JWKS_LIFESPAN_SECONDS = 300
@@ -54,7 +51,7 @@ def _verified_claims(token: str) -> dict[str, Any]:
             token,
             key=key,
             algorithms=["RS256"],
-            issuer=config.auth_issuer(),
+            issuer=settings().require("auth_issuer"),
             leeway=LEEWAY_SECONDS,
             options={"require": ["exp", "iss", "sub"], "verify_aud": False},
         )
@@ -62,15 +59,13 @@ def _verified_claims(token: str) -> dict[str, Any]:
         _reject("The token has expired.", "token_expired")
     except jwt.ImmatureSignatureError:
         _reject("The token is not valid yet.", "invalid_token")
-    except OSError as exc:
-        raise ServiceUnavailable("The token issuer's keys cannot be read now; retry.") from exc
     except jwt.InvalidIssuerError:
         _reject("The token was issued by an unknown issuer.", "invalid_token")
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         _reject("The token is invalid.", "invalid_token")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         _reject("The token names no user.", "invalid_token")
-    allowed = config.authorized_parties()
+    allowed = settings().auth_authorized_parties
     azp = claims.get("azp")
     if azp is not None and allowed and azp not in allowed:
         _reject("The token was issued for another party.", "invalid_token")
@@ -88,68 +83,83 @@ def _organization(claims: Mapping[str, Any]) -> str | None:
 def _reject(message: str, code: str) -> Any:
     count(MetricName.TOKEN_REJECTED)
     logger.info("Token rejected", extra={"reason": code})
-    raise Unauthorized(message, code=code)
+    raise NotAuthenticated(message, code=code)
 
 
-@dataclass
-class _KeySet:
-    keys: dict[str, Any]  # kid -> public key
-    fetched_at: float
-
-
-_key_sets: dict[str, _KeySet] = {}
-_key_sets_lock = threading.Lock()
+_key_sources: dict[str, Any] = {}  # JWKS URL -> PyJWKClient (https) or _FileKeySet (file://)
+_key_sources_lock = threading.Lock()
 
 
 def _signing_key(kid: str | None) -> Any:
-    """The issuer's key for `kid`. Keys are cached for JWKS_LIFESPAN_SECONDS; an unknown kid (a key
-    rotated in at the issuer) triggers one refresh, at most once per JWKS_MIN_REFRESH_SECONDS however
-    many such tokens arrive, so forged kids cannot make us hammer the issuer."""
-    url = config.auth_jwks_url()
-    now = time.monotonic()
-    with _key_sets_lock:
-        key_set = _key_sets.get(url)
-        if key_set is None or now - key_set.fetched_at >= JWKS_LIFESPAN_SECONDS:
-            key_set = _key_sets[url] = _fetch_key_set(url, now)
-        key = _pick(key_set, kid)
-        if key is None and now - key_set.fetched_at >= JWKS_MIN_REFRESH_SECONDS:
-            key_set = _key_sets[url] = _fetch_key_set(url, now)
-            key = _pick(key_set, kid)
-    if key is None:
-        raise ValueError("unknown signing key")
-    return key
-
-
-def _pick(key_set: _KeySet, kid: str | None) -> Any:
-    if kid is None and len(key_set.keys) == 1:
-        return next(iter(key_set.keys.values()))
-    return key_set.keys.get(kid or "")
-
-
-def _fetch_key_set(url: str, now: float) -> _KeySet:
+    """The issuer's key for `kid`. For http(s), PyJWT's PyJWKClient caches the key set for
+    JWKS_LIFESPAN_SECONDS and refreshes it for an unknown kid (a key rotated in at the issuer) at most
+    once per JWKS_MIN_REFRESH_SECONDS however many such tokens arrive (its `cooldown_duration`), so
+    forged kids cannot make us hammer the issuer. It refuses file:// URLs: those read the document from
+    disk (`make run`, tests). An issuer that cannot be reached, or answers garbage, is a retryable
+    fault (503), never the caller's bad token (401)."""
     import jwt
 
-    if url.startswith("file://"):
-        with open(unquote(urlparse(url).path), encoding="utf-8") as handle:
-            document = handle.read()
-    else:
-        request = urllib.request.Request(url, headers={"accept": "application/json"})  # noqa: S310 - http(s) checked
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                document = response.read(1024 * 1024).decode()
-        except (urllib.error.URLError, TimeoutError, OSError, UnicodeDecodeError) as exc:
-            raise ServiceUnavailable("The token issuer's keys cannot be fetched now; retry.") from exc
+    url = settings().require("auth_jwks_url")
+    with _key_sources_lock:
+        source = _key_sources.get(url)
+        if source is None:
+            source = _key_sources[url] = (
+                _FileKeySet(url)
+                if url.startswith("file://")
+                else jwt.PyJWKClient(
+                    url,
+                    lifespan=JWKS_LIFESPAN_SECONDS,
+                    cooldown_duration=JWKS_MIN_REFRESH_SECONDS,
+                    timeout=5,
+                    headers={"accept": "application/json"},
+                )
+            )
     try:
-        jwk_set = jwt.PyJWKSet.from_json(document)
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise ServiceUnavailable("The token issuer's keys are unreadable.") from exc
-    keys = {jwk.key_id or "": jwk.key for jwk in jwk_set.keys if jwk.key_type == "RSA"}
-    return _KeySet(keys=keys, fetched_at=now)
+        source.get_signing_keys()  # cached; a failure here is the issuer's, not the token's
+    except (
+        jwt.PyJWKClientConnectionError,
+        jwt.PyJWKSetError,
+        jwt.PyJWKClientError,
+        ValueError,
+        OSError,
+    ) as exc:
+        raise TemporaryFault("The token issuer's keys cannot be fetched now; retry.") from exc
+    if kid is None:
+        raise ValueError("the token names no key")
+    try:
+        return source.get_signing_key(kid).key
+    except jwt.PyJWKClientConnectionError as exc:
+        raise TemporaryFault("The token issuer's keys cannot be fetched now; retry.") from exc
+
+
+class _FileKeySet:
+    """A JWKS document on disk, read once per process (it is part of the deployment)."""
+
+    def __init__(self, url: str) -> None:
+        self.path = unquote(urlparse(url).path)
+        self._keys: list[Any] | None = None
+
+    def get_signing_keys(self) -> list[Any]:
+        import jwt
+
+        if self._keys is None:
+            with open(self.path, encoding="utf-8") as handle:
+                document = handle.read()
+            self._keys = [key for key in jwt.PyJWKSet.from_json(document).keys if key.key_id]
+        return self._keys
+
+    def get_signing_key(self, kid: str) -> Any:
+        import jwt
+
+        for key in self.get_signing_keys():
+            if key.key_id == kid:
+                return key
+        raise jwt.PyJWKClientError(f"no key {kid[:64]!r}")
 
 
 def reset_key_cache() -> None:
-    with _key_sets_lock:
-        _key_sets.clear()
+    with _key_sources_lock:
+        _key_sources.clear()
 
 
 def authenticate_event(event: Any, job_id: str | None = None) -> Caller:

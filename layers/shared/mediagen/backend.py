@@ -2,16 +2,15 @@
 
 import functools
 import json
-import os
 import urllib.error
 import urllib.request
 from typing import Any
 
 from pydantic import ValidationError
 
-from mediagen.errors import ServiceUnavailable
 from mediagen.models import Generation
 from mediagen.payloads import BackendAnswer
+from mediagen.settings import settings
 
 TIMEOUT_SECONDS = 10
 MAX_ANSWER_BYTES = 64 * 1024
@@ -26,10 +25,7 @@ class BackendRefused(Exception):
 
 
 def generator_url() -> str:
-    url = os.environ.get("GENERATOR_URL", "").strip()
-    if not url.startswith(("https://", "http://")):
-        raise ServiceUnavailable("The generation backend URL is not configured.", code="not_configured")
-    return url
+    return settings().require("generator_url")
 
 
 def _api_key_from_secret(secret_id: str) -> str:
@@ -53,13 +49,14 @@ def _opener() -> urllib.request.OpenerDirector:
 
 
 def api_key() -> str:
-    key = os.environ.get("GENERATOR_API_KEY", "").strip()
-    secret_id = os.environ.get("GENERATOR_API_KEY_ARN", "").strip()
-    return key or (_api_key_from_secret(secret_id) if secret_id else "")
+    current = settings()
+    if current.generator_api_key:
+        return current.generator_api_key
+    return _api_key_from_secret(current.generator_api_key_arn) if current.generator_api_key_arn else ""
 
 
 def public_api_url() -> str:
-    return os.environ.get("PUBLIC_API_URL", "").strip().rstrip("/")
+    return (settings().public_api_url or "").rstrip("/")
 
 
 def dispatch_body(job: Generation) -> dict[str, Any]:
@@ -74,7 +71,7 @@ def dispatch_body(job: Generation) -> dict[str, Any]:
         "size": job.size,
         "duration_seconds": int(job.duration_seconds) if job.duration_seconds else None,
         "webhook_url": f"{public_api_url()}/api/webhooks/{job.kind}-completion",
-        "output_prefix": f"{job.kind}s/{job.job_id}/",
+        "output_prefix": settings().media_key_prefix(job.kind, job.job_id),
     }
 
 

@@ -5,15 +5,16 @@ redelivery): a lease on the job item lets one dispatcher at a time send it, and 
 stops any later one. Attempts are counted on the item, so the limit holds however many messages.
 """
 
-import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from mediagen import backend, generations
-from mediagen.completion import fail_job
-from mediagen.errors import ServiceUnavailable
+from mediagen.errors import TemporaryFault
+from mediagen.jobs import fail_in_flight
 from mediagen.models import Generation
 from mediagen.observability import MetricName, bind, count, logger
+from mediagen.payloads import JobStatus
+from mediagen.settings import settings
 
 LEASE_SECONDS = 60
 
@@ -28,43 +29,22 @@ class RetryLater(Exception):
         self.delay_seconds = delay_seconds
 
 
-def _setting(name: str, default: int, minimum: int) -> int:
-    try:
-        return max(minimum, int(os.environ.get(name, str(default))))
-    except ValueError:
-        return default
-
-
-def max_attempts() -> int:
-    return _setting("DISPATCH_MAX_ATTEMPTS", 3, 1)
-
-
 def backoff_seconds() -> int:
     """The first delay between attempts; it doubles each time (10 s, 20 s, 40 s by default)."""
-    return _setting("DISPATCH_BACKOFF_SECONDS", 10, 0)
+    return settings().dispatch_backoff_seconds
 
 
 def dispatch(job_id: str) -> DispatchOutcome:
     bind(correlation_id=job_id)
-    now = datetime.now(UTC)
-    claim = generations.update_if(
-        job_id,
-        [
-            Generation.dispatch_lease_until.set(now + timedelta(seconds=LEASE_SECONDS)),
-            Generation.dispatch_attempts.add(1),
-        ],
-        (Generation.status == "queued")
-        & Generation.dispatched_at.does_not_exist()
-        & (Generation.dispatch_lease_until.does_not_exist() | (Generation.dispatch_lease_until < now)),
-    )
+    claim = generations.claim_for_dispatch(job_id, datetime.now(UTC), LEASE_SECONDS)
     job = claim.before
     if not claim.applied:
-        if job is None or job.status != "queued" or job.dispatched_at is not None:
+        if job is None or job.status != JobStatus.QUEUED or job.dispatched_at is not None:
             logger.info("Dispatch skipped: the job is gone, sent already, or no longer queued")
             return "skipped"
         raise RetryLater("another dispatcher holds the job", LEASE_SECONDS)
     if job is None:  # the claim's condition requires the item: DynamoDB cannot apply it to nothing
-        raise ServiceUnavailable("The job vanished during its dispatch.")
+        raise TemporaryFault("The job vanished during its dispatch.")
     attempt = int(job.dispatch_attempts or 0) + 1
     try:
         backend_job_id = backend.send(job)
@@ -73,32 +53,25 @@ def dispatch(job_id: str) -> DispatchOutcome:
     except backend.BackendRefused as exc:
         return _fail(job, f"The generation backend refused the job: {exc}.")
     if backend_job_id and backend_job_id != job_id:
-        generations.record_alias(backend_job_id, job)
+        if not generations.record_alias(backend_job_id, job):
+            logger.error("The backend's id is already a job of ours; its webhooks will not reach this job")
         count(MetricName.BACKEND_ALIAS_RECORDED)
         logger.warning(
             "The backend answered with its own job id; recorded as an alias", extra={"alias": backend_job_id}
         )
-    generations.update_if(
-        job_id,
-        [
-            Generation.dispatched_at.set(datetime.now(UTC)),
-            Generation.dispatch_lease_until.remove(),
-            *([Generation.backend_job_id.set(backend_job_id)] if backend_job_id else []),
-        ],
-        Generation.job_id.exists(),
-    )
+    generations.record_dispatched(job_id, backend_job_id, datetime.now(UTC))
     count(MetricName.DISPATCH_SENT)
     logger.info("Job sent to the generation backend", extra={"attempt": attempt})
     return "sent"
 
 
 def _after_failed_attempt(job: Generation, attempt: int, reason: str) -> DispatchOutcome:
-    if attempt >= max_attempts():
+    if attempt >= settings().dispatch_max_attempts:
         return _fail(job, f"The generation backend is unavailable after {attempt} attempts: {reason}.")
     count(MetricName.DISPATCH_RETRIED)
     logger.warning("Dispatch attempt failed; retrying later", extra={"attempt": attempt, "reason": reason})
     # Release the lease so the retry can claim the job at once.
-    generations.update_if(job.job_id, [Generation.dispatch_lease_until.remove()], Generation.job_id.exists())
+    generations.release_dispatch_lease(job.job_id)
     raise RetryLater(reason, backoff_seconds() * 2 ** (attempt - 1))
 
 
@@ -106,5 +79,5 @@ def _fail(job: Generation, error: str) -> DispatchOutcome:
     """The job becomes failed (unless it moved on meanwhile) and its author is notified once."""
     count(MetricName.DISPATCH_FAILED)
     logger.error("Dispatch failed for good; the job is failed", extra={"error": error})
-    fail_job(job, error)
+    fail_in_flight(job, error)
     return "failed"

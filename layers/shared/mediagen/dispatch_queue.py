@@ -1,11 +1,10 @@
 """The dispatch queue (SQS): generate puts a job id on it; the dispatcher sends the job to the backend."""
 
 import functools
-import os
 from typing import Any
 
-from mediagen.errors import ServiceUnavailable
 from mediagen.payloads import DispatchMessage
+from mediagen.settings import settings
 
 
 @functools.cache
@@ -16,10 +15,7 @@ def _sqs() -> Any:
 
 
 def queue_url() -> str:
-    url = os.environ.get("DISPATCH_QUEUE_URL", "").strip()
-    if not url:
-        raise ServiceUnavailable("The dispatch queue is not configured.", code="not_configured")
-    return url
+    return settings().require("dispatch_queue_url")
 
 
 def enqueue(job_id: str) -> None:

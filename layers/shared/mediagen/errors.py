@@ -1,12 +1,12 @@
-"""Errors that map to an HTTP answer. The mapping itself lives in mediagen.api, in one place."""
+"""Domain errors: what went wrong, in the domain's words, with a machine-readable code and a message
+for the caller. Which HTTP answer each one becomes is decided in one place, `mediagen.api`."""
 
 from typing import Any
 
 
-class ApiError(Exception):
-    """An error the caller is told about: status, machine-readable code, human message."""
+class DomainError(Exception):
+    """An error the caller is told about: a machine-readable code and a human message (and fields)."""
 
-    status = 400
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
@@ -17,39 +17,67 @@ class ApiError(Exception):
         self.extra = extra
 
 
-class BadRequest(ApiError):
-    status, code = 400, "bad_request"
+class MalformedRequest(DomainError):
+    """The request cannot be read (bad JSON, bad encoding, bad cursor)."""
+
+    code = "bad_request"
 
 
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
+class NotAuthenticated(DomainError):
+    """No token, a bad token, or a webhook no active secret signed."""
+
+    code = "unauthorized"
 
 
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
+class NotPermitted(DomainError):
+    """The caller sees the job but may not do this to it."""
+
+    code = "forbidden"
 
 
-class NotFound(ApiError):
-    status, code = 404, "not_found"
+class NotFound(DomainError):
+    """No such thing, or one the caller may not see (the same answer for both)."""
+
+    code = "not_found"
 
 
-class Conflict(ApiError):
-    status, code = 409, "conflict"
+class Conflict(DomainError):
+    """The request contradicts the job's state or owner."""
+
+    code = "conflict"
 
 
-class PayloadTooLarge(ApiError):
-    status, code = 413, "payload_too_large"
+class BodyTooLarge(DomainError):
+    code = "payload_too_large"
 
 
-class UnsupportedMediaType(ApiError):
-    status, code = 415, "unsupported_media_type"
+class WrongContentType(DomainError):
+    code = "unsupported_media_type"
 
 
-class Unprocessable(ApiError):
-    status, code = 422, "validation_error"
+class InvalidPayload(DomainError):
+    """The request reads, but breaks a rule of the contract's payloads."""
+
+    code = "validation_error"
 
 
-class ServiceUnavailable(ApiError):
+class TooManyJobsInFlight(DomainError):
+    """The user already has as many jobs queued or processing as the deployment allows."""
+
+    code = "too_many_jobs_in_flight"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class TemporaryFault(DomainError):
     """A fault on our side that a retry can cure: the sender should retry."""
 
-    status, code = 503, "service_unavailable"
+    code = "service_unavailable"
+
+
+class NotConfigured(TemporaryFault):
+    """A setting this operation needs is missing (normally caught at cold start)."""
+
+    code = "not_configured"

@@ -1,15 +1,16 @@
-"""Jobs created by the front end: generate (one job id end to end) and cancel."""
+"""A job's life outside webhooks: generate (one job id end to end), cancel by its author, and failure
+decided inside (the dispatcher giving up, the sweeper timing a job out)."""
 
 import secrets
 from datetime import UTC, datetime
 
 from mediagen import dispatch_queue, generations
-from mediagen.access import status_view
 from mediagen.auth import Caller
-from mediagen.errors import Conflict, Forbidden, NotFound, Unprocessable
+from mediagen.errors import Conflict, InvalidPayload, NotFound, NotPermitted
 from mediagen.models import NO_ORGANIZATION, Generation, in_flight_shard
+from mediagen.notifications import job_notification
 from mediagen.observability import MetricName, count, logger
-from mediagen.payloads import JOB_ID_PATTERN, GenerateAnswer, GenerateRequest, Kind, StatusView
+from mediagen.payloads import JOB_ID_PATTERN, GenerateAnswer, GenerateRequest, JobStatus, Kind
 
 SOURCE_API = "api"
 DEFAULT_SIZE = "1024x1024"
@@ -25,9 +26,9 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
     """Create the job (conditional put) and queue its dispatch. Returns the answer and whether the job
     is new. The same user repeating a job id gets the same job; another user's id is a 409."""
     if kind == "image" and request.duration_seconds is not None:
-        raise Unprocessable("duration_seconds is for videos only.")
+        raise InvalidPayload("duration_seconds is for videos only.")
     if kind == "video" and request.num_images not in (None, 1):
-        raise Unprocessable("num_images is for images only.")
+        raise InvalidPayload("num_images is for images only.")
     job_id = request.job_id or new_job_id()
     now = datetime.now(UTC)
     job = Generation(
@@ -40,70 +41,87 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         num_images=(request.num_images or 1) if kind == "image" else 1,
         size=request.size or DEFAULT_SIZE,
         duration_seconds=(request.duration_seconds or DEFAULT_VIDEO_SECONDS) if kind == "video" else None,
-        status="queued",
+        status=JobStatus.QUEUED,
         progress=0,
         source=SOURCE_API,
         created_at=now,
         updated_at=now,
         in_flight=in_flight_shard(job_id),
     )
-    existing = generations.put_new(job)
+    existing = generations.create_job(job)
     if existing is None:
         count(MetricName.JOB_CREATED)
         logger.info("Job created", extra={"kind": kind})
         dispatch_queue.enqueue(job_id)
-        return answer(job), True
+        return generate_answer(job), True
     if existing.author_id != caller.user_id or existing.kind != kind or existing.alias_of:
         # Reveal nothing of the other job: not its kind, status or owner.
         raise Conflict("This job id is already used.", code="job_id_taken")
-    if existing.status == "queued" and existing.dispatched_at is None:
+    if existing.status == JobStatus.QUEUED and existing.dispatched_at is None:
         # The first request may have died before its dispatch was queued: queue it again; the
         # dispatcher sends a job to the backend once, however many messages name it.
         dispatch_queue.enqueue(job_id)
-    return answer(existing), False
+    return generate_answer(existing), False
 
 
-def answer(job: Generation) -> GenerateAnswer:
+def generate_answer(job: Generation) -> GenerateAnswer:
     base = f"/api/{job.kind}s/{job.job_id}"
     return GenerateAnswer(
         job_id=job.job_id, status=job.status, status_url=f"{base}/status", result_url=f"{base}/result"
     )
 
 
-def cancel(caller: Caller, kind: Kind, job_id: str) -> StatusView:
-    """The author cancels a queued or processing job; canceled is final. Repeating it is harmless."""
+def cancel(caller: Caller, kind: Kind, job_id: str) -> Generation:
+    """The author cancels a queued or processing job; canceled is final. Repeating it is harmless.
+    Returns the job as it now is."""
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise NotFound(f"No {kind} generation {job_id[:64]}.")
     now = datetime.now(UTC)
-    write = generations.update_if(
-        job_id,
-        [
-            Generation.status.set("canceled"),
-            Generation.updated_at.set(now),
-            Generation.completed_at.set(now),
-            Generation.in_flight.remove(),
-        ],
-        (Generation.author_id == caller.user_id)
-        & (Generation.kind == kind)
-        & Generation.status.is_in("queued", "processing"),
-    )
+    write = generations.cancel_if_in_flight(job_id, kind, caller.user_id, now)
     if write.applied and write.before is not None:
         count(MetricName.JOB_CANCELED)
         logger.info("Job canceled", extra={"previous_status": write.before.status})
         canceled = write.before
-        canceled.status, canceled.updated_at, canceled.completed_at = "canceled", now, now
-        return status_view(canceled)
+        canceled.status, canceled.updated_at, canceled.completed_at = JobStatus.CANCELED, now, now
+        return canceled
     current = write.before
     if current is None or current.kind != kind or current.alias_of or current.author_id is None:
         raise NotFound(f"No {kind} generation {job_id}.")
     if current.author_id != caller.user_id:
         if caller.organization_id and current.organization == caller.organization_id:
-            raise Forbidden("Only the job's author may cancel it.", code="not_author")
+            raise NotPermitted("Only the job's author may cancel it.", code="not_author")
         raise NotFound(f"No {kind} generation {job_id}.")
-    if current.status == "canceled":
-        return status_view(current)
+    if current.status == JobStatus.CANCELED:
+        return current
     raise Conflict(
         f"The job is {current.status}; it can no longer be canceled.",
         code="already_final",
         status=current.status,
     )
+
+
+def fail_in_flight(job: Generation, error: str) -> bool:
+    """Fail a queued or processing job from inside (the dispatcher, the sweeper): the job's write and
+    its author's notification go in one transaction, so no crash between them can lose the
+    notification (no sender retries these). Never creates a job, and only if its author is still the
+    one known here. True when this call failed the job."""
+    now = datetime.now(UTC)
+    notification = None
+    if job.author_id:
+        notification = job_notification(
+            user_id=job.author_id,
+            job_id=job.job_id,
+            kind=job.kind,
+            status=JobStatus.FAILED,
+            finished_at=now,
+            source=job.source or generations.SOURCE_BACKEND_DIRECT,
+            file_count=0,
+            error=error,
+        )
+    failed = generations.fail_if_in_flight(job, error, now, notification)
+    if failed and notification is not None:
+        count(MetricName.NOTIFICATION_CREATED)
+    if failed:
+        count(MetricName.JOB_FAILED)
+        logger.warning("Job failed", extra={"error": error})
+    return failed

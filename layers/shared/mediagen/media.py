@@ -3,7 +3,7 @@
 import functools
 from typing import Any
 
-from mediagen import config
+from mediagen.settings import settings
 
 URL_LIFETIME_SECONDS = 15 * 60
 
@@ -20,7 +20,7 @@ def _s3_client() -> Any:
 def signed_url(key: str) -> str:
     url: str = _s3_client().generate_presigned_url(
         "get_object",
-        Params={"Bucket": config.media_bucket(), "Key": key},
+        Params={"Bucket": settings().require("media_bucket"), "Key": key},
         ExpiresIn=URL_LIFETIME_SECONDS,
     )
     return url

@@ -6,7 +6,6 @@ webhook with N files costs one write request whatever N is (well under the 400 K
 MAX_FILES entries of bounded size).
 """
 
-import os
 import zlib
 
 from pynamodb.attributes import (
@@ -20,6 +19,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from mediagen.settings import settings
+
 NO_ORGANIZATION = "-"  # never a Clerk organization id (they start with "org_")
 IN_FLIGHT_SHARDS = 4
 
@@ -30,7 +31,7 @@ def in_flight_shard(job_id: str) -> str:
     return str(zlib.crc32(job_id.encode()) % IN_FLIGHT_SHARDS)
 
 
-REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+REGION = settings().region
 
 
 class GeneratedFile(MapAttribute):
@@ -75,7 +76,7 @@ class Generation(Model):
     """A generation job (the old ImageGeneration / VideoGeneration rows), keyed by its one job id."""
 
     class Meta:
-        table_name = os.environ.get("GENERATIONS_TABLE", "mediagen-generations")
+        table_name = settings().generations_table
         region = REGION
         max_pool_connections = 50
 
@@ -89,7 +90,7 @@ class Generation(Model):
     model = UnicodeAttribute(null=True)
     num_images = NumberAttribute(null=True)
     size = UnicodeAttribute(null=True)
-    status = UnicodeAttribute()  # queued | processing | completed | failed | canceled
+    status = UnicodeAttribute()  # a JobStatus (`alias` on an alias item)
     progress = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
     source = UnicodeAttribute()  # api | backend-direct
@@ -107,7 +108,7 @@ class Generation(Model):
     alias_of = UnicodeAttribute(null=True)
     in_flight = UnicodeAttribute(null=True)  # its shard while queued or processing, absent once final
 
-    stuck = InFlightIndex()
+    in_flight_jobs = InFlightIndex()
 
     @property
     def organization(self) -> str | None:
@@ -130,7 +131,7 @@ class Notification(Model):
     derived from the job's own completion time so every retry computes the same key (created once)."""
 
     class Meta:
-        table_name = os.environ.get("NOTIFICATIONS_TABLE", "mediagen-notifications")
+        table_name = settings().notifications_table
         region = REGION
         max_pool_connections = 50
 

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from mediagen.errors import BadRequest, NotFound
+from mediagen.errors import MalformedRequest, NotFound
 from mediagen.generations import condition_failed
 from mediagen.models import Notification
 from mediagen.observability import MetricName, count, logger
-from mediagen.payloads import NotificationsPage, NotificationView
+from mediagen.payloads import JobStatus, NotificationsPage, NotificationView
 
 NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
 
@@ -55,8 +55,8 @@ def job_notification(
     error: str | None,
 ) -> Notification:
     """The notification of a finished job; its key comes from the job's stored completion time."""
-    notification_type = f"{kind.upper()}_{'COMPLETED' if status == 'completed' else 'FAILED'}"
-    if status == "completed":
+    notification_type = f"{kind.upper()}_{'COMPLETED' if status == JobStatus.COMPLETED else 'FAILED'}"
+    if status == JobStatus.COMPLETED:
         noun = "image(s) créée(s)" if kind == "image" else "vidéo(s) créée(s)"
         message = f"{file_count} {noun}."
     else:
@@ -133,9 +133,9 @@ def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         last_id = json.loads(raw)["after"]
     except (ValueError, binascii.Error, KeyError, TypeError) as exc:
-        raise BadRequest("The cursor is invalid.", code="invalid_cursor") from exc
+        raise MalformedRequest("The cursor is invalid.", code="invalid_cursor") from exc
     if not isinstance(last_id, str) or not NOTIFICATION_ID.fullmatch(last_id):
-        raise BadRequest("The cursor is invalid.", code="invalid_cursor")
+        raise MalformedRequest("The cursor is invalid.", code="invalid_cursor")
     key = {"user_id": {"S": user_id}, "notification_id": {"S": last_id}}
     if unread_only:
         key["unread_user_id"] = {"S": user_id}

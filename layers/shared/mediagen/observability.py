@@ -5,12 +5,26 @@ Dimensions stay few: never a job id or a user id.
 """
 
 import threading
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
-metrics = Metrics()
+# Most reads (status, result) emit no metric: that is normal, not worth a warning per sandbox.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+class _Metrics(Metrics):
+    """Powertools' Metrics, flushed by `@metrics.log_metrics` (see mediagen.api.lambda_entry)."""
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        # Taken under the lock `count` takes: see _metrics_lock.
+        with _metrics_lock:
+            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+
+
+metrics = _Metrics()
 
 
 class MetricName:
@@ -33,6 +47,7 @@ class MetricName:
     DISPATCH_RETRIED = "DispatchRetried"
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
+    COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 
 # Lambda runs one invocation per process at a time, but the local service and the concurrency tests
@@ -43,13 +58,6 @@ _metrics_lock = threading.Lock()
 def count(name: str, value: int = 1) -> None:
     with _metrics_lock:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-def flush_metrics() -> None:
-    """Write the invocation's metrics (embedded metric format) to stdout, if any."""
-    with _metrics_lock:
-        if metrics.metric_set:
-            metrics.flush_metrics()
 
 
 def bind(**keys: str) -> None:

@@ -3,12 +3,28 @@
 import re
 import unicodedata
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 Kind = Literal["image", "video"]
-JobStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
+
+
+class JobStatus(StrEnum):
+    """A job's state: queued, processing, then one final state. It only moves forward."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+IN_FLIGHT_STATUSES = (JobStatus.QUEUED, JobStatus.PROCESSING)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+NOTIFIED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)  # one notification per finished job
+DeliveryStatus = Literal[JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED]
 
 MAX_FILES = 16
 MAX_PROMPT = 4000
@@ -91,21 +107,25 @@ class CompletionWebhook(_Payload):
     job_id: JobId
     user_id: PrincipalId | None = None
     organization_id: PrincipalId | None = None
-    status: Literal["processing", "completed", "failed"]
+    status: DeliveryStatus
     progress: StrictInt | None = Field(default=None, ge=0, le=100)
     data: CompletionData | None = None
     error: Annotated[str, Field(min_length=1, max_length=2000)] | ErrorDetail | None = None
 
     @model_validator(mode="after")
     def _check_paths(self) -> "CompletionWebhook":
-        """Every file lies inside the job's folder in the media bucket: no traversal, no absolute path."""
-        files = [*(self.data.images or []), *(self.data.videos or [])] if self.data else []
-        for media in files:
-            for path in filter(None, (media.file_path, media.thumbnail_path)):
-                problem = s3_key_problem(path, self.job_id)
-                if problem:
-                    raise ValueError(f"file_path {path[:100]!r}: {problem}")
+        """Every key is a plain relative key: no traversal, no absolute path. Which folder it must lie
+        in depends on the route's kind and the deployment's pattern: see `key_problems`."""
+        for path in self.file_keys():
+            problem = s3_key_problem(path)
+            if problem:
+                raise ValueError(f"file_path {path[:100]!r}: {problem}")
         return self
+
+    def file_keys(self) -> list[str]:
+        """Every S3 key the delivery names (files and thumbnails)."""
+        files = [*(self.data.images or []), *(self.data.videos or [])] if self.data else []
+        return [path for media in files for path in (media.file_path, media.thumbnail_path) if path]
 
     @property
     def error_message(self) -> str | None:
@@ -114,8 +134,10 @@ class CompletionWebhook(_Payload):
         return self.error
 
 
-def s3_key_problem(path: str, job_id: str) -> str | None:
-    """Why `path` is not an acceptable S3 key for `job_id`'s files, or None when it is."""
+def s3_key_problem(path: str, job_folder: str | None = None) -> str | None:
+    """Why `path` is not an acceptable S3 key (inside `job_folder`, a prefix ending with `/`, when
+    given), or None when it is. The folder is the job's own (`images/{job_id}/`): a key is accepted
+    only when it starts with it, so no job id (`images` included) reaches another job's files."""
     if _has_control_chars(path):
         return "contains control characters"
     if path.startswith("/") or "\\" in path:
@@ -123,8 +145,8 @@ def s3_key_problem(path: str, job_id: str) -> str | None:
     segments = path.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         return "must not contain empty, '.' or '..' segments"
-    if job_id not in segments[:-1]:
-        return f"must lie inside a folder named after the job ({job_id})"
+    if job_folder is not None and (not path.startswith(job_folder) or len(path) == len(job_folder)):
+        return f"must lie inside the job's folder ({job_folder})"
     return None
 
 
@@ -267,7 +289,8 @@ class NotificationsQuery(_Model):
 
 
 class QueueRecord(_Model):
-    """One record of a Lambda SQS event (the fields the dispatcher uses)."""
+    """One record of a Lambda SQS event (the fields the dispatcher uses). Not Powertools' SqsModel:
+    importing it imports every event model of the parser package (see docs/architecture.md)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True, populate_by_name=True)
 

@@ -8,13 +8,14 @@ loses atomically, two sweeps at once fail a job once, and a crash cannot separat
 from its notification.
 """
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mediagen.completion import fail_job
-from mediagen.models import IN_FLIGHT_SHARDS, Generation
+from mediagen import generations
+from mediagen.jobs import fail_in_flight
+from mediagen.models import IN_FLIGHT_SHARDS
 from mediagen.observability import MetricName, count, logger
+from mediagen.settings import settings
 
 TIMEOUT_ERROR = "timed out"
 MAX_JOBS_PER_SWEEP = 500  # bounded work per run; the next run, 5 minutes later, takes the rest
@@ -26,25 +27,16 @@ class SweepReport:
     timed_out: int
 
 
-def timeout_minutes() -> int:
-    try:
-        return max(1, int(os.environ.get("STUCK_JOB_TIMEOUT_MINUTES", "15")))
-    except ValueError:
-        return 15
-
-
 def sweep(now: datetime | None = None) -> SweepReport:
-    cutoff = (now or datetime.now(UTC)) - timedelta(minutes=timeout_minutes())
+    cutoff = (now or datetime.now(UTC)) - timedelta(minutes=settings().stuck_job_timeout_minutes)
     examined = timed_out = 0
     for shard in range(IN_FLIGHT_SHARDS):
         if examined >= MAX_JOBS_PER_SWEEP:
             break
-        for stuck in Generation.stuck.query(
-            str(shard), Generation.created_at < cutoff, limit=MAX_JOBS_PER_SWEEP
-        ):
+        for stuck in generations.in_flight_created_before(shard, cutoff, MAX_JOBS_PER_SWEEP):
             examined += 1
             try:
-                failed = fail_job(stuck, TIMEOUT_ERROR)
+                failed = fail_in_flight(stuck, TIMEOUT_ERROR)
             except Exception:  # one job must not stop the sweep: it stays in flight, the next run retries it
                 logger.exception("Job skipped by this sweep", extra={"job": stuck.job_id})
                 continue

@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from mediagen import config
-from mediagen.errors import ServiceUnavailable, Unauthorized
+from mediagen.errors import NotAuthenticated, NotConfigured, TemporaryFault
 from mediagen.observability import logger
+from mediagen.settings import settings
 
 if TYPE_CHECKING:
     from standardwebhooks.webhooks import Webhook
@@ -18,18 +18,18 @@ SECRETS_MAX_AGE_SECONDS = 300  # a rotated secret reaches every warm function wi
 
 def active_secrets() -> tuple[str, ...]:
     """The active `whsec_...` secrets: WEBHOOK_SECRETS (local runs, tests) or Secrets Manager (cached)."""
-    from_env = config.webhook_secrets_from_env()
-    if from_env:
-        return from_env
-    secret_id = config.webhook_secrets_id()
+    current = settings()
+    if current.webhook_secrets:
+        return current.webhook_secrets
+    secret_id = current.webhook_secrets_arn
     if not secret_id:
-        raise ServiceUnavailable("Webhook verification is not configured.", code="not_configured")
+        raise NotConfigured("Webhook verification is not configured.")
     from aws_lambda_powertools.utilities import parameters
 
     try:
         raw = parameters.get_secret(secret_id, max_age=SECRETS_MAX_AGE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
-        raise ServiceUnavailable("The webhook secrets cannot be read now; retry.") from exc
+        raise TemporaryFault("The webhook secrets cannot be read now; retry.") from exc
     return parse_secret_value(str(raw))
 
 
@@ -59,7 +59,8 @@ def _verifiers(secrets: tuple[str, ...]) -> tuple["Webhook", ...]:
 
 
 def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> str:
-    """Return the delivery's `webhook-id` when some active secret signed it; raise Unauthorized otherwise.
+    """Return the delivery's `webhook-id` when some active secret signed it; raise NotAuthenticated
+    otherwise.
 
     Checks the signature on the raw bytes, before anything is parsed.
     """
@@ -67,14 +68,14 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
 
     verifiers = _verifiers(tuple(secrets))
     if not verifiers:
-        raise ServiceUnavailable("Webhook verification is not configured.", code="not_configured")
+        raise NotConfigured("Webhook verification is not configured.")
     wanted = {
         name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
     }
     if not all(wanted.values()):
-        raise Unauthorized("Missing webhook signature headers.", code="invalid_signature")
+        raise NotAuthenticated("Missing webhook signature headers.", code="invalid_signature")
     if len(wanted["webhook-id"]) > 256 or len(wanted["webhook-signature"]) > 4096:
-        raise Unauthorized("Malformed webhook signature headers.", code="invalid_signature")
+        raise NotAuthenticated("Malformed webhook signature headers.", code="invalid_signature")
     reason = "no active secret signed this delivery"
     for verifier in verifiers:
         try:
@@ -85,4 +86,4 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
         except (ValueError, binascii.Error, TypeError):
             # standardwebhooks raises these, not its own error, on a malformed signature header.
             reason = "malformed signature header"
-    raise Unauthorized(f"Invalid webhook signature: {reason}.", code="invalid_signature")
+    raise NotAuthenticated(f"Invalid webhook signature: {reason}.", code="invalid_signature")

@@ -1,0 +1,182 @@
+"""The boundaries of the code, checked on its syntax tree (so a violation fails, whatever its spelling):
+- the environment is read by mediagen.settings alone;
+- PynamoDB conditions and update actions are built by the data-access modules alone;
+- HTTP answers (statuses, Powertools responses and HTTP exceptions) come from mediagen.api alone;
+  mediagen.errors defines the domain's errors, without statuses;
+- the domain does not import views (jobs does not import the status view).
+Each checker is also run on a small violating source, to show it can fail.
+"""
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "layers" / "shared" / "mediagen"
+FUNCTIONS = ROOT / "functions"
+SETTINGS = {"settings.py"}
+DATA_ACCESS = {"generations.py", "notifications.py"}
+HTTP_MODULES = {"api.py"}
+MODELS = {"Generation", "Notification", "GeneratedFile"}
+EXPRESSION_METHODS = {
+    "exists",
+    "does_not_exist",
+    "is_in",
+    "between",
+    "startswith",
+    "contains",
+    "is_type",
+    "set",
+    "remove",
+    "add",
+    "delete",
+    "append",
+    "prepend",
+}
+
+
+def production_files() -> Iterator[Path]:
+    yield from sorted(LAYER.glob("*.py"))
+    yield from sorted(FUNCTIONS.glob("*/app.py"))
+
+
+def tree_of(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def environment_reads(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        reads_os = (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("environ", "getenv", "environb", "putenv")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        )
+        imports_os = (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(alias.name in ("environ", "getenv", "environb") for alias in node.names)
+        )
+        if reads_os or imports_os:
+            lines.append(getattr(node, "lineno", 0))
+    return lines
+
+
+def _is_model_attribute(node: ast.AST) -> bool:
+    """`Generation.status`, `Notification.read`, ... (a model's attribute, as PynamoDB expressions use)."""
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in MODELS
+
+
+def _is_expression(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").startswith("pynamodb.expressions")
+    if isinstance(node, ast.Call):
+        func = node.func
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr in EXPRESSION_METHODS
+            and _is_model_attribute(func.value)
+        )
+    if isinstance(node, ast.Compare):
+        return any(_is_model_attribute(operand) for operand in [node.left, *node.comparators])
+    if isinstance(node, ast.BinOp):  # if_not_exists: Generation.x | default
+        return isinstance(node.op, ast.BitOr) and _is_model_attribute(node.left)
+    if isinstance(node, ast.keyword):
+        return node.arg in ("condition", "actions")
+    return False
+
+
+def expressions(tree: ast.AST) -> list[int]:
+    return [getattr(node, "lineno", 0) or 1 for node in ast.walk(tree) if _is_expression(node)]
+
+
+def _is_http_answer(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        module = node.module or ""
+        names = {alias.name for alias in node.names}
+        return module.startswith("aws_lambda_powertools.event_handler") and (
+            module.endswith("exceptions") or bool(names - {"APIGatewayHttpResolver", "Response"})
+        )
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id == "Response"
+    if isinstance(node, ast.keyword):
+        return (
+            node.arg in ("status", "status_code", "http_status")
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, int)
+        )
+    if isinstance(node, ast.Assign):
+        names_status = any("status" in ast.unparse(target) for target in node.targets)
+        return names_status and bool(statuses_in(node.value))
+    return False
+
+
+def http_answers(tree: ast.AST) -> list[int]:
+    """Powertools responses or HTTP exceptions, and HTTP statuses given to anything."""
+    return [getattr(node, "lineno", 0) or 1 for node in ast.walk(tree) if _is_http_answer(node)]
+
+
+def statuses_in(tree: ast.AST) -> list[int]:
+    return [
+        getattr(node, "lineno", 0) or 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and type(node.value) is int and 100 <= node.value < 600
+    ]
+
+
+def violations(check: object, allowed: set[str]) -> dict[str, list[int]]:
+    found = {}
+    for path in production_files():
+        if path.name in allowed and path.parent == LAYER:
+            continue
+        lines = check(tree_of(path))  # type: ignore[operator]
+        if lines:
+            found[str(path.relative_to(ROOT))] = lines
+    return found
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    assert violations(environment_reads, SETTINGS) == {}
+
+
+def test_only_data_access_builds_dynamodb_expressions() -> None:
+    assert violations(expressions, DATA_ACCESS) == {}
+
+
+def test_only_api_makes_http_answers() -> None:
+    assert violations(http_answers, HTTP_MODULES) == {}
+
+
+def test_domain_errors_carry_no_http_status() -> None:
+    assert statuses_in(tree_of(LAYER / "errors.py")) == []
+
+
+def test_the_status_view_is_made_by_handlers_not_by_jobs() -> None:
+    imports = {
+        node.module for node in ast.walk(tree_of(LAYER / "jobs.py")) if isinstance(node, ast.ImportFrom)
+    }
+    assert "mediagen.access" not in imports
+
+
+@pytest.mark.parametrize(
+    ("check", "source"),
+    [
+        (environment_reads, "import os\nx = os.environ.get('A')"),
+        (environment_reads, "from os import getenv\nx = getenv('A')"),
+        (expressions, "x = Generation.status == 'queued'"),
+        (expressions, "x = Generation.job_id.does_not_exist()"),
+        (expressions, "x = [Generation.progress.set(Generation.progress | 0)]"),
+        (expressions, "from pynamodb.expressions.condition import Condition"),
+        (expressions, "item.update(actions=a)"),
+        (http_answers, "from aws_lambda_powertools.event_handler.exceptions import NotFoundError"),
+        (http_answers, "return Response(status_code=404, body='')"),
+        (http_answers, "raise Problem('no', status=409)"),
+        (http_answers, "class E(Exception):\n    status, code = 404, 'x'"),
+        (statuses_in, "class E(Exception):\n    status = 503"),
+    ],
+)
+def test_each_checker_finds_a_violation(check: object, source: str) -> None:
+    assert check(ast.parse(source))  # type: ignore[operator]
