@@ -276,11 +276,7 @@ export interface components {
         GenerateAnswer: {
             /** Job Id */
             job_id: string;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "queued" | "processing" | "completed" | "failed" | "canceled";
+            status: components["schemas"]["JobStatus"];
             /** Status Url */
             status_url: string;
             /** Result Url */
@@ -352,6 +348,12 @@ export interface components {
              */
             description?: string | null;
         };
+        /**
+         * JobStatus
+         * @description A job's state: queued, processing, then one final state. It only moves forward.
+         * @enum {string}
+         */
+        JobStatus: "queued" | "processing" | "completed" | "failed" | "canceled";
         /** MediaFile */
         MediaFile: {
             /** File Path */
@@ -428,11 +430,7 @@ export interface components {
              * @enum {string}
              */
             kind: "image" | "video";
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "queued" | "processing" | "completed" | "failed" | "canceled";
+            status: components["schemas"]["JobStatus"];
             /** Progress */
             progress: number;
             /**
@@ -480,11 +478,7 @@ export interface components {
              * @enum {string}
              */
             kind: "image" | "video";
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "queued" | "processing" | "completed" | "failed" | "canceled";
+            status: components["schemas"]["JobStatus"];
             /** Progress */
             progress: number;
             /**

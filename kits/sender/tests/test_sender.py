@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mediagen.errors import Unauthorized
+from mediagen.errors import NotAuthenticated
 from mediagen.webhook_signature import verify_delivery
 from mediagen_sender import (
     DeliveryError,
@@ -225,7 +225,7 @@ def test_a_delivery_signed_with_a_retired_secret_is_refused_by_the_verifier(
     receiver: ScriptedReceiver,
 ) -> None:
     WebhookSender([OLD_SECRET]).send(receiver.url, processing("job_10", 10))
-    with pytest.raises(Unauthorized):
+    with pytest.raises(NotAuthenticated):
         verified_id(receiver.received[0], [NEW_SECRET])
 
 
