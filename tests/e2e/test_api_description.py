@@ -132,8 +132,10 @@ EXPLAINED = {
     "tests/integration/test_fault_injection.py, not reachable on a healthy local service.",
 }
 _LAYER = Path(__file__).resolve().parents[2] / "layers" / "shared"
-if not any("too_many_jobs_in_flight" in path.read_text() for path in _LAYER.rglob("*.py")):
-    # Tightens by itself: once the limit is in the layer, the loop below must reach the 429.
+if not any(
+    "TooManyJobsInFlight(" in path.read_text() for path in _LAYER.rglob("*.py") if path.name != "errors.py"
+):
+    # Tightens by itself: once the layer raises it, the loop below must reach the 429.
     EXPLAINED[429] = "The in-flight limit (contract: 10 jobs, 429 too_many_jobs_in_flight) is not built yet."
 
 
