@@ -4,7 +4,7 @@ mediagen dispatches each job with `POST <GENERATOR_URL>` (`Authorization: Bearer
 `Idempotency-Key: <job_id>`, the job as JSON). This endpoint checks the key, answers 202 at once, and
 a worker reports `processing` then `completed` (or `failed`) to the job's `webhook_url` with the kit.
 
-    pip install './kits/sender[example]' boto3
+    pip install './kits/sender[example]'      # Flask, boto3, Pillow
     GENERATOR_API_KEYS=key1 WEBHOOK_SECRETS=whsec_... MEDIA_BUCKET=my-bucket \\
         flask --app kits/sender/examples/flask_backend.py run --port 8080
     # and mediagen with GENERATOR_URL=http://127.0.0.1:8080/jobs GENERATOR_API_KEY=key1 (the same
