@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench
+.PHONY: venv test lint typecheck check run clean bench migrate
 
 venv: $(VENV)/.installed
 
@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions infra tests bench kits/sender
+	$(VENV)/bin/mypy layers/shared functions infra tests bench migration kits/sender
 
 check: lint typecheck test
 
@@ -37,6 +37,12 @@ check: lint typecheck test
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
 run: venv
 	PYTHONPATH=$(SRC_PATH) exec $(PY) -m infra.local.server
+
+# The old PostgreSQL database into the service (docs/migration.md): make migrate DATABASE_URL=postgresql://...
+# [DRY_RUN=1] [TARGET=aws STACK=name] [REPORT=path] [MERGE_WINDOW_MINUTES=30] [VERIFY_FILES=1]. Settings
+# reach it as environment variables (make exports command-line variables), never on a command line.
+migrate: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m migration
 
 # The front end's flow against the running service (make run in another terminal).
 demo: venv

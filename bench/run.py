@@ -68,7 +68,7 @@ def main() -> int:
     }
     print_report(command, context, sections)
     if not (args.quick or args.no_doc):
-        DOC.write_text(render_doc(command, context, sections), encoding="utf-8")
+        DOC.write_text(render_doc(command, context, sections) + kept_sections(), encoding="utf-8")
         print(f"\nWrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
@@ -252,6 +252,16 @@ def print_report(command: str, context: dict[str, str], sections: dict[str, list
 
 def fenced(lines: list[str]) -> str:
     return "```text\n" + "\n".join(lines).rstrip() + "\n```"
+
+
+def kept_sections() -> str:
+    """What another benchmark wrote into this page between its own markers (bench.migration): kept."""
+    from bench.migration import END, START
+
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    if START in text and END in text:
+        return "\n" + START + text.split(START, 1)[1].split(END, 1)[0] + END + "\n"
+    return ""
 
 
 def render_doc(command: str, context: dict[str, str], sections: dict[str, list[str]]) -> str:

@@ -166,12 +166,14 @@ def running(db_path: Path | None = None, log_path: Path | None = None) -> Iterat
                     "-jar",
                     str(server_dir / "DynamoDBLocal.jar"),
                     *store,
+                    "-disableTelemetry",  # no reports sent from tests and laptops
                     "-port",
                     str(port),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                cwd=INSTALL_DIR,  # where it writes its metadata file, not the caller's folder
             )
         endpoint = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

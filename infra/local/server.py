@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from infra.cfn_functions import FunctionSpec, functions, http_routes
-from infra.cfn_template import resources_of_type
+from infra.cfn_template import TABLE_ENV, resources_of_type
 from infra.local import devkeys
 from infra.local.gateway import MAX_BODY_BYTES, Cors, Gateway, Request, Response, Route
 from infra.local.generator import LocalGenerator
@@ -240,6 +240,7 @@ class LocalService:
             "aws_endpoint": self.aws.endpoint,
             "region": REGION,
             "media_bucket": MEDIA_BUCKET,
+            "tables": {variable: os.environ.get(variable) for variable in TABLE_ENV.values()},
             "queues": {name: queue.url for name, queue in self.stack.queues.items()},
             "routes": [route.route_key for route in http_routes()],
             "local_generator": self.settings.generator_on,

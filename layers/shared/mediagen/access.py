@@ -23,6 +23,10 @@ def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
     if not JOB_ID_PATTERN.fullmatch(job_id):  # no such id can exist: same answer, no request
         raise NotFound(f"No {kind} generation {job_id[:64]}.")
     generation = generations.find(job_id)
+    if generation is not None and generation.alias_of:
+        # Another id of the job (the old backend's own, or a merged double entry): its job answers,
+        # to its own author. One hop: an alias names a job, never another alias.
+        generation = generations.find(generation.alias_of)
     if (
         generation is None
         or generation.kind != kind

@@ -204,12 +204,11 @@ def release_dispatch_lease(job_id: str) -> None:
     _update_if(job_id, [Generation.dispatch_lease_until.remove()], Generation.job_id.exists())
 
 
-def record_alias(backend_job_id: str, job: Generation) -> bool:
-    """An item keyed by the old backend's own id that points at our job, so its webhooks land there.
-    Written once; a second write (a retried dispatch) finds it and changes nothing. False when the id
-    is already one of our jobs (its webhooks then cannot reach this job)."""
-    alias = Generation(
-        job_id=backend_job_id,
+def alias_item(alias_id: str, job: Generation) -> Generation:
+    """An item keyed by another id of the job (the old backend's own, or a merged double entry's)
+    that points at it: its webhooks, status and result land on the job."""
+    return Generation(
+        job_id=alias_id,
         kind=job.kind,
         alias_of=job.job_id,
         status=ALIAS_STATUS,
@@ -217,7 +216,13 @@ def record_alias(backend_job_id: str, job: Generation) -> bool:
         created_at=job.created_at,
         updated_at=job.updated_at,
     )
-    existing = create_job(alias)
+
+
+def record_alias(backend_job_id: str, job: Generation) -> bool:
+    """The alias of the old backend's own id, written once; a second write (a retried dispatch) finds
+    it and changes nothing. False when the id is already one of our jobs (its webhooks then cannot
+    reach this job)."""
+    existing = create_job(alias_item(backend_job_id, job))
     return existing is None or existing.alias_of == job.job_id
 
 
