@@ -312,7 +312,8 @@ def _model(name: str | None) -> type[BaseModel] | None:
 
 
 def build_openapi() -> dict[str, Any]:
-    routes = [(route, OPERATIONS.get(route.route_key)) for route in http_routes()]
+    # `$default` answers the contract's 404/405 for what is not an operation: not one itself.
+    routes = [(route, OPERATIONS.get(route.route_key)) for route in http_routes() if not route.is_default]
     wanted: list[tuple[type[BaseModel], Any]] = []
     for _, operation in routes:
         if operation:

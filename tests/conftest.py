@@ -43,7 +43,9 @@ import botocore.endpoint  # noqa: E402
 import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
+from infra.cfn_functions import functions  # noqa: E402
 from infra.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
+from infra.local.sandbox import preload  # noqa: E402
 from tests.support import (  # noqa: E402
     FRONT_END,
     ISSUER,
@@ -55,6 +57,9 @@ from tests.support import (  # noqa: E402
 )
 
 TABLE_NAMES = {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()}
+# The concurrency tests run handlers in sandbox processes forked from a forkserver that has imported
+# them once, with this environment (the table names above).
+preload(spec.module for spec in functions())
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ one notification, status forward only) whatever the answers, accept 2xx or 503 o
 every 503, sequentially, for a bounded number of rounds.
 """
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from completion_webhook.app import lambda_handler
 from infra.cfn_template import create_tables
+from infra.local.sandbox import Function, SandboxPool
 from mediagen import sweeper
 from mediagen.errors import TemporaryFault
 from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
@@ -44,6 +46,8 @@ from tests.support import (
     seed_notifications,
     webhook_event,
 )
+
+WEBHOOK = "completion_webhook.app.lambda_handler"  # run in sandbox processes by deliver_all_at_once
 
 DELIVERIES = 50
 REDELIVERY_ROUNDS = 3
@@ -166,7 +170,7 @@ def test_fifty_copies_of_one_delivery_create_the_job_once(observe: Observe) -> N
     events = [dict(event) for _ in range(DELIVERIES)]
 
     # When 50 copies arrive at the same moment
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     # Then one created the job; the others are 2xx or 503 (not classifiable without ALL_OLD)
     assert_ok_or_retry(responses)
@@ -184,7 +188,7 @@ def test_fifty_deliveries_split_between_two_webhook_ids(observe: Observe) -> Non
     payload = completion_payload("job_race2", user_id="user_a")
     events = [webhook_event(payload, webhook_id=f"msg_{i % 2}") for i in range(DELIVERIES)]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     assert_ok_or_retry(responses)
     assert Counter(response_json(r).get("outcome") for r in responses)["created"] == 1
@@ -204,7 +208,7 @@ def test_processing_and_completed_race_ends_completed(observe: Observe) -> None:
         for p in range(10, 100, 2)
     ]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     assert_ok_or_retry(responses)
     assert Counter(response_json(r).get("outcome") for r in responses)["created"] == 1
@@ -218,7 +222,7 @@ def test_two_users_racing_for_one_job_id_one_wins(observe: Observe) -> None:
     users = [f"user_{i % 2}" for i in range(20)]
     events = [webhook_event(completion_payload("job_contested", user_id=user)) for user in users]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     # The other user's deliveries are refused (409), as on DynamoDB: the item that failed the condition
     # is read back once, since dynalite does not return it.
@@ -391,16 +395,16 @@ def test_two_sweeps_and_completions_at_once_notify_once(observe: Observe) -> Non
             # run (5 minutes later) goes on. On DynamoDB the job is "stale" and the run continues.
             return "stopped (503)"
 
+    # The webhook's invocations run in a sandbox process, as in Lambda (the sweeps are domain calls)
+    deliveries = [webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")) for i in range(10)]
+    sandboxes = SandboxPool([Function("Webhook", WEBHOOK)], dict(os.environ), sandboxes=1)
+
     def complete_all() -> list[dict[str, Any]]:
         barrier.wait()
-        return [
-            lambda_handler(
-                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), FakeLambdaContext()
-            )
-            for i in range(10)
-        ]
+        return [sandboxes.invoke("Webhook", event) for event in deliveries]
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with sandboxes, ThreadPoolExecutor(max_workers=3) as pool:
+        sandboxes.warm("Webhook")
         sweeps = [pool.submit(sweep), pool.submit(sweep)]
         completions = pool.submit(complete_all)
         reports = [s.result() for s in sweeps]

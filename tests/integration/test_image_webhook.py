@@ -209,6 +209,7 @@ def test_image_webhook_does_not_touch_a_video_job(lambda_context: Any) -> None:
     ).save()
     response = deliver(completion_payload("job_video", user_id="user_a"), lambda_context)
     assert response["statusCode"] == 409
+    assert response_json(response)["message"] == "This job is not an image job."
     assert generation("job_video").status == "queued"
 
 

@@ -58,7 +58,10 @@ class Settings(BaseModel):
     media_key_pattern: str = DEFAULT_MEDIA_KEY_PATTERN
     auth_issuer: Text = None
     auth_jwks_url: Annotated[
-        str | None, BeforeValidator(_blank_is_none), Field(pattern=r"^(https?|file)://[^\s]+$")
+        str | None,
+        BeforeValidator(_blank_is_none),
+        # data: the JWKS itself, for `sam local` containers (events/env.json, docs/deploy.md).
+        Field(pattern=r"^((https?|file)://[^\s]+|data:application/json(;base64)?,[^\s]+)$"),
     ] = None
     auth_authorized_parties: CommaList = ()
     webhook_secrets: CommaList = ()
