@@ -13,11 +13,11 @@ PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml kits/sender/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python >= 3.12 needed (3.13 preferred): $(PYTHON) is " + sys.version.split()[0])'
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./kits/sender
 	@touch $@
 
 test: venv
@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions infra tests bench migration
+	$(VENV)/bin/mypy layers/shared functions infra tests bench migration kits/sender
 
 check: lint typecheck test
 
@@ -45,7 +45,7 @@ python-min-check:
 	.venv-min/bin/python -m pip install --quiet -r layers/shared/requirements.txt && \
 	PYTHONPATH=$(SRC_PATH) .venv-min/bin/python -m infra.check_python_min
 
-.PHONY: demo token openapi events template-check clean-tools
+.PHONY: demo token openapi frontend-types events template-check clean-tools
 
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
 run: venv
@@ -68,6 +68,15 @@ token: venv
 # Generated from template.yaml and the payload models; tests check that they are current.
 openapi: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-types; \
+	else echo "npm missing: run make frontend-types where it is"; fi
+
+# The front-end kit's TypeScript types, from openapi.json (kits/frontend, pinned by its lock file).
+frontend-types: kits/frontend/node_modules/.package-lock.json
+	cd kits/frontend && npm run --silent generate
+
+kits/frontend/node_modules/.package-lock.json: kits/frontend/package-lock.json
+	cd kits/frontend && npm ci --no-audit --no-fund
 
 events: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events $(if $(TABLES_FROM),--tables-from $(TABLES_FROM))

@@ -24,6 +24,7 @@ from infra.local.gateway import Cors, Gateway, Request, Response, Route
 from infra.local.generator import LocalGenerator
 from infra.local.http_server import HttpLimits, HttpServer
 from infra.local.intrinsics import REGION
+from infra.local.playground import Playground, playground_port, with_origin
 from infra.local.pollers import ScheduleTimer, SqsPoller, rate_seconds
 from infra.local.sandbox import DEFAULT_SANDBOXES, Function, SandboxPool, preload, stop_forkserver
 from infra.local.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
@@ -107,6 +108,7 @@ class LocalService:
         self.http = HttpServer(self.handle, settings.port, limits, name="http")
         self.servers: list[HttpServer] = [self.http]
         self.base_url = f"http://127.0.0.1:{self.http.port}"
+        self.playground = _bind_playground(settings, self.http.port, self.base_url)
 
     def start(self) -> None:
         endpoint = self.aws.start()
@@ -115,7 +117,7 @@ class LocalService:
             {
                 "AuthIssuer": self.settings.issuer,
                 "AuthJwksUrl": self.settings.jwks_url,
-                "AuthAuthorizedParties": self.settings.authorized_parties,
+                "AuthAuthorizedParties": self.authorized_parties,
                 "MediaBucketName": MEDIA_BUCKET,
                 "GeneratorUrl": generator_url,
             }
@@ -165,6 +167,8 @@ class LocalService:
         self.gateway = Gateway(routes, self._cors())
         for spec in specs.values():
             self._start_event_sources(spec)
+        if self.playground:
+            self.playground.start()
         for server in self.servers:
             server.start()
 
@@ -178,6 +182,15 @@ class LocalService:
             return pool.invoke(function, event)
 
         return invoke
+
+    @property
+    def authorized_parties(self) -> str:
+        """AUTH_AUTHORIZED_PARTIES, plus the playground's origin (with the development key, or when a
+        list is set: an empty list means any azp, which an added origin would narrow)."""
+        parties = self.settings.authorized_parties
+        if self.playground and (self.settings.dev_key or parties):
+            return with_origin(parties, self.playground.origin)
+        return parties
 
     def _cors(self) -> Cors | None:
         for api in resources_of_type("AWS::Serverless::HttpApi").values():
@@ -256,6 +269,8 @@ class LocalService:
         self.stop.set()
         for server in self.servers:
             server.close()
+        if self.playground:
+            self.playground.close()
         if self.generator is not None:
             self.generator.close(timeout=5)
         for thread in self.threads:
@@ -285,19 +300,34 @@ class LocalService:
             )
         else:
             generator = "off: jobs wait for webhooks (LOCAL_GENERATOR=on: the stand-in completes them)"
+        port = self.http.port
+        demo = "make demo" if port == 3000 else f"PORT={port} make demo"
         lines = [
             f"mediagen on {self.base_url}  ({len(routes)} routes of template.yaml; Ctrl-C stops it)",
             f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
             f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
             + ("  (development secret)" if s.dev_secret else ""),
             f"  generator:      {generator}",
-            f"  CORS origins:   {s.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
             f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
             f"  API description: {self.base_url}/openapi.json",
             f"  try:            {example}",
-            "  demo:           make demo",
+            f"  demo:           {demo}",
         ]
         return "\n".join(lines)
+
+
+def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground | None:
+    """The playground on its own port (infra/local/playground.py); a taken port only loses the page."""
+    wanted = playground_port(dict(os.environ), settings.port or port)
+    if wanted is None:
+        return None
+    try:
+        return Playground.bind(wanted, api_url, settings.dev_key)
+    except OSError as exc:
+        log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
+        return None
 
 
 def main() -> int:
