@@ -1,5 +1,5 @@
 # Every target creates what it needs on first use: a fresh machine only needs Python 3.13 (pyenv, from
-# .python-version) or, failing that, any python3 >= 3.11.
+# .python-version) or, failing that, any python3 >= 3.12 (the code uses 3.12 syntax).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,15 +9,15 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench migrate
+.PHONY: venv test lint typecheck check run clean bench migrate python-min-check
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed (3.13 preferred)"'
+$(VENV)/.installed: pyproject.toml kits/sender/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python >= 3.12 needed (3.13 preferred): $(PYTHON) is " + sys.version.split()[0])'
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./kits/sender
 	@touch $@
 
 test: venv
@@ -28,11 +28,24 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions infra tests bench migration
+	$(VENV)/bin/mypy layers/shared functions infra tests bench migration kits/sender
 
 check: lint typecheck test
 
-.PHONY: demo token openapi events monitoring template-check clean-tools
+# The lowest version claimed (requires-python): the layer and the handlers import under it, with the
+# layer's requirements only. pyenv's 3.12, else python3.12 on PATH; none: a clear failure.
+PYTHON_MIN := 3.12
+python-min-check:
+	@py=$$(ls -d $$HOME/.pyenv/versions/$(PYTHON_MIN).*/bin/python$(PYTHON_MIN) 2>/dev/null | tail -1); \
+	py=$${py:-$$(command -v python$(PYTHON_MIN) 2>/dev/null)}; \
+	if [ -z "$$py" ] || ! "$$py" -c 'import sys' >/dev/null 2>&1; then \
+	  echo "python$(PYTHON_MIN) not found (pyenv install $(PYTHON_MIN), or apt-get install python$(PYTHON_MIN)):" \
+	    "the lowest claimed version cannot be checked" >&2; exit 1; fi; \
+	[ -x .venv-min/bin/python ] || "$$py" -m venv .venv-min; \
+	.venv-min/bin/python -m pip install --quiet -r layers/shared/requirements.txt && \
+	PYTHONPATH=$(SRC_PATH) .venv-min/bin/python -m infra.check_python_min
+
+.PHONY: demo token openapi frontend-types events monitoring template-check clean-tools
 
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
 run: venv
@@ -55,9 +68,18 @@ token: venv
 # Generated from template.yaml and the payload models; tests check that they are current.
 openapi: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-types; \
+	else echo "npm missing: run make frontend-types where it is"; fi
+
+# The front-end kit's TypeScript types, from openapi.json (kits/frontend, pinned by its lock file).
+frontend-types: kits/frontend/node_modules/.package-lock.json
+	cd kits/frontend && npm run --silent generate
+
+kits/frontend/node_modules/.package-lock.json: kits/frontend/package-lock.json
+	cd kits/frontend && npm ci --no-audit --no-fund
 
 events: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events $(if $(TABLES_FROM),--tables-from $(TABLES_FROM))
 
 # The monitoring nested stack (alarms, dashboard), from infra/monitoring.py and template.yaml.
 monitoring: venv
@@ -79,13 +101,63 @@ template-check: $(TOOLS)/.installed venv
 	$(SAM) validate --lint --region us-east-1
 	$(SAM) build --region us-east-1
 	$(PY) -m infra.check_arm64 .aws-sam/build
+	$(PY) -m infra.check_build .aws-sam/build
+	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
+	$(PY) -m infra.check_sam_local $(TOOLS)/bin/sam
+	$(MAKE) --no-print-directory checkov pip-audit
 
-clean: clean-tools
+clean: clean-tools clean-checks
 clean-tools:
 	rm -rf $(TOOLS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) .venv-min .pytest_cache .mypy_cache .ruff_cache .aws-sam
 
 bench: venv
 	$(PY) -m bench.run
+
+# --- Deployment (docs/deploy.md) ---------------------------------------------------------------------
+# checkov (with the reviewed skips of .checkov.yaml) and pip-audit (the layer's pins against PyPI's
+# vulnerability data), from their own virtualenv: they pin their own dependencies too.
+CHECKS := .checks-venv
+ENV ?= dev
+DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m infra.deploy
+
+.PHONY: checkov pip-audit deploy api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
+
+$(CHECKS)/.installed: .ci/checks-requirements.txt
+	@[ -x $(CHECKS)/bin/python ] || $(PYTHON) -m venv $(CHECKS)
+	$(CHECKS)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKS)/bin/python -m pip install --quiet -r .ci/checks-requirements.txt
+	@touch $@
+
+checkov: $(CHECKS)/.installed
+	BC_SKIP_MAPPING=TRUE $(CHECKS)/bin/checkov --config-file .checkov.yaml
+
+pip-audit: $(CHECKS)/.installed
+	PYTHONPATH=. $(CHECKS)/bin/python -m infra.audit_layer layers/shared/requirements.txt
+
+# Build (layer and functions with their bytecode, checked) and deploy ENV (dev or prod); the first
+# time, `sam deploy --guided` asks for the parameters and saves them in samconfig.toml.
+deploy: $(TOOLS)/.installed venv
+	$(SAM) build
+	$(PY) -m infra.check_build .aws-sam/build
+	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
+
+# One command each: what the front end and the generation backend's team need from a stack.
+api-url: venv
+	@$(DEPLOY) api-url --env $(ENV)
+webhook-secret: venv
+	@$(DEPLOY) webhook-secret --env $(ENV)
+generator-api-key: venv
+	@$(DEPLOY) generator-api-key --env $(ENV)
+stack-outputs: venv
+	@$(DEPLOY) outputs --env $(ENV)
+
+# The front end's flow against a deployment: make smoke API_URL=https://... (WEBHOOK_SECRET and
+# SMOKE_TOKEN from the environment; by default the development ones of `make run`).
+smoke: venv
+	API_URL=$(API_URL) PYTHONPATH=$(SRC_PATH) $(PY) -m infra.smoke
+
+clean-checks:
+	rm -rf $(CHECKS)

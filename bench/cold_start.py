@@ -1,24 +1,43 @@
-"""Cold start: each handler's import and module-level initialisation in a fresh process, as a ratio to
-`import boto3; boto3.client("dynamodb")` measured the same way in the same run; and `-X importtime`
-of each handler, to say which imports dominate.
+"""Cold start as Lambda runs it: each handler's import and module-level initialisation, in a fresh
+interpreter, from a read-only copy of the built layer and function, with no bytecode written; as a ratio
+to `import boto3; boto3.client("dynamodb")` measured the same way in the same run (the floor); and
+`-X importtime` of each handler, to say which imports dominate.
 
-Every measurement is a new interpreter (the import caches of a Lambda sandbox are empty at init); the
-clock starts inside it, after the interpreter's own start-up, which Lambda's runtime pays alike for
-every function. One discarded round first writes the bytecode caches and warms the OS file cache, so
-each round measures importing, not compiling or reading the disk.
+What is imported is what `sam build` ships (layers/shared/Makefile, functions/Makefile): the layer's
+wheels and code with their unchecked-hash Python 3.13 bytecode, and each function's `app.py` with its
+own. On an arm64 machine that is the arm64 build itself; elsewhere (x86_64: pydantic-core and
+cryptography are native) the same Makefile builds the same layer for the host (`LAYER_ARCH`), since
+arm64 libraries cannot be loaded here. Two variants, measured side by side, interleaved:
+
+- `with bytecode`: the build as shipped now (after);
+- `without bytecode`: the same files with every `__pycache__` removed, which is what SAM's Python
+  workflow shipped before (before): in Lambda's read-only /opt and /var/task nothing can be cached, so
+  every cold start compiles every module it imports.
+
+Both copies are made read-only (`chmod -R a-w`) and every child runs with `PYTHONDONTWRITEBYTECODE=1`
+and `-S` (no site-packages: only the layer and the function are importable, as in Lambda); after the
+runs the bench checks that no bytecode file appeared. Every measurement is a new interpreter; the clock
+starts inside it, after the interpreter's own start-up, which Lambda's runtime pays alike for every
+function. One discarded round first warms the OS file cache, so rounds measure importing, not disk reads.
 """
 
 import json
 import os
+import platform
+import shutil
+import stat
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.stand_in import CODE_PATHS, ROOT
+from bench.stand_in import ROOT
 from bench.stats import median, table
 
 BASELINE = "baseline: import boto3; boto3.client('dynamodb')"
 GOAL_RATIO = 1.25
+WITH, WITHOUT = "with bytecode", "without bytecode"
 
 CHILD = r"""
 import json, sys, time
@@ -47,11 +66,79 @@ def handlers() -> list[str]:
     return sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 
 
-def lambda_like_environment() -> dict[str, str]:
-    """What a deployed function's process has: its settings, credentials in the environment, no ~/.aws."""
+@dataclass
+class Build:
+    """Read-only copies of the built layer and functions, with and without bytecode."""
+
+    root: Path
+    architecture: str
+    pyc_count: dict[str, int] = field(default_factory=dict)
+
+    def layer(self, variant: str) -> Path:
+        return self.root / variant / "layer" / "python"
+
+    def function(self, variant: str, name: str) -> Path:
+        return self.root / variant / "functions" / name
+
+    def pythonpath(self, variant: str, target: str) -> str:
+        paths = [str(self.layer(variant))]
+        if target != "baseline":
+            paths.insert(0, str(self.function(variant, target)))  # /var/task first, then /opt/python
+        return os.pathsep.join(paths)
+
+    def bytecode_files(self) -> dict[str, int]:
+        return {variant: sum(1 for _ in (self.root / variant).rglob("*.pyc")) for variant in (WITH, WITHOUT)}
+
+    def close(self) -> None:
+        for path in [self.root, *self.root.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def build() -> Build:
+    """The layer and functions as `sam build` makes them, for this machine's architecture."""
+    machine = platform.machine().lower()
+    architecture = "aarch64" if machine in ("aarch64", "arm64") else machine
+    root = Path(tempfile.mkdtemp(prefix="mediagen-cold-"))
+    built = Build(root, architecture)
+    after = root / WITH
+    make = ["make", "--no-print-directory", "-s"]
+    subprocess.run(  # noqa: S603 - our own Makefile
+        [
+            *make,
+            "-C",
+            str(ROOT / "layers" / "shared"),
+            "build-SharedLayer",
+            f"ARTIFACTS_DIR={after / 'layer'}",
+            f"LAYER_ARCH={architecture}",
+        ],
+        check=True,
+    )
+    for name in handlers():
+        target = after / "functions" / name
+        target.mkdir(parents=True)
+        subprocess.run(  # noqa: S603 - our own Makefile, in the function's folder as sam build runs it
+            [*make, "-f", str(ROOT / "functions" / "Makefile"), f"build-{name}", f"ARTIFACTS_DIR={target}"],
+            cwd=ROOT / "functions" / name,
+            check=True,
+        )
+    before = root / WITHOUT
+    shutil.copytree(after, before, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [*root.rglob("*"), root / WITH, root / WITHOUT]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    built.pyc_count = built.bytecode_files()
+    return built
+
+
+def lambda_like_environment(pythonpath: str) -> dict[str, str]:
+    """What a deployed function's process has: its settings, credentials in the environment, no ~/.aws,
+    and no bytecode writes (Lambda's code folders are read-only)."""
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.pathsep.join(CODE_PATHS),
+        "PYTHONPATH": pythonpath,
+        "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -62,6 +149,7 @@ def lambda_like_environment() -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
         "GENERATIONS_TABLE": "mediagen-generations",
         "NOTIFICATIONS_TABLE": "mediagen-notifications",
+        "JOBS_IN_FLIGHT_TABLE": "mediagen-jobs-in-flight",
         "MEDIA_BUCKET": "mediagen-media",
         "AUTH_ISSUER": "https://clerk.example.com",
         "AUTH_JWKS_URL": "https://clerk.example.com/.well-known/jwks.json",
@@ -77,20 +165,20 @@ def lambda_like_environment() -> dict[str, str]:
 
 
 def _module(target: str) -> str:
-    return target if target == "baseline" else f"{target}.app"
+    return target if target == "baseline" else "app"
 
 
-def measure_once(target: str) -> dict[str, float]:
+def measure_once(built: Build, variant: str, target: str) -> dict[str, float]:
     completed = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", CHILD, _module(target)],
-        env=lambda_like_environment(),
-        cwd=ROOT,
+        [sys.executable, "-S", "-c", CHILD, _module(target)],
+        env=lambda_like_environment(built.pythonpath(variant, target)),
+        cwd=built.root,
         capture_output=True,
         text=True,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"{target}: {completed.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"{target} ({variant}): {completed.stderr.strip()[-2000:]}")
     result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
 
@@ -105,9 +193,16 @@ class ImportCost:
 
 @dataclass
 class ColdStartResult:
-    runs: dict[str, list[dict[str, float]]]
+    runs: dict[str, list[dict[str, float]]]  # with bytecode (after)
     importtime: dict[str, list[ImportCost]]
     repetitions: int
+    before: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # without bytecode
+    architecture: str = ""
+
+    def ratio_before(self, target: str) -> float:
+        """The handler without bytecode (what was shipped before) over the same floor as `ratio`."""
+        pairs = zip(self.before[target], self.runs["baseline"], strict=True)
+        return median([run["import_ms"] / (base["import_ms"] + base["client_ms"]) for run, base in pairs])
 
     def median_of(self, target: str, key: str) -> float:
         return median([r[key] for r in self.runs[target]])
@@ -150,15 +245,16 @@ def parse_importtime(stderr: str) -> list[ImportCost]:
     return costs
 
 
-def importtime(target: str, runs: int) -> list[ImportCost]:
-    """`python -X importtime`, `runs` times: each module's median self and cumulative microseconds."""
+def importtime(built: Build, target: str, runs: int) -> list[ImportCost]:
+    """`python -X importtime`, `runs` times, as measured above (with bytecode): each module's median
+    self and cumulative microseconds."""
     samples: dict[str, list[ImportCost]] = {}
     code = "import boto3" if target == "baseline" else f"import {_module(target)}"
     for _ in range(runs):
         completed = subprocess.run(  # noqa: S603 - our own interpreter
-            [sys.executable, "-X", "importtime", "-c", code],
-            env=lambda_like_environment(),
-            cwd=ROOT,
+            [sys.executable, "-S", "-X", "importtime", "-c", code],
+            env=lambda_like_environment(built.pythonpath(WITH, target)),
+            cwd=built.root,
             capture_output=True,
             text=True,
             check=True,
@@ -177,19 +273,34 @@ def importtime(target: str, runs: int) -> list[ImportCost]:
 
 
 def run(repetitions: int, importtime_runs: int) -> ColdStartResult:
-    targets = ["baseline", *handlers()]
-    for target in targets:  # discarded: bytecode and file caches
-        measure_once(target)
-    runs: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
-    for index in range(repetitions):
-        order = targets[index % len(targets) :] + targets[: index % len(targets)]
-        for target in order:
-            runs[target].append(measure_once(target))
-        print(f"  cold start: round {index + 1}/{repetitions}", file=sys.stderr)
+    print(f"  cold start: building the layer and functions for {platform.machine()}", file=sys.stderr)
+    built = build()
+    try:
+        targets = ["baseline", *handlers()]
+        plan = [(variant, target) for target in targets for variant in (WITH, WITHOUT)]
+        for variant, target in plan:  # discarded: the OS file cache
+            measure_once(built, variant, target)
+        runs: dict[str, dict[str, list[dict[str, float]]]] = {WITH: {}, WITHOUT: {}}
+        for index in range(repetitions):
+            order = plan[index % len(plan) :] + plan[: index % len(plan)]
+            for variant, target in order:
+                runs[variant].setdefault(target, []).append(measure_once(built, variant, target))
+            print(f"  cold start: round {index + 1}/{repetitions}", file=sys.stderr)
+        profiles = {t: importtime(built, t, importtime_runs) for t in targets}
+        if built.bytecode_files() != built.pyc_count:
+            raise RuntimeError(
+                f"bytecode was written during the runs: {built.pyc_count} -> {built.bytecode_files()}"
+            )
+        if built.pyc_count[WITHOUT] != 0:
+            raise RuntimeError("the copy without bytecode has bytecode")
+    finally:
+        built.close()
     return ColdStartResult(
-        runs=runs,
-        importtime={t: importtime(t, importtime_runs) for t in targets},
+        runs={t: runs[WITH][t] for t in targets},
+        importtime=profiles,
         repetitions=repetitions,
+        before={t: runs[WITHOUT][t] for t in targets},
+        architecture=built.architecture,
     )
 
 
@@ -225,9 +336,12 @@ def report(result: ColdStartResult) -> list[str]:
         total = median([r["import_ms"] + r["client_ms"] for r in runs])
         is_base = target == "baseline"
         imports = [r["import_ms"] for r in runs]
+        before = median([r["import_ms"] for r in result.before[target]]) if result.before else 0.0
         rows.append(
             [
                 BASELINE if is_base else target,
+                f"{before:.0f}",
+                "" if is_base else f"{result.ratio_before(target):.2f}",
                 f"{import_ms:.0f}",
                 f"{min(imports):.0f}-{max(imports):.0f}",
                 f"{client_ms:.0f}",
@@ -241,7 +355,9 @@ def report(result: ColdStartResult) -> list[str]:
     lines = table(
         [
             "handler",
-            "import ms",
+            "before: import ms",
+            "ratio before",
+            "after: import ms",
             "(min-max)",
             "+ DynamoDB client ms",
             "total ms",
@@ -251,16 +367,20 @@ def report(result: ColdStartResult) -> list[str]:
             f"<= {GOAL_RATIO}",
         ],
         rows,
-        [False, True, True, True, True, True, True, True, False],
+        [False, True, True, True, True, True, True, True, True, True, False],
     )
     lines.append("")
     lines.append(
-        f"Medians of {result.repetitions} fresh processes each, interleaved; the baseline is "
-        f"{baseline:.0f} ms (import boto3, then create the client). Ratios are medians over the rounds "
-        "of the handler over the baseline of the same round. 'ratio (import)' is the goal's: the "
-        "handler's import and module-level initialisation over the baseline; 'ratio (+ client)' adds "
-        "the DynamoDB client the handler creates lazily on its first request, the same work as the "
-        "baseline's second half."
+        f"Medians of {result.repetitions} fresh processes each, interleaved, from read-only copies of the "
+        f"layer and functions as `sam build` makes them (built here for {result.architecture}), with "
+        "PYTHONDONTWRITEBYTECODE=1 and no site-packages. 'before': the same files without any "
+        "bytecode, as SAM's Python workflow shipped them (every module compiled at every cold start); "
+        "'after': with the unchecked-hash Python 3.13 bytecode the build now ships. The floor is "
+        f"{baseline:.0f} ms (import boto3 from the layer, then create the client, with bytecode). Ratios "
+        "are medians over the rounds of the handler over the floor of the same round. 'ratio (import)' "
+        "is the goal's: the handler's import and module-level initialisation over the floor; 'ratio "
+        "(+ client)' adds the DynamoDB client the handler creates lazily on its first request, the same "
+        "work as the floor's second half."
     )
     return lines
 
@@ -285,9 +405,8 @@ def report_importtime(result: ColdStartResult, top: int = 10) -> list[str]:
     for target, costs in result.importtime.items():
         own = _module(target) if target != "baseline" else "boto3"
         total = next((c.cumulative_us for c in costs if c.module == own), 0)
-        lines.append(
-            f"{BASELINE if target == 'baseline' else own}: {total / 1000:.0f} ms under -X importtime"
-        )
+        label = BASELINE if target == "baseline" else f"{target}/app"
+        lines.append(f"{label}: {total / 1000:.0f} ms under -X importtime")
         ranked = sorted((c for c in costs if c.module != own), key=lambda c: c.cumulative_us, reverse=True)
         lines += table(
             ["module (top cumulative)", "cumulative ms", "self ms"],
@@ -307,6 +426,6 @@ def report_importtime(result: ColdStartResult, top: int = 10) -> list[str]:
     return lines
 
 
-if __name__ == "__main__":  # a quick look: python -m bench.cold_start
-    outcome = run(3, 1)
+if __name__ == "__main__":  # a quick look: python -m bench.cold_start [rounds]
+    outcome = run(int(sys.argv[1]) if len(sys.argv) > 1 else 3, 1)
     print("\n".join(report(outcome) + report_importtime(outcome)))

@@ -255,13 +255,16 @@ def fenced(lines: list[str]) -> str:
 
 
 def kept_sections() -> str:
-    """What another benchmark wrote into this page between its own markers (bench.migration): kept."""
-    from bench.migration import END, START
+    """What other benchmarks wrote into this page between their own markers (bench.migration,
+    bench.local_throughput): kept."""
+    from bench import local_throughput, migration
 
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    if START in text and END in text:
-        return "\n" + START + text.split(START, 1)[1].split(END, 1)[0] + END + "\n"
-    return ""
+    kept = ""
+    for start, end in ((migration.START, migration.END), (local_throughput.START, local_throughput.END)):
+        if start in text and end in text:
+            kept += "\n" + start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    return kept
 
 
 def render_doc(command: str, context: dict[str, str], sections: dict[str, list[str]]) -> str:
@@ -323,13 +326,20 @@ time is the handler call alone (the event is built and signed before the clock s
 
 ## 2. Cold start
 
-**Method.** For each function in `functions/`, a fresh `python` process (PYTHONPATH
-`layers/shared:functions:.`, the environment of a deployed function, no `~/.aws`) measures
-`time.perf_counter()` around `import <function>.app`, which runs all its module-level initialisation;
-the baseline `import boto3; boto3.client("dynamodb")` is measured the same way in the same run, and the
-processes are interleaved. One discarded round first writes the bytecode caches. The goal's ratio is
-the handler's import over the baseline. The handlers create their DynamoDB client lazily, on their first
-request, so a second ratio adds it (PynamoDB's client, created the same way), to compare the same work.
+**Method: as Lambda runs it.** The bench builds the layer and every function with the Makefiles
+`sam build` runs (layers/shared/Makefile, functions/Makefile: wheels and code with unchecked-hash Python
+3.13 bytecode), for this machine's architecture (the arm64 build itself on arm64; on x86_64 the same
+build for x86_64, since pydantic-core and cryptography are native). It copies it twice, with and
+without any bytecode (without: what SAM's Python workflow shipped before this build), makes both copies
+read-only, and runs each import in a fresh interpreter with `PYTHONDONTWRITEBYTECODE=1`, no
+site-packages (`-S`) and PYTHONPATH = the function's folder then the layer's `python/` (Lambda's
+`/var/task` then `/opt/python`), the environment of a deployed function and no `~/.aws`. It measures
+`time.perf_counter()` around `import app`, which runs all its module-level initialisation; the floor
+`import boto3; boto3.client("dynamodb")` (boto3 from the built layer) is measured the same way in the
+same rounds, all processes interleaved; afterwards it checks that no bytecode file was written. One
+discarded round warms the OS file cache only. The goal's ratio is the handler's import over the floor.
+The handlers create their DynamoDB client lazily, on their first request, so a second ratio adds it
+(PynamoDB's client, created the same way), to compare the same work.
 
 {fenced(sections["cold"])}
 

@@ -26,6 +26,7 @@ CODE_PATHS = [str(ROOT / "layers" / "shared"), str(ROOT / "functions"), str(ROOT
 
 GENERATIONS_TABLE = "bench-generations"
 NOTIFICATIONS_TABLE = "bench-notifications"
+JOBS_IN_FLIGHT_TABLE = "bench-jobs-in-flight"
 
 # Published p50s of DynamoDB requests measured from Lambda, in milliseconds, by operation.
 DELAYS_MS: dict[str, float] = {
@@ -57,6 +58,8 @@ def configure_environment(workdir: Path) -> dict[str, str]:
         environment.function_environment(
             generations_table=GENERATIONS_TABLE,
             notifications_table=NOTIFICATIONS_TABLE,
+            jobs_in_flight_table=JOBS_IN_FLIGHT_TABLE,
+            max_jobs_in_flight_per_user=10000,  # the bench's one user queues many jobs
             metrics_namespace="MediagenBench",
             log_level="INFO",  # the template's default: logging is part of the cost
             no_aws_files_in=workdir,

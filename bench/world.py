@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import old_flow
-from bench.stand_in import GENERATIONS_TABLE, NOTIFICATIONS_TABLE, install_hook
+from bench.stand_in import GENERATIONS_TABLE, JOBS_IN_FLIGHT_TABLE, NOTIFICATIONS_TABLE, install_hook
 from infra.harness.events import LambdaContext, http_api_event
 from infra.harness.parties import (
     FRONT_END,
@@ -122,7 +122,14 @@ def build(workdir: Path) -> World:
     mock.start()
     install_hook()
     client = boto3.client("dynamodb")
-    create_tables(client, {"GenerationsTable": GENERATIONS_TABLE, "NotificationsTable": NOTIFICATIONS_TABLE})
+    create_tables(
+        client,
+        {
+            "GenerationsTable": GENERATIONS_TABLE,
+            "NotificationsTable": NOTIFICATIONS_TABLE,
+            "JobsInFlightTable": JOBS_IN_FLIGHT_TABLE,
+        },
+    )
     old_flow.create_tables(client)
     boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
     queue_url = create_queues(boto3.client("sqs"), prefix="bench-")["DispatchQueue"]

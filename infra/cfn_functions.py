@@ -7,6 +7,9 @@ from typing import Any
 
 from infra.cfn_template import load_template, resources_of_type
 
+# An HttpApi event without Path and Method is the API's `$default` route: whatever no route matches.
+DEFAULT_ROUTE = "$default"
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -38,12 +41,16 @@ class HttpRoute:
     """One route of the HTTP API: `Method` and `Path` of an HttpApi event, and the function behind it."""
 
     method: str
-    path: str
+    path: str  # DEFAULT_ROUTE for the catch-all route
     function: str
 
     @property
+    def is_default(self) -> bool:
+        return self.path == DEFAULT_ROUTE
+
+    @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
 
 
 def functions() -> list[FunctionSpec]:
@@ -70,10 +77,15 @@ def functions() -> list[FunctionSpec]:
     return specs
 
 
+def http_route(event: dict[str, Any], function: str) -> HttpRoute:
+    """The route of one HttpApi event's Properties."""
+    path = str(event.get("Path") or DEFAULT_ROUTE)
+    method = "ANY" if path == DEFAULT_ROUTE else str(event.get("Method") or "ANY").upper()
+    return HttpRoute(method=method, path=path, function=function)
+
+
 def http_routes() -> list[HttpRoute]:
-    """Every HttpApi event of every function, in template order."""
+    """Every HttpApi event of every function, in template order (`$default` included)."""
     return [
-        HttpRoute(method=str(event["Method"]).upper(), path=str(event["Path"]), function=spec.logical_id)
-        for spec in functions()
-        for event in spec.events_of_type("HttpApi")
+        http_route(event, spec.logical_id) for spec in functions() for event in spec.events_of_type("HttpApi")
     ]

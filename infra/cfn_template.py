@@ -24,7 +24,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -80,17 +80,27 @@ def table_definitions() -> dict[str, dict[str, Any]]:
 
 
 # The environment variable through which each table's name reaches the code (see Globals).
-TABLE_ENV = {"GenerationsTable": "GENERATIONS_TABLE", "NotificationsTable": "NOTIFICATIONS_TABLE"}
+TABLE_ENV = {
+    "GenerationsTable": "GENERATIONS_TABLE",
+    "NotificationsTable": "NOTIFICATIONS_TABLE",
+    "JobsInFlightTable": "JOBS_IN_FLIGHT_TABLE",
+}
 
 
 def create_tables(client: Any, names: dict[str, str], keep_existing: bool = False) -> None:
-    """Create every table of the template with `client`, named by `names` (logical id -> name);
-    `keep_existing`: leave a table that exists already as it is (a store that kept its data)."""
+    """Create the template's tables named in `names` (logical id -> name) with `client` (the
+    migration's targets name only the tables it fills: JobsInFlight starts empty); `keep_existing`:
+    leave a table that exists already as it is (a store that kept its data)."""
     existing = set(client.list_tables()["TableNames"]) if keep_existing else set()
-    for logical_id, definition in table_definitions().items():
+    wanted = {
+        logical_id: definition
+        for logical_id, definition in table_definitions().items()
+        if logical_id in names
+    }
+    for logical_id, definition in wanted.items():
         if names[logical_id] not in existing:
             client.create_table(TableName=names[logical_id], **definition)
-    for logical_id in table_definitions():
+    for logical_id in wanted:
         client.get_waiter("table_exists").wait(TableName=names[logical_id])
 
 

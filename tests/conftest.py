@@ -16,6 +16,7 @@ environment.apply(
         **environment.function_environment(
             generations_table="test-generations",
             notifications_table="test-notifications",
+            jobs_in_flight_table="test-jobs-in-flight",
             metrics_namespace="MediagenTest",
         ),
         # What each function checks at cold start (import); the fixtures below set the real values.
@@ -31,6 +32,7 @@ environment.apply(
 import botocore.endpoint  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
+from infra.cfn_functions import functions  # noqa: E402
 from infra.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
 from infra.harness.events import LambdaContext  # noqa: E402
 from infra.harness.parties import (  # noqa: E402
@@ -43,9 +45,13 @@ from infra.harness.parties import (  # noqa: E402
     public_jwk,
 )
 from infra.harness.sources import SqsEventSource  # noqa: E402
+from infra.local.sandbox import preload  # noqa: E402
 from tests.support import RequestLog  # noqa: E402
 
 TABLE_NAMES = {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()}
+# The concurrency tests run handlers in sandbox processes forked from a forkserver that has imported
+# them once, with this environment (the table names above).
+preload(spec.module for spec in functions())
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +87,7 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
     from mediagen import auth, dispatch_queue, generations, media, settings, webhook_signature
-    from mediagen.models import Generation, Notification
+    from mediagen.models import Generation, Notification, UserJobsInFlight
 
     settings.reset_settings()
     generations.reset_connection()
@@ -91,6 +97,7 @@ def reset_process_state() -> None:
     auth.reset_key_cache()
     Generation._connection = None
     Notification._connection = None
+    UserJobsInFlight._connection = None
 
 
 @pytest.fixture

@@ -128,22 +128,16 @@ def seed_job(
     ).save()
 
 
-def deliver_all_at_once(handler: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every event to `handler` from its own thread, released together by a barrier. A warm sandbox
-    has its DynamoDB clients already: without warming them, the threads would race to build one
-    botocore client each (PynamoDB creates them lazily), which costs seconds and tests nothing."""
-    from concurrent.futures import ThreadPoolExecutor
+def deliver_all_at_once(handler: str, events: list[dict[str, Any]], sandboxes: int = 10) -> list[Any]:
+    """Every event to `handler` ("module.attribute") in its own sandbox process (up to `sandboxes`; the
+    rest queue behind them), all released at the same instant, as Lambda runs concurrent invocations:
+    a real race between processes, through the AWS endpoints of this test's environment (a moto or
+    DynamoDB server over HTTP). The answers in the order of `events`; a function error is returned as
+    its InvocationError."""
+    import os
 
-    from mediagen.models import Generation, Notification
+    from infra.local.sandbox import Function, SandboxPool
 
-    for model in (Generation, Notification):
-        assert model._get_connection().connection.client is not None
-    barrier = threading.Barrier(len(events))
-
-    def deliver(event: dict[str, Any]) -> dict[str, Any]:
-        barrier.wait()
-        result: dict[str, Any] = handler(event, LambdaContext())
-        return result
-
-    with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(deliver, events))
+    function = Function("function-under-test", handler)
+    with SandboxPool([function], dict(os.environ), min(len(events), sandboxes)) as pool:
+        return pool.invoke_all_at_once(function.name, events)

@@ -32,19 +32,25 @@ def function_environment(
     *,
     generations_table: str,
     notifications_table: str,
+    jobs_in_flight_table: str,
     metrics_namespace: str,
+    max_jobs_in_flight_per_user: int | None = None,
     log_level: str | None = None,
     no_aws_files_in: Path | None = None,
 ) -> dict[str, str]:
     """The variables of a function: fake credentials, region, table names, Powertools settings.
+    `max_jobs_in_flight_per_user`: the per-user cap (the template's default when None).
     `no_aws_files_in`: point the SDK's config and credentials files at absent files there."""
     variables = {
         **FAKE_CREDENTIALS,
         "GENERATIONS_TABLE": generations_table,
         "NOTIFICATIONS_TABLE": notifications_table,
+        "JOBS_IN_FLIGHT_TABLE": jobs_in_flight_table,
         "POWERTOOLS_SERVICE_NAME": "mediagen",
         "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
     }
+    if max_jobs_in_flight_per_user is not None:
+        variables["MAX_JOBS_IN_FLIGHT_PER_USER"] = str(max_jobs_in_flight_per_user)
     if log_level:
         variables["POWERTOOLS_LOG_LEVEL"] = log_level
     if no_aws_files_in is not None:

@@ -52,13 +52,16 @@ def dev_jwks_url() -> str:
     return path.as_uri()
 
 
-def mint_token(user: str, org: str | None = None, hours: float = 8) -> str:
-    """A Clerk-like session token (v2 claims) signed with the development key."""
+def mint_token(user: str, org: str | None = None, hours: float = 8, azp: str | None = None) -> str:
+    """A Clerk-like session token (v2 claims) signed with the development key; `azp` is the origin of
+    the page it is for, as Clerk sets it."""
     import jwt
 
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user, "iss": DEV_ISSUER, "iat": now, "nbf": now - 5}
     claims["exp"] = now + int(hours * 3600)
+    if azp:
+        claims["azp"] = azp
     if org:
         claims["o"] = {"id": org, "rol": "admin"}
     return jwt.encode(claims, _private_key(), algorithm="RS256", headers={"kid": DEV_KID})

@@ -130,6 +130,10 @@ class Route:
     parameters: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.route.is_default:  # `$default`: any method, any path, tried after every other route
+            object.__setattr__(self, "pattern", re.compile(".*", re.DOTALL))
+            object.__setattr__(self, "parameters", ())
+            return
         parameters, parts = [], []
         for segment in self.route.path.strip("/").split("/"):
             match = re.fullmatch(r"\{(\w+)(\+?)\}", segment)
@@ -142,9 +146,9 @@ class Route:
         object.__setattr__(self, "parameters", tuple(parameters))
 
     @property
-    def specificity(self) -> tuple[bool, int]:
-        """API Gateway prefers literal paths, then fewer and non-greedy parameters."""
-        return ("+}" in self.route.path, len(self.parameters))
+    def specificity(self) -> tuple[bool, bool, int]:
+        """API Gateway prefers literal paths, then fewer and non-greedy parameters; `$default` last."""
+        return (self.route.is_default, "+}" in self.route.path, len(self.parameters))
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if self.route.method not in (method, "ANY"):

@@ -8,6 +8,7 @@ ffmpeg is at hand), and a signed `completed` webhook with the contract's payload
 (LOCAL_GENERATOR=off) it still accepts dispatches and does nothing: jobs wait for webhooks.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -17,14 +18,22 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+from mediagen_sender import (
+    CompletionEvent,
+    DeliveryError,
+    Dispatch,
+    Image,
+    Video,
+    WebhookSender,
+    completed,
+    failed,
+    processing,
+)
 
 log = logging.getLogger("local-stack")
 MODEL_NAME = "mediagen-local-stand-in"
@@ -51,7 +60,8 @@ class LocalGenerator:
         try:
             job = json.loads(body)
             job_id, kind, webhook_url = str(job["job_id"]), str(job["kind"]), str(job["webhook_url"])
-        except (ValueError, KeyError, TypeError):
+            Dispatch.model_validate(job)  # what the thread reads: refused here, not in the thread
+        except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
             return 400, {"code": "bad_request", "message": "job_id, kind and webhook_url are required."}
         if urlsplit(webhook_url).hostname not in LOOPBACK:
             return 400, {"code": "bad_request", "message": "The local stand-in only calls loopback URLs."}
@@ -71,22 +81,36 @@ class LocalGenerator:
 
     def _run(self, job: dict[str, Any]) -> None:
         started = time.monotonic()
+        dispatch = Dispatch.model_validate(job)
+        user, organization = dispatch.user_id, dispatch.organization_id
         try:
             for progress in (20, 50, 80):
                 if self.stop.wait(self.step_seconds):
                     return
-                self._send(job, {"status": "processing", "progress": progress})
+                event = processing(dispatch.job_id, progress, user_id=user, organization_id=organization)
+                self._send(dispatch, event)
             files = self._make_files(job)
-            data = {
-                "original_prompt": job.get("prompt") or None,
-                f"{job['kind']}s": files,
-                "metadata": {"model_name": MODEL_NAME, "generation_time_seconds": time.monotonic() - started},
-            }
-            self._send(job, {"status": "completed", "progress": 100, "data": data})
+            video = dispatch.kind == "video"
+            self._send(
+                dispatch,
+                completed(
+                    dispatch.job_id,
+                    images=None if video else [Image.model_validate(entry) for entry in files],
+                    videos=[Video.model_validate(entry) for entry in files] if video else None,
+                    prompt=dispatch.prompt or None,
+                    model_name=MODEL_NAME,
+                    generation_time_seconds=time.monotonic() - started,
+                    user_id=user,
+                    organization_id=organization,
+                ),
+            )
         except Exception as exc:
             log.exception("Generator stand-in: job %s failed", job.get("job_id"))
             if not self.stop.is_set():
-                self._send(job, {"status": "failed", "error": {"message": f"Local stand-in: {exc}"[:500]}})
+                message = f"Local stand-in: {exc}"[:500]
+                self._send(
+                    dispatch, failed(dispatch.job_id, message, user_id=user, organization_id=organization)
+                )
 
     def _make_files(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         prefix = str(job.get("output_prefix") or f"{job['kind']}s/{job['job_id']}/")
@@ -142,41 +166,25 @@ class LocalGenerator:
             "description": prompt or None,
         }
 
-    def _send(self, job: dict[str, Any], event: dict[str, Any]) -> None:
-        """One signed delivery, retried like the real backend (same webhook-id) until a 2xx or a 4xx."""
-        from standardwebhooks.webhooks import Webhook
+    def _send(self, dispatch: Dispatch, event: CompletionEvent) -> None:
+        """One signed delivery with the sender kit (mediagen_sender), retried as the real backend
+        retries: same webhook-id, backoff with jitter, Retry-After honoured, other 4xx final."""
+        try:
+            self.sender.send(dispatch.webhook_url, event)
+        except DeliveryError as refused:
+            if not self.stop.is_set():
+                log.warning("Generator stand-in: webhook not delivered: %s", refused)
 
-        payload = {
-            "job_id": job["job_id"],
-            "user_id": job.get("user_id"),
-            "organization_id": job.get("organization_id"),
-        }
-        body = json.dumps(
-            {k: v for k, v in {**payload, **event}.items() if v is not None}, ensure_ascii=False
-        )
-        message_id = f"msg_{uuid.uuid4().hex}"
-        for attempt in range(4):
-            now = datetime.now(UTC)
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": message_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": Webhook(self.webhook_secret).sign(message_id, now, body),
-            }
-            try:
-                answer = requests.post(job["webhook_url"], data=body.encode(), headers=headers, timeout=10)
-                if answer.status_code < 500:
-                    if answer.status_code >= 300:
-                        log.warning(
-                            "Generator stand-in: webhook answered %s: %s",
-                            answer.status_code,
-                            answer.text[:300],
-                        )
-                    return
-            except requests.RequestException as exc:
-                log.warning("Generator stand-in: webhook failed (%s)", exc)
-            if self.stop.wait(0.5 * 2**attempt):
-                return
+    @functools.cached_property
+    def sender(self) -> WebhookSender:
+        # Waits between retries end at once when the service stops.
+        return WebhookSender([self.webhook_secret], max_attempts=4, sleep=self._wait)
+
+    def _wait(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise DeliveryError(
+                "the local service is stopping", code="stopping", status=None, webhook_id="", attempts=0
+            )
 
 
 def _size(value: Any, default: tuple[int, int]) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """CloudFormation intrinsic functions, resolved to the local stack's values.
 
 `Ref` and `Fn::GetAtt` are looked up in tables the local stack fills (parameters, pseudo parameters,
-table names, queue URLs and ARNs...); `Fn::Sub`, `Fn::Join`, `Fn::Split` and `Fn::Select` are computed.
+table names, queue URLs and ARNs...); `Fn::Sub`, `Fn::Join`, `Fn::Split`, `Fn::Select` and `Fn::If`
+(with the template's Conditions) are computed.
 Anything else is refused with a clear error rather than guessed.
 """
 
@@ -32,9 +33,36 @@ class Resolver:
     """`refs`: what `Ref X` gives; `attributes`: what `Fn::GetAtt X.Y` gives, keyed "X.Y". Both are read
     live, so values added after the resolver is made (a queue's URL, a secret's ARN) are seen."""
 
-    def __init__(self, refs: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        refs: Mapping[str, Any],
+        attributes: Mapping[str, Any],
+        conditions: Mapping[str, Any] | None = None,
+    ) -> None:
         self.refs: Mapping[str, Any] = ChainMap(refs, PSEUDO_PARAMETERS)  # type: ignore[arg-type]
         self.attributes = attributes
+        self.conditions = conditions or {}  # the template's Conditions, evaluated on use
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            raise UnsupportedIntrinsic(f"Condition {name} is not defined in the template")
+        return self._truth(self.conditions[name])
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            [(key, argument)] = value.items()
+            if key == "Condition":
+                return self.condition(argument)
+            if key == "Fn::Equals":
+                left, right = (self(item) for item in argument)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._truth(argument[0])
+            if key == "Fn::And":
+                return all(self._truth(item) for item in argument)
+            if key == "Fn::Or":
+                return any(self._truth(item) for item in argument)
+        raise UnsupportedIntrinsic(f"{value!r} is not a condition the local stack evaluates")
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -63,6 +91,9 @@ class Resolver:
         if name == "Fn::Split":
             separator, text = argument
             return str(self(text)).split(separator)
+        if name == "Fn::If":
+            condition, when_true, when_false = argument
+            return self(when_true if self.condition(condition) else when_false)
         if name == "Fn::Select":
             index, items = argument
             return self(items)[int(self(index))]

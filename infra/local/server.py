@@ -7,8 +7,6 @@ The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, LOCAL_
 GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything it started.
 """
 
-import functools
-import importlib
 import logging
 import os
 import secrets
@@ -16,20 +14,20 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from infra.cfn_functions import FunctionSpec, functions, http_routes
 from infra.cfn_template import TABLE_ENV, resources_of_type
 from infra.dynamodb_local import DynamoDBLocalError
-from infra.harness.events import LambdaContext
 from infra.harness.sources import Schedule, SqsEventSource, in_thread, rate_seconds
 from infra.local import devkeys
-from infra.local.gateway import MAX_BODY_BYTES, Cors, Gateway, Request, Response, Route
+from infra.local.gateway import Cors, Gateway, Request, Response, Route
 from infra.local.generator import LocalGenerator
+from infra.local.http_server import HttpLimits, HttpServer
 from infra.local.intrinsics import REGION
+from infra.local.playground import Playground, playground_port, with_origin
+from infra.local.sandbox import DEFAULT_SANDBOXES, Function, SandboxPool, preload, stop_forkserver
 from infra.local.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
@@ -53,6 +51,8 @@ class Settings:
     dev_secret: bool
     dynamodb_local: bool = False  # DYNAMODB=local: AWS's DynamoDB Local instead of moto's DynamoDB
     dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
+    sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
+    idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> "Settings":
@@ -75,6 +75,8 @@ class Settings:
         persist = (env.get("DYNAMODB_PERSIST") or "0").strip().lower()
         if persist not in SWITCH or (SWITCH[persist] and dynamodb != "local"):
             raise SystemExit("DYNAMODB_PERSIST=1 keeps DynamoDB Local's data: use it with DYNAMODB=local")
+        sandboxes = _positive(env, "LOCAL_SANDBOXES", DEFAULT_SANDBOXES)
+        idle_seconds = _positive(env, "LOCAL_IDLE_SECONDS", 30)
         return cls(
             port=port,
             issuer=issuer or devkeys.DEV_ISSUER,
@@ -87,12 +89,18 @@ class Settings:
             dev_secret=not webhook_secrets,
             dynamodb_local=dynamodb == "local",
             dynamodb_persist=SWITCH[persist],
+            sandboxes=sandboxes,
+            idle_seconds=idle_seconds,
         )
 
 
-def lambda_context(spec: FunctionSpec) -> LambdaContext:
-    """The context Lambda passes to the function `spec`: its name, memory and timeout."""
-    return LambdaContext(spec.logical_id, spec.memory, spec.timeout)
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"{name} must be a positive whole number, not {text!r}")
+    return int(text)
 
 
 class LocalService:
@@ -104,10 +112,14 @@ class LocalService:
         self.gateway: Gateway | None = None
         self.generator: LocalGenerator | None = None
         self.openapi: dict[str, Any] = {}
-        # Bound first: a port in use fails at once, and early requests wait in the backlog.
-        self.http = ThreadingHTTPServer(("127.0.0.1", settings.port), _handler_class(self))
-        self.http.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        self.pool: SandboxPool | None = None
+        # Bound first: a port in use fails at once, and early requests wait in the backlog. Another
+        # server of the local service (a second port) is one more HttpServer in this list.
+        limits = HttpLimits(idle_seconds=settings.idle_seconds)
+        self.http = HttpServer(self.handle, settings.port, limits, name="http")
+        self.servers: list[HttpServer] = [self.http]
+        self.base_url = f"http://127.0.0.1:{self.http.port}"
+        self.playground = _bind_playground(settings, self.http.port, self.base_url)
 
     def start(self) -> None:
         data = devkeys.local_dir() / "dynamodb-local-data" if self.settings.dynamodb_persist else None
@@ -117,7 +129,7 @@ class LocalService:
             {
                 "AuthIssuer": self.settings.issuer,
                 "AuthJwksUrl": self.settings.jwks_url,
-                "AuthAuthorizedParties": self.settings.authorized_parties,
+                "AuthAuthorizedParties": self.authorized_parties,
                 "MediaBucketName": MEDIA_BUCKET,
                 "GeneratorUrl": generator_url,
             }
@@ -149,17 +161,45 @@ class LocalService:
             stop=self.stop,
         )
         specs = {spec.logical_id: spec for spec in functions()}
-        handlers = {name: load_handler(spec) for name, spec in specs.items()}
-        routes = [
-            Route(route, handlers[route.function], functools.partial(lambda_context, specs[route.function]))
-            for route in http_routes()
-        ]
+        # Lambda's concurrency: each invocation in a sandbox process of its function, one at a time
+        # each; the environment is complete now (the handler modules read table names at import).
+        preload(spec.module for spec in specs.values())
+        self.pool = SandboxPool(
+            [
+                Function(name, f"{spec.module}.{spec.attribute}", spec.timeout, spec.memory)
+                for name, spec in specs.items()
+            ],
+            dict(os.environ),
+            self.settings.sandboxes,
+        )
+        routes = [Route(route, self._invoker(route.function), lambda: None) for route in http_routes()]
         self.gateway = Gateway(routes, self._cors())
         for spec in specs.values():
-            self._start_event_sources(spec, handlers[spec.logical_id])
-        serving = threading.Thread(target=self.http.serve_forever, name="http", kwargs={"poll_interval": 0.2})
-        serving.start()
-        self.threads.append(serving)
+            self._start_event_sources(spec)
+        if self.playground:
+            self.playground.start()
+        for server in self.servers:
+            server.start()
+
+    def _invoker(self, function: str) -> Any:
+        """The gateway's handler for `function`: an invocation in one of its sandboxes (which makes
+        the Lambda context)."""
+        pool = self.pool
+        assert pool is not None
+
+        def invoke(event: dict[str, Any], _context: Any) -> Any:
+            return pool.invoke(function, event)
+
+        return invoke
+
+    @property
+    def authorized_parties(self) -> str:
+        """AUTH_AUTHORIZED_PARTIES, plus the playground's origin (with the development key, or when a
+        list is set: an empty list means any azp, which an added origin would narrow)."""
+        parties = self.settings.authorized_parties
+        if self.playground and (self.settings.dev_key or parties):
+            return with_origin(parties, self.playground.origin)
+        return parties
 
     def _cors(self) -> Cors | None:
         for api in resources_of_type("AWS::Serverless::HttpApi").values():
@@ -168,11 +208,13 @@ class LocalService:
                 return Cors.from_template(self.stack.resolver(configuration))
         return None
 
-    def _start_event_sources(self, spec: FunctionSpec, handler: Any) -> None:
+    def _start_event_sources(self, spec: FunctionSpec) -> None:
+        invoker = self._invoker(spec.logical_id)
+
         def invoke(event: dict[str, Any]) -> Any:
             started = time.monotonic()
             try:
-                return handler(event, lambda_context(spec))
+                return invoker(event, None)
             finally:
                 log.info("%s invoked (%.0f ms)", spec.logical_id, (time.monotonic() - started) * 1000)
 
@@ -232,13 +274,17 @@ class LocalService:
     def close(self) -> None:
         """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""
         self.stop.set()
-        if any(thread.name == "http" for thread in self.threads):
-            self.http.shutdown()
-        self.http.server_close()
+        for server in self.servers:
+            server.close()
+        if self.playground:
+            self.playground.close()
         if self.generator is not None:
             self.generator.close(timeout=5)
         for thread in self.threads:
             thread.join(timeout=5)
+        if self.pool is not None:
+            self.pool.close()
+            stop_forkserver()
         self.aws.stop()
 
     def _dynamodb_text(self) -> str:
@@ -271,98 +317,35 @@ class LocalService:
             )
         else:
             generator = "off: jobs wait for webhooks (LOCAL_GENERATOR=on: the stand-in completes them)"
+        port = self.http.port
+        demo = "make demo" if port == 3000 else f"PORT={port} make demo"
         lines = [
             f"mediagen on {self.base_url}  ({len(routes)} routes of template.yaml; Ctrl-C stops it)",
             f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
             f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
             + ("  (development secret)" if s.dev_secret else ""),
             f"  generator:      {generator}",
-            f"  CORS origins:   {s.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
             f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
             f"  DynamoDB:       {self._dynamodb_text()}",
             f"  API description: {self.base_url}/openapi.json",
             f"  try:            {example}",
-            "  demo:           make demo",
+            f"  demo:           {demo}",
         ]
         return "\n".join(lines)
 
 
-# One invocation at a time, as one Lambda sandbox runs them: the functions share this process, and
-# Powertools' logger keeps the Lambda context (function name, request id) in process-wide state.
-_invocation = threading.Lock()
-
-
-def load_handler(spec: FunctionSpec) -> Any:
-    """The function's handler, imported as the tests import it (`<code dir>.app`)."""
-    handler = getattr(importlib.import_module(spec.module), spec.attribute)
-
-    def invoke(event: dict[str, Any], context: Any) -> Any:
-        with _invocation:
-            return handler(event, context)
-
-    return invoke
-
-
-def _handler_class(service: LocalService) -> type[BaseHTTPRequestHandler]:
-    class HttpHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version, sys_version = "mediagen-local", ""
-
-        def serve(self) -> None:
-            started = time.monotonic()
-            length = int(self.headers.get("content-length") or 0)
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
-                self.write(
-                    Response.json(413, {"code": "payload_too_large", "message": "Request Entity Too Large"})
-                )
-                return
-            chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
-            body = self.read_chunked() if chunked else self.rfile.read(length)
-            request = Request(
-                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-            )
-            response, function = service.handle(request)
-            self.write(response)
-            elapsed = (time.monotonic() - started) * 1000
-            log.info(
-                "%s %s -> %d %s(%.0f ms)",
-                self.command,
-                self.path,
-                response.status,
-                f"{function} " if function else "",
-                elapsed,
-            )
-
-        def read_chunked(self) -> bytes:
-            data = b""
-            while len(data) <= MAX_BODY_BYTES:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                data += self.rfile.read(size)
-                self.rfile.readline()
-            return data
-
-        def write(self, response: Response) -> None:
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            for cookie in response.cookies:
-                self.send_header("set-cookie", cookie)
-            self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
-            self.send_header("content-length", str(len(response.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Every request is logged once, by serve()."""
-
-    return HttpHandler
+def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground | None:
+    """The playground on its own port (infra/local/playground.py); a taken port only loses the page."""
+    wanted = playground_port(dict(os.environ), settings.port or port)
+    if wanted is None:
+        return None
+    try:
+        return Playground.bind(wanted, api_url, settings.dev_key)
+    except OSError as exc:
+        log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
+        return None
 
 
 def main() -> int:

@@ -128,8 +128,9 @@ def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
     """Create the template's tables, queues, secrets and buckets in the embedded AWS."""
     refs: dict[str, Any] = dict(parameters)
     attributes: dict[str, Any] = {}
-    resolver = Resolver(refs, attributes)
-    for logical_id, resource in load_template()["Resources"].items():
+    template = load_template()
+    resolver = Resolver(refs, attributes, template.get("Conditions") or {})
+    for logical_id, resource in template["Resources"].items():
         refs[logical_id] = logical_id  # functions, layers, the API: a name is enough locally
         attributes[f"{logical_id}.Arn"] = (
             f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{resource['Type']}/{logical_id}"
@@ -151,6 +152,8 @@ def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
 
     buckets = [parameters[name] for name in ("MediaBucketName",) if parameters.get(name)]
     for logical_id, resource in resources_of_type("AWS::S3::Bucket").items():
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue  # e.g. MediaBucket, made only when no existing bucket is named
         bucket = resolver((resource.get("Properties") or {}).get("BucketName")) or logical_id.lower()
         refs[logical_id] = bucket
         attributes[f"{logical_id}.Arn"] = f"arn:aws:s3:::{bucket}"

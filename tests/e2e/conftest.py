@@ -122,6 +122,7 @@ def service_env(tmp: Path, **settings: str) -> tuple[dict[str, str], str]:
         "PYTHONPATH": "layers/shared:functions:.",
         "MEDIAGEN_LOCAL_DIR": str(tmp / "local"),
         "PORT": str(free_port()),
+        "PLAYGROUND_PORT": str(free_port()),  # not PORT+1: another test's service may hold it
         marker: "1",
         **settings,
     }

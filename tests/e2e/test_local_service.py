@@ -151,10 +151,14 @@ def test_cors_preflight_as_the_http_api_answers_it(service_off: LocalService) ->
 
 
 def test_unknown_routes_are_json_404s(service_off: LocalService) -> None:
-    for method, path in (("GET", "/nope"), ("DELETE", "/api/images/job_x/status"), ("GET", "/api/images")):
+    """Answered by the template's `$default` route (UnknownRouteFunction), as on AWS."""
+    for method, path in (("GET", "/nope"), ("GET", "/api/images"), ("POST", "/api/images/job_x/nothing")):
         response = requests.request(method, f"{service_off.base}{path}", timeout=10)
         assert response.status_code == 404
         assert json_of(response)["code"] == "not_found"
+    wrong_method = requests.delete(f"{service_off.base}/api/images/job_x/status", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
+    assert json_of(wrong_method)["code"] == "method_not_allowed"
 
 
 def test_the_api_description_is_served(service_off: LocalService) -> None:

@@ -1,6 +1,6 @@
-"""Concurrent duplicate deliveries over real HTTP (DynamoDB on moto's server, then on DynamoDB Local):
-the job is created exactly once, its files stored once, its user notified once, and every delivery
-answered 2xx."""
+"""Concurrent duplicate deliveries, each in its own sandbox process as Lambda runs them, over real HTTP
+(DynamoDB on moto's server, then on DynamoDB Local): the job is created exactly once, its files stored
+once, its user notified once, and every delivery answered 2xx."""
 
 import json
 import threading
@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from completion_webhook.app import lambda_handler
-from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, Notification
 from mediagen.notifications import job_notification, notification_id, notify_once
 from tests.support import (
@@ -24,6 +22,8 @@ from tests.support import (
 )
 
 DELIVERIES = 50
+WEBHOOK = "completion_webhook.app.lambda_handler"
+GENERATE = "generate.app.lambda_handler"
 pytestmark = pytest.mark.usefixtures("aws_server")
 
 
@@ -46,7 +46,7 @@ def test_fifty_copies_of_one_delivery_create_the_job_once() -> None:
     event = webhook_event(payload, webhook_id="msg_race")
 
     # When 50 copies arrive at the same moment
-    responses = deliver_all_at_once(lambda_handler, [dict(event) for _ in range(DELIVERIES)])
+    responses = deliver_all_at_once(WEBHOOK, [dict(event) for _ in range(DELIVERIES)])
 
     # Then all are acknowledged, one created it, and the rest are duplicates
     assert [r["statusCode"] for r in responses] == [200] * DELIVERIES
@@ -59,7 +59,7 @@ def test_fifty_deliveries_split_between_two_webhook_ids() -> None:
     payload = completion_payload("job_race2", user_id="user_a")
     events = [webhook_event(payload, webhook_id=f"msg_{i % 2}") for i in range(DELIVERIES)]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     assert all(200 <= r["statusCode"] < 300 for r in responses)
     assert Counter(response_json(r)["outcome"] for r in responses)["created"] == 1
@@ -77,7 +77,7 @@ def test_processing_and_completed_race_ends_completed() -> None:
         for p in range(10, 100, 2)
     ]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     assert all(r["statusCode"] == 200 for r in responses)
     assert Counter(response_json(r)["outcome"] for r in responses)["created"] == 1
@@ -88,7 +88,7 @@ def test_processing_and_completed_race_ends_completed() -> None:
 def test_two_users_racing_for_one_job_id_one_wins_the_other_is_refused() -> None:
     events = [webhook_event(completion_payload("job_contested", user_id=f"user_{i % 2}")) for i in range(20)]
 
-    responses = deliver_all_at_once(lambda_handler, events)
+    responses = deliver_all_at_once(WEBHOOK, events)
 
     statuses = Counter(r["statusCode"] for r in responses)
     assert set(statuses) <= {200, 409}
@@ -105,20 +105,13 @@ def test_two_users_racing_for_one_job_id_one_wins_the_other_is_refused() -> None
 
 def test_two_users_racing_to_generate_with_one_job_id(tokens: Any) -> None:
     # Given two users who post generate with the same job id, 10 times each, at the same moment
-
-    from mediagen.models import Generation
-
     def event(user: str) -> dict[str, Any]:
         body = json.dumps({"prompt": f"prompt of {user}", "job_id": "job_raced"})
         headers = {"content-type": "application/json", **tokens.auth(user)}
         return http_api_event("POST", "/api/images/generate", body=body, headers=headers)
 
     users = [f"user_{i % 2}" for i in range(20)]
-    from mediagen import dispatch_queue
-
-    # Warm, as in a sandbox: boto3 is not safe building clients from many threads at once.
-    assert dispatch_queue._sqs() is not None
-    responses = deliver_all_at_once(generate_handler, [event(user) for user in users])
+    responses = deliver_all_at_once(GENERATE, [event(user) for user in users])
 
     # Then one job exists, the winner's: one 202, its other 9 requests 200, the loser's 10 are 409
     [job] = list(Generation.scan())

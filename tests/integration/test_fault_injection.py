@@ -161,7 +161,7 @@ def test_generate_and_dispatch_survive_a_fault_on_every_call(
     monkeypatch.setenv("DISPATCH_BACKOFF_SECONDS", "0")
     headers = tokens.auth("user_a")
     reference = path_length(faults, lambda: post_generate("job_ref", headers, lambda_context))
-    assert reference == ["dynamodb.PutItem", "sqs.SendMessage"]
+    assert reference == ["dynamodb.TransactWriteItems", "sqs.SendMessage"]
 
     for index, call in enumerate(reference):
         job_id = f"job_gen_{index}"

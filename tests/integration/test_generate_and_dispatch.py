@@ -90,7 +90,8 @@ def test_generate_dispatch_webhook_status_result(
     aws_requests.clear()
     response = post_generate(kind, request, headers, lambda_context)
 
-    # Then the job is created with the client's id and queued for dispatch: 1 write, 1 message
+    # Then the job is created with the client's id and queued for dispatch: 1 write (the job and its
+    # place among the user's jobs in flight, in one transaction), 1 message
     assert response["statusCode"] == 202
     assert response_json(response) == {
         "job_id": "cmh3h35780001gg0lwosk26du",
@@ -98,7 +99,7 @@ def test_generate_dispatch_webhook_status_result(
         "status_url": f"/api/{kind}s/cmh3h35780001gg0lwosk26du/status",
         "result_url": f"/api/{kind}s/cmh3h35780001gg0lwosk26du/result",
     }
-    assert aws_requests.by_operation() == {"dynamodb.PutItem": 1, "sqs.SendMessage": 1}
+    assert aws_requests.by_operation() == {"dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1}
     [job] = jobs()
     assert (job.author_id, job.organization_id, job.source, job.status) == (
         "user_a",
@@ -295,7 +296,7 @@ def test_generate_budget_is_one_write_and_one_message(
     post_generate("image", {"prompt": "Un phare", "job_id": "job_b"}, headers, lambda_context)
     aws_requests.clear()
     post_generate("image", {"prompt": "Un phare", "job_id": "job_b"}, headers, lambda_context)
-    assert aws_requests.by_operation()["dynamodb.PutItem"] == 1
+    assert aws_requests.by_operation()["dynamodb.TransactWriteItems"] == 1
     assert aws_requests.count("dynamodb") == 1
 
 

@@ -22,7 +22,7 @@ from tests.integration.user_route_refusals import (
 )
 from tests.support import TokenMinter, http_api_event, response_json
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = pytest.mark.usefixtures("many_jobs_per_user", "aws")
 
 
 # --- A small fuzz: random JSON-ish bodies for generate -------------------------------------------------

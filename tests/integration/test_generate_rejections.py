@@ -45,7 +45,7 @@ from tests.integration.user_route_refusals import (
 )
 from tests.support import ISSUER, TokenMinter, http_api_event, response_json
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = pytest.mark.usefixtures("many_jobs_per_user", "aws")
 
 
 # --- POST /api/{images,videos}/generate: the case table ------------------------------------------------

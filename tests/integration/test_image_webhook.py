@@ -192,6 +192,7 @@ def test_notification_is_created_by_the_retry_when_the_first_delivery_died(
     assert response_json(response)["outcome"] == "duplicate"
     [notification] = notifications()
     assert notification.created_at == generation("job_crash").completed_at
+    assert notification.message == "4 image(s) créée(s)."  # counted from the item the write returned
     deliver(payload, lambda_context)
     assert len(notifications()) == 1
 
@@ -209,6 +210,7 @@ def test_image_webhook_does_not_touch_a_video_job(lambda_context: Any) -> None:
     ).save()
     response = deliver(completion_payload("job_video", user_id="user_a"), lambda_context)
     assert response["statusCode"] == 409
+    assert response_json(response)["message"] == "This job is not an image job."
     assert generation("job_video").status == "queued"
 
 

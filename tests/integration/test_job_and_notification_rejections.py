@@ -30,7 +30,7 @@ from tests.integration.user_route_refusals import (
 )
 from tests.support import TokenMinter, http_api_event
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = pytest.mark.usefixtures("many_jobs_per_user", "aws")
 
 
 # --- Cancel, status and result: job ids that cannot exist ---------------------------------------------

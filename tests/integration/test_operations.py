@@ -88,6 +88,14 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
         in_flight=in_flight_shard("job_stuck"),
     ).save()
     sweeper_handler({}, context)  # JobTimedOut
+
+    user_c = {"authorization": f"Bearer {tokens.token('user_c')}", "content-type": "application/json"}
+    for index in range(11):  # the template's default cap is 10 jobs in flight
+        body = json.dumps({"prompt": "Un phare", "job_id": f"job_cap_{index}"})
+        answer = generate_handler(
+            http_api_event("POST", "/api/images/generate", body=body, headers=user_c), context
+        )
+        assert answer["statusCode"] == (202 if index < 10 else 429)  # JobsInFlightLimited
     return [
         user,
         expired,

@@ -1,7 +1,7 @@
 """The stuck-job sweeper: jobs queued or processing past the timeout become failed ("timed out"), once,
 with their notification in the same transaction. DynamoDB on moto's server, then on DynamoDB Local."""
 
-import threading
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from completion_webhook.app import lambda_handler as webhook_handler
+from infra.local.sandbox import Function, SandboxPool
 from mediagen import sweeper
 from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
-from tests.support import LambdaContext, completion_payload, response_json, seed_job, webhook_event
+from tests.support import completion_payload, response_json, seed_job, webhook_event
 
 
 @pytest.mark.usefixtures("aws_server")
@@ -80,31 +81,21 @@ def test_a_completion_that_lands_after_the_query_wins(
 
 @pytest.mark.usefixtures("aws_server")
 def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
-    # Given 10 stuck jobs, and for each a completion webhook racing two concurrent sweeps
+    # Given 10 stuck jobs, and for each a completion webhook racing two concurrent sweeps, each
+    # invocation in its own sandbox process (the webhook's one after the other, in one sandbox)
     for index in range(10):
         seed_job(f"job_race_{index}")
-    for model in (Generation, Notification):
-        assert model._get_connection().connection.client is not None
-    barrier = threading.Barrier(3)
-
-    def sweep() -> Any:
-        barrier.wait()
-        return sweeper_handler({}, LambdaContext())
-
-    def complete_all() -> list[int]:
-        barrier.wait()
-        return [
-            webhook_handler(
-                webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")), LambdaContext()
-            )["statusCode"]
-            for i in range(10)
-        ]
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        sweeps = [pool.submit(sweep), pool.submit(sweep)]
-        completions = pool.submit(complete_all)
-        reports = [s.result() for s in sweeps]
-        statuses = completions.result()
+    functions = [
+        Function("Sweeper", "sweeper.app.lambda_handler"),
+        Function("Webhook", "completion_webhook.app.lambda_handler"),
+    ]
+    deliveries = [webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")) for i in range(10)]
+    with SandboxPool(functions, dict(os.environ), sandboxes=2) as pool, ThreadPoolExecutor(2) as callers:
+        pool.warm("Webhook", 1)
+        completions = callers.submit(lambda: [pool.invoke("Webhook", event) for event in deliveries])
+        sweeps = callers.submit(pool.invoke_all_at_once, "Sweeper", [{"source": "aws.events"}] * 2)
+        reports = sweeps.result()
+        statuses = [answer["statusCode"] for answer in completions.result()]
 
     # Then every job ended in exactly one final state, with exactly one notification that matches it
     assert statuses == [200] * 10

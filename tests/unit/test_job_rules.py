@@ -196,3 +196,12 @@ def test_one_dispatcher_at_a_time(
 def test_a_job_id_is_created_once() -> None:
     assert evaluate(generations.create_condition(), {}) is True
     assert evaluate(generations.create_condition(), item(job(JobStatus.QUEUED, "image", "user_a"))) is False
+
+
+@pytest.mark.parametrize("held", [None, 0, 1, 2, 3, 4])
+def test_a_user_adds_a_job_in_flight_only_below_the_cap(held: int | None) -> None:
+    item: dict[str, Any] = {"user_id": {"S": "user_a"}}
+    if held:  # DynamoDB has no empty set: a user without jobs in flight has no attribute
+        item["job_ids"] = {"SS": [f"job_{index}" for index in range(held)]}
+    assert evaluate(generations.below_cap_condition(3), item) is ((held or 0) < 3)
+    assert evaluate(generations.below_cap_condition(3), {}) is True

@@ -36,3 +36,26 @@ def test_with_ffmpeg_a_video_is_a_real_mp4() -> None:
     data, name = generator.render_clip(64, 48, 1)
     assert name == "0.mp4"
     assert data[4:8] == b"ftyp"
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"job_id": "bad id!", "kind": "image", "webhook_url": "http://127.0.0.1:1/hook"},
+        {"job_id": "j_1", "kind": "audio", "webhook_url": "http://127.0.0.1:1/hook"},
+        {"job_id": "j_1", "kind": "image", "webhook_url": "ftp://127.0.0.1/hook"},
+        {"job_id": "j_1", "kind": "image"},
+    ],
+)
+def test_a_dispatch_the_sender_kit_cannot_read_is_refused_before_any_thread(job: dict[str, str]) -> None:
+    import json
+    import threading
+
+    from infra.local.generator import LocalGenerator
+
+    generator = LocalGenerator(
+        s3=None, bucket="b", webhook_secret="whsec_c2VjcmV0", api_key="k", active=True, stop=threading.Event()
+    )
+    status, body = generator.accept("Bearer k", json.dumps(job).encode())
+    assert status == 400 and body["code"] == "bad_request"
+    assert generator._threads == []

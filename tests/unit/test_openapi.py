@@ -1,9 +1,15 @@
 """openapi.json is generated from the payload models and template.yaml's routes, and kept current."""
 
 import json
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from pydantic import BaseModel
 
 from infra.cfn_functions import http_routes
-from infra.openapi import OPERATIONS, OUTPUT, build_openapi, render
+from infra.openapi import ERROR_SCHEMA, OPERATIONS, OUTPUT, build_openapi, render
+from mediagen import payloads
 
 
 def test_openapi_json_is_current() -> None:
@@ -11,10 +17,12 @@ def test_openapi_json_is_current() -> None:
 
 
 def test_every_route_of_the_template_is_described() -> None:
-    missing = [route.route_key for route in http_routes() if route.route_key not in OPERATIONS]
+    routes = [route for route in http_routes() if not route.is_default]  # $default: not an operation
+    missing = [route.route_key for route in routes if route.route_key not in OPERATIONS]
     assert missing == [], f"describe these routes in infra/openapi.py OPERATIONS: {missing}"
     paths = build_openapi()["paths"]
-    for route in http_routes():
+    assert "$default" not in paths
+    for route in routes:
         assert route.method.lower() in paths[route.path]
 
 
@@ -30,4 +38,79 @@ def test_webhook_body_is_the_completion_payload() -> None:
     operation = build_openapi()["paths"]["/api/webhooks/image-completion"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/CompletionWebhook"}
-    assert operation["security"] == [{"webhook": []}]
+    assert operation["security"] == [{"webhookId": [], "webhookTimestamp": [], "webhook": []}]
+    schemes = build_openapi()["components"]["securitySchemes"]
+    assert {schemes[name]["name"] for name in operation["security"][0]} == {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+
+
+def test_the_description_is_valid_openapi() -> None:
+    validate(build_openapi())  # openapi-spec-validator: raises on any fault
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, methods in build_openapi()["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+@pytest.mark.parametrize(("route", "statuses"), [
+    ("POST /api/images/generate", {"200", "202", "400", "401", "409", "413", "415", "422", "429", "503"}),
+    ("POST /api/videos/{job_id}/cancel", {"200", "401", "403", "404", "409", "503"}),
+    ("GET /api/notifications", {"200", "400", "401", "422", "503"}),
+    ("GET /api/images/{job_id}/result", {"200", "401", "404", "409", "503"}),
+    ("POST /api/webhooks/video-completion", {"200", "400", "401", "409", "413", "415", "422", "503"}),
+])  # fmt: skip
+def test_every_status_a_route_answers_is_described(route: str, statuses: set[str]) -> None:
+    method, path = route.split(" ")
+    responses = build_openapi()["paths"][path][method.lower()]["responses"]
+    assert set(responses) == statuses
+    for status, response in responses.items():
+        if int(status) >= 400:
+            content = response["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Error"}
+            assert {"code", "message"} <= set(content["example"])
+    if "429" in responses:
+        assert responses["429"]["content"]["application/json"]["example"]["code"] == "too_many_jobs_in_flight"
+        assert responses["429"]["headers"]["Retry-After"]["required"] is True
+
+
+def test_every_example_is_valid_for_its_schema() -> None:
+    checked = 0
+    for _, path, operation in operations():
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+        if "example" in body:
+            model: type[BaseModel] = getattr(payloads, body["schema"]["$ref"].rsplit("/", 1)[-1])
+            model.model_validate(body["example"])
+            checked += 1
+        for status, response in operation["responses"].items():
+            content = response.get("content", {}).get("application/json", {})
+            if "example" not in content:
+                continue
+            name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+            if name == "Error":
+                assert set(content["example"]) <= set(ERROR_SCHEMA["properties"]), (path, status)
+            else:
+                view: type[BaseModel] = getattr(payloads, name)
+                parsed = view.model_validate(content["example"])
+                other, text = ("image" if "/videos/" in path else "video"), parsed.model_dump_json()
+                assert f'"{other}"' not in text and f"{other}s/" not in text, (path, status)
+            checked += 1
+    assert checked > 40
+
+
+def test_servers_and_security_for_every_operation() -> None:
+    document = build_openapi()
+    assert [server["description"] for server in document["servers"]] == [
+        "make run",
+        document["servers"][1]["description"],
+    ]
+    assert document["servers"][0]["variables"]["port"]["default"] == "3000"
+    for method, path, operation in operations():
+        expected = "webhookId" if "/webhooks/" in path else "user"
+        assert expected in operation["security"][0], (method, path)

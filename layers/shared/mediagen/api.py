@@ -4,7 +4,6 @@ parsing that rejects hostile input with a 4xx, and the Lambda entry point (logs,
 import base64
 import binascii
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -121,22 +120,17 @@ def lambda_entry(
     register_routes: Callable[[APIGatewayHttpResolver], None],
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of a function: its routes on a resolver, structured logs, metrics flushed once
-    per invocation (with the cold-start metric). The resolver holds the current event, so each thread
-    gets its own (Lambda has one thread; the local service and the concurrency tests have many)."""
-    local = threading.local()
-
-    def resolver() -> APIGatewayHttpResolver:
-        if not hasattr(local, "app"):
-            local.app = make_resolver()
-            register_routes(local.app)
-        app: APIGatewayHttpResolver = local.app
-        return app
+    per invocation (with the cold-start metric). Lambda runs one invocation at a time per process (so
+    does the local service: a sandbox process per invocation), and the resolver keeps the event being
+    resolved in class-level state: one resolver per process is right, and two invocations in one
+    interpreter at once are not."""
+    app = make_resolver()
+    register_routes(app)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        logger.thread_safe_clear_keys()
-        return resolver().resolve(event, context)
+        return app.resolve(event, context)
 
     return handler
 

@@ -4,6 +4,7 @@ One helper for every user route. RS256 only, verified against the issuer's JWKS 
 `iss`, `exp`, `nbf` checked with a few seconds of leeway; `azp`, when present, must be allowed.
 """
 
+import base64
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def _signing_key(kid: str | None) -> Any:
         if source is None:
             source = _key_sources[url] = (
                 _FileKeySet(url)
-                if url.startswith("file://")
+                if url.startswith(("file://", "data:"))
                 else jwt.PyJWKClient(
                     url,
                     lifespan=JWKS_LIFESPAN_SECONDS,
@@ -133,18 +134,23 @@ def _signing_key(kid: str | None) -> Any:
 
 
 class _FileKeySet:
-    """A JWKS document on disk, read once per process (it is part of the deployment)."""
+    """A JWKS document on disk (`file://`), or the document itself (`data:application/json;base64,...`:
+    what `sam local` containers get in events/env.json, where neither the host's files nor its network
+    are reachable), read once per process (it is part of the deployment)."""
 
     def __init__(self, url: str) -> None:
-        self.path = unquote(urlparse(url).path)
+        self.url = url
         self._keys: list[Any] | None = None
 
     def get_signing_keys(self) -> list[Any]:
         import jwt
 
         if self._keys is None:
-            with open(self.path, encoding="utf-8") as handle:
-                document = handle.read()
+            if self.url.startswith("data:"):
+                document = _data_url_text(self.url)
+            else:
+                with open(unquote(urlparse(self.url).path), encoding="utf-8") as handle:
+                    document = handle.read()
             self._keys = [key for key in jwt.PyJWKSet.from_json(document).keys if key.key_id]
         return self._keys
 
@@ -155,6 +161,14 @@ class _FileKeySet:
             if key.key_id == kid:
                 return key
         raise jwt.PyJWKClientError(f"no key {kid[:64]!r}")
+
+
+def _data_url_text(url: str) -> str:
+    """The document of a `data:` URL (a ValueError when it is not base64 or UTF-8)."""
+    header, _, data = url.partition(",")
+    if header.endswith(";base64"):
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    return unquote(data)
 
 
 def reset_key_cache() -> None:

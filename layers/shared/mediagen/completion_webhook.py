@@ -29,7 +29,7 @@ from mediagen.payloads import (
     Kind,
     MediaFile,
     WebhookAnswer,
-    s3_key_problem,
+    outside_folder,
 )
 from mediagen.settings import settings
 from mediagen.webhook_signature import active_secrets, verify_delivery
@@ -112,7 +112,7 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             status=current.status,
             finished_at=current.completed_at,
             source=current.source,
-            file_count=len(current.files or []),
+            file_count=write.file_count,
             error=current.error,
         )
     if state.status in NOTIFIED_STATUSES and state.author_id and state.finished_at:
@@ -148,8 +148,8 @@ def media_files(kind: Kind, webhook: CompletionWebhook) -> list[MediaFile]:
         if kind == "image" and media.duration_seconds is not None:
             raise InvalidPayload(f"data.{own}[{index}].duration_seconds is for videos only.")
     folder = settings().media_key_prefix(kind, webhook.job_id)
-    for path in webhook.file_keys():
-        problem = s3_key_problem(path, folder)
+    for path in webhook.file_keys():  # well-formed already (CompletionWebhook's validator)
+        problem = outside_folder(path, folder)
         if problem:
             raise InvalidPayload(f"file_path {path[:100]!r}: {problem}")
     return files

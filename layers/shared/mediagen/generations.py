@@ -7,17 +7,26 @@ each against every item state, and checks that the classification of a refused w
 """
 
 import functools
-from dataclasses import dataclass
+import random
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
 from mediagen.errors import TemporaryFault
-from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
+from mediagen.models import (
+    NO_ORGANIZATION,
+    GeneratedFile,
+    Generation,
+    Notification,
+    UserJobsInFlight,
+    in_flight_shard,
+)
 from mediagen.payloads import IN_FLIGHT_STATUSES, CompletionWebhook, JobStatus, Kind, MediaFile
 from mediagen.settings import settings
 
@@ -25,6 +34,9 @@ SOURCE_BACKEND_DIRECT = "backend-direct"
 SOURCE_ALIAS = "alias"
 ALIAS_STATUS = "alias"  # an alias item is not a job: it has no JobStatus
 DEFAULT_FAILURE = "The generation backend reported a failure."
+# Concurrent transactions on one user's slot item are cancelled by DynamoDB (TransactionConflict):
+# retried a few times, jittered, before the client is told to retry (503).
+TRANSACTION_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -33,10 +45,15 @@ class ConditionalWrite:
     when the condition failed, it is the item as it is now: DynamoDB returns it with the failure, so no
     read is needed. Only when no item comes back (the item is missing, or a store without
     ReturnValuesOnConditionCheckFailure, such as dynalite) is it read, once, consistently: job states
-    only move forward, so that read cannot contradict the failed condition."""
+    only move forward, so that read cannot contradict the failed condition.
+
+    `before` carries every attribute but the embedded files, which are counted (`file_count`): no
+    caller of a conditional write reads them, and deserialising them is most of the cost of reading
+    the item back (measured: 0.39 ms with 4 files, 0.03 ms without, per delivery)."""
 
     applied: bool
     before: Generation | None
+    file_count: int = 0
 
 
 # --- The rules, as DynamoDB evaluates them ------------------------------------------------------
@@ -101,6 +118,21 @@ def create_condition() -> Condition:
     return Generation.job_id.does_not_exist()
 
 
+def below_cap_condition(cap: int) -> Condition:
+    """A user may add a job in flight while fewer than `cap` are."""
+    return UserJobsInFlight.job_ids.does_not_exist() | (size(UserJobsInFlight.job_ids) < cap)
+
+
+@dataclass(frozen=True)
+class JobCreation:
+    """What creating a job within the user's cap did: created (nothing else set), found the job id
+    taken (`existing`), or found the user at the cap (`cap_reached`, with the ids in flight seen)."""
+
+    existing: Generation | None = None
+    cap_reached: bool = False
+    jobs_in_flight: frozenset[str] = field(default_factory=frozenset)
+
+
 # --- Operations ---------------------------------------------------------------------------------
 
 
@@ -130,6 +162,72 @@ def create_job(job: Generation) -> Generation | None:
             raise TemporaryFault("The job id is being created; retry.") from exc
         return current
     return None
+
+
+def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
+    """The job's conditional put and its id added to its author's jobs in flight, in one
+    TransactWriteItems (one request): both or neither, so the cap holds however many generates run at
+    once. ALL_OLD with a failed condition returns the existing job, or the user's jobs in flight."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    author = str(job.author_id)
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.save(job, condition=create_condition(), return_values="ALL_OLD")
+                transaction.update(
+                    UserJobsInFlight(author),
+                    actions=[UserJobsInFlight.job_ids.add({job.job_id})],
+                    condition=below_cap_condition(cap),
+                    return_values="ALL_OLD",
+                )
+            return JobCreation()
+        except TransactWriteError as exc:
+            reasons = list(exc.cancellation_reasons or [])
+            codes = [reason.code if reason else None for reason in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:  # the put (puts come before updates)
+                raw = reasons[0].raw_item if reasons[0] else None
+                current = _item(raw) if raw else find(job.job_id)
+                if current is None:
+                    raise TemporaryFault("The job id is being created; retry.") from exc
+                return JobCreation(existing=current)
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raw = reasons[1].raw_item if reasons[1] else None
+                slot = UserJobsInFlight.from_raw_data(raw) if raw else _slot(author)
+                return JobCreation(cap_reached=True, jobs_in_flight=frozenset(slot.job_ids or ()))
+            if "TransactionConflict" not in codes:
+                raise
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise TemporaryFault("Too many requests for this user at once; retry.") from exc
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not a secret
+    raise AssertionError("unreachable")
+
+
+def release_finished_jobs(user_id: str, job_ids: frozenset[str]) -> int:
+    """Take the user's finished (or vanished) jobs out of its jobs in flight: one consistent
+    BatchGetItem of the ids (at most the cap), then one UpdateItem when some finished. Idempotent:
+    a job, once final, never comes back in flight. Returns how many were released."""
+    if not job_ids:
+        return 0
+    still = {
+        job.job_id
+        for job in Generation.batch_get(
+            list(job_ids), consistent_read=True, attributes_to_get=["job_id", "status"]
+        )
+        if job.status in IN_FLIGHT_STATUSES
+    }
+    finished = set(job_ids) - still
+    if finished:
+        UserJobsInFlight(user_id).update(actions=[UserJobsInFlight.job_ids.delete(finished)])
+    return len(finished)
+
+
+def _slot(user_id: str) -> UserJobsInFlight:
+    try:
+        return UserJobsInFlight.get(user_id, consistent_read=True)
+    except UserJobsInFlight.DoesNotExist:
+        return UserJobsInFlight(user_id)
 
 
 def cancel_if_in_flight(job_id: str, kind: Kind, user_id: str, now: datetime) -> ConditionalWrite:
@@ -167,8 +265,9 @@ def fail_if_in_flight(job: Generation, error: str, now: datetime, notification: 
             transaction.update(Generation(job.job_id), actions=actions, condition=fail_condition(job))
             transaction.save(notification, condition=Notification.notification_id.does_not_exist())
     except TransactWriteError as exc:
+        # Puts come before updates in the request: the job's update is the last item.
         reasons = exc.cancellation_reasons or []
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+        if reasons and reasons[-1] is not None and reasons[-1].code == "ConditionalCheckFailed":
             return False
         raise
     return True
@@ -338,8 +437,16 @@ def _update_if(job_id: str, actions: list[Action], condition: Condition) -> Cond
         if not _condition_check_failed(exc):
             raise
         current: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        return ConditionalWrite(applied=False, before=_item(current) if current else find(job_id))
-    return ConditionalWrite(applied=True, before=_item(response.get("Attributes")))
+        if current:
+            return ConditionalWrite(
+                applied=False, before=_item(current, files=False), file_count=_files_in(current)
+            )
+        found = find(job_id)
+        return ConditionalWrite(
+            applied=False, before=found, file_count=len(found.files or []) if found else 0
+        )
+    previous = response.get("Attributes")
+    return ConditionalWrite(applied=True, before=_item(previous, files=False), file_count=_files_in(previous))
 
 
 def _condition_check_failed(exc: ClientError) -> bool:
@@ -352,5 +459,13 @@ def condition_failed(exc: Exception) -> bool:
     return isinstance(cause, ClientError) and _condition_check_failed(cause)
 
 
-def _item(raw: dict[str, Any] | None) -> Generation | None:
-    return Generation.from_raw_data(raw) if raw else None
+def _item(raw: dict[str, Any] | None, *, files: bool = True) -> Generation | None:
+    if not raw:
+        return None
+    return Generation.from_raw_data(
+        raw if files else {name: value for name, value in raw.items() if name != "files"}
+    )
+
+
+def _files_in(raw: dict[str, Any] | None) -> int:
+    return len((raw or {}).get("files", {}).get("L", []))

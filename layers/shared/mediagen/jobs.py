@@ -1,20 +1,25 @@
-"""A job's life outside webhooks: generate (one job id end to end), cancel by its author, and failure
-decided inside (the dispatcher giving up, the sweeper timing a job out)."""
+"""A job's life outside webhooks: generate (one job id end to end, within the user's cap of jobs in
+flight), cancel by its author, and failure decided inside (the dispatcher giving up, the sweeper timing
+a job out)."""
 
 import secrets
 from datetime import UTC, datetime
 
 from mediagen import dispatch_queue, generations
 from mediagen.auth import Caller
-from mediagen.errors import Conflict, InvalidPayload, NotFound, NotPermitted
+from mediagen.errors import Conflict, InvalidPayload, NotFound, NotPermitted, TooManyJobsInFlight
 from mediagen.models import NO_ORGANIZATION, Generation, in_flight_shard
 from mediagen.notifications import job_notification
 from mediagen.observability import MetricName, count, logger
 from mediagen.payloads import JOB_ID_PATTERN, GenerateAnswer, GenerateRequest, JobStatus, Kind
+from mediagen.settings import settings
 
 SOURCE_API = "api"
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_VIDEO_SECONDS = 8
+# A user at the cap is told to come back after this: most jobs finish within it (a stuck one is
+# failed by the sweeper after StuckJobTimeoutMinutes, which frees its place).
+RETRY_AFTER_SECONDS = 30
 
 
 def new_job_id() -> str:
@@ -23,8 +28,10 @@ def new_job_id() -> str:
 
 
 def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[GenerateAnswer, bool]:
-    """Create the job (conditional put) and queue its dispatch. Returns the answer and whether the job
-    is new. The same user repeating a job id gets the same job; another user's id is a 409."""
+    """Create the job (conditional put, in one transaction with its place among the user's jobs in
+    flight) and queue its dispatch. Returns the answer and whether the job is new. The same user
+    repeating a job id gets the same job; another user's id is a 409; a user with the cap of jobs in
+    flight gets TooManyJobsInFlight, and nothing is written."""
     if kind == "image" and request.duration_seconds is not None:
         raise InvalidPayload("duration_seconds is for videos only.")
     if kind == "video" and request.num_images not in (None, 1):
@@ -48,7 +55,7 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         updated_at=now,
         in_flight=in_flight_shard(job_id),
     )
-    existing = generations.create_job(job)
+    existing = _create_within_cap(job, caller.user_id)
     if existing is None:
         count(MetricName.JOB_CREATED)
         logger.info("Job created", extra={"kind": kind})
@@ -62,6 +69,23 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         # dispatcher sends a job to the backend once, however many messages name it.
         dispatch_queue.enqueue(job_id)
     return generate_answer(existing), False
+
+
+def _create_within_cap(job: Generation, user_id: str) -> Generation | None:
+    """None when created, else the job that already has this id. At the cap, the user's finished jobs
+    are released first (their places free as they finish, fail, time out or are canceled)."""
+    cap = settings().max_jobs_in_flight_per_user
+    created = generations.create_job_within_cap(job, cap)
+    if created.cap_reached and generations.release_finished_jobs(user_id, created.jobs_in_flight):
+        created = generations.create_job_within_cap(job, cap)
+    if created.cap_reached:
+        count(MetricName.JOBS_IN_FLIGHT_LIMITED)
+        logger.info("Generate refused: the user has the cap of jobs in flight", extra={"cap": cap})
+        raise TooManyJobsInFlight(
+            f"You already have {cap} jobs queued or processing; retry when one finishes.",
+            retry_after_seconds=RETRY_AFTER_SECONDS,
+        )
+    return created.existing
 
 
 def generate_answer(job: Generation) -> GenerateAnswer:

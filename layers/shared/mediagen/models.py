@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
@@ -148,3 +149,18 @@ class Notification(Model):
     source = UnicodeAttribute()
 
     unread = UnreadIndex()
+
+
+class UserJobsInFlight(Model):
+    """The jobs in flight a user created by generate: at most MaxJobsInFlightPerUser ids. The id is
+    added in the transaction that creates the job, under the condition that the set is below the cap,
+    so concurrent generates cannot pass it; an id leaves the set once its job is final (released by the
+    next generate that meets the cap, after reading the jobs: states only move forward)."""
+
+    class Meta:
+        table_name = settings().jobs_in_flight_table
+        region = REGION
+        max_pool_connections = 50
+
+    user_id = UnicodeAttribute(hash_key=True)
+    job_ids = UnicodeSetAttribute(null=True)

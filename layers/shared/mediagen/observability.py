@@ -4,7 +4,6 @@ Metric names are the contract with the alarms in template.yaml and the runbook (
 Dimensions stay few: never a job id or a user id.
 """
 
-import threading
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
@@ -13,18 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 logger = Logger()
 # Most reads (status, result) emit no metric: that is normal, not worth a warning per sandbox.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-
-
-class _Metrics(Metrics):
-    """Powertools' Metrics, flushed by `@metrics.log_metrics` (see mediagen.api.lambda_entry)."""
-
-    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        # Taken under the lock `count` takes: see _metrics_lock.
-        with _metrics_lock:
-            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
-
-
-metrics = _Metrics()
+# Flushed by `@metrics.log_metrics` (see mediagen.api.lambda_entry); one invocation at a time per
+# process (a Lambda sandbox), so the shared metric set needs no lock.
+metrics = Metrics()
 
 
 class MetricName:
@@ -47,19 +37,15 @@ class MetricName:
     DISPATCH_RETRIED = "DispatchRetried"
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
+    JOBS_IN_FLIGHT_LIMITED = "JobsInFlightLimited"
     COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 
-# Lambda runs one invocation per process at a time, but the local service and the concurrency tests
-# run handlers in threads: the shared metric set is only touched under this lock.
-_metrics_lock = threading.Lock()
-
-
 def count(name: str, value: int = 1) -> None:
-    with _metrics_lock:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def bind(**keys: str) -> None:
-    """Add keys (correlation id, webhook id) to this invocation's log lines; per thread."""
-    logger.thread_safe_append_keys(**keys)
+    """Add keys (correlation id, webhook id) to this invocation's log lines (cleared by the next
+    invocation: `inject_lambda_context(clear_state=True)`)."""
+    logger.append_keys(**keys)

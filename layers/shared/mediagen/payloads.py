@@ -38,8 +38,13 @@ Number = StrictInt | StrictFloat
 _DIMENSIONS = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
 
 
+# Unicode's control characters (category Cc) are exactly these two ranges: one regex search instead of
+# a category lookup per character.
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
+    return _CONTROL_CHARS.search(text) is not None
 
 
 class _Model(BaseModel):
@@ -145,7 +150,12 @@ def s3_key_problem(path: str, job_folder: str | None = None) -> str | None:
     segments = path.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         return "must not contain empty, '.' or '..' segments"
-    if job_folder is not None and (not path.startswith(job_folder) or len(path) == len(job_folder)):
+    return outside_folder(path, job_folder) if job_folder is not None else None
+
+
+def outside_folder(path: str, job_folder: str) -> str | None:
+    """Why `path` (a well-formed key) is not inside `job_folder`, or None when it is."""
+    if not path.startswith(job_folder) or len(path) == len(job_folder):
         return f"must lie inside the job's folder ({job_folder})"
     return None
 

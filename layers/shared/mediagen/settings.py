@@ -54,11 +54,15 @@ class Settings(BaseModel):
     aws_default_region: Text = None
     generations_table: str = Field(default="mediagen-generations", min_length=3, max_length=255)
     notifications_table: str = Field(default="mediagen-notifications", min_length=3, max_length=255)
+    jobs_in_flight_table: str = Field(default="mediagen-jobs-in-flight", min_length=3, max_length=255)
     media_bucket: Text = None
     media_key_pattern: str = DEFAULT_MEDIA_KEY_PATTERN
     auth_issuer: Text = None
     auth_jwks_url: Annotated[
-        str | None, BeforeValidator(_blank_is_none), Field(pattern=r"^(https?|file)://[^\s]+$")
+        str | None,
+        BeforeValidator(_blank_is_none),
+        # data: the JWKS itself, for `sam local` containers (events/env.json, docs/deploy.md).
+        Field(pattern=r"^((https?|file)://[^\s]+|data:application/json(;base64)?,[^\s]+)$"),
     ] = None
     auth_authorized_parties: CommaList = ()
     webhook_secrets: CommaList = ()

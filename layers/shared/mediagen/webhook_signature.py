@@ -1,5 +1,6 @@
 """Standard Webhooks verification against every active secret (several during a rotation)."""
 
+import base64
 import binascii
 import functools
 import json
@@ -34,13 +35,17 @@ def active_secrets() -> tuple[str, ...]:
 
 
 def parse_secret_value(raw: str) -> tuple[str, ...]:
-    """The secret holds `{"secrets": ["whsec_..", ...]}` or a comma-separated list."""
+    """The secret holds `{"secrets": ["whsec_..", ...]}` or a comma-separated list. As the stack
+    generates it, `{"secrets": "<40 letters and digits>"}`: one secret, a valid base64 key that
+    Standard Webhooks takes as it is or with the `whsec_` prefix (docs/deploy.md)."""
     text = raw.strip()
     if text.startswith("{"):
         try:
             values = json.loads(text).get("secrets", [])
         except (ValueError, AttributeError):
             values = []
+        if isinstance(values, str):
+            values = [values]
         return tuple(str(v).strip() for v in values if str(v).strip())
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -76,6 +81,11 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
         raise NotAuthenticated("Missing webhook signature headers.", code="invalid_signature")
     if len(wanted["webhook-id"]) > 256 or len(wanted["webhook-signature"]) > 4096:
         raise NotAuthenticated("Malformed webhook signature headers.", code="invalid_signature")
+    # Any valid signature of the list is enough (Standard Webhooks): the library stops at the first
+    # malformed entry, so only well-formed v1 entries are handed to it.
+    wanted["webhook-signature"] = " ".join(_v1_signatures(wanted["webhook-signature"]))
+    if not wanted["webhook-signature"]:
+        raise NotAuthenticated("Invalid webhook signature: no v1 signature.", code="invalid_signature")
     reason = "no active secret signed this delivery"
     for verifier in verifiers:
         try:
@@ -87,3 +97,19 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
             # standardwebhooks raises these, not its own error, on a malformed signature header.
             reason = "malformed signature header"
     raise NotAuthenticated(f"Invalid webhook signature: {reason}.", code="invalid_signature")
+
+
+def _v1_signatures(header: str) -> list[str]:
+    """The `v1,<base64>` entries of a space-separated signature list; other versions and malformed
+    entries are left out."""
+    entries = []
+    for entry in header.split(" "):
+        version, comma, signature = entry.partition(",")
+        if version != "v1" or not comma or not signature:
+            continue
+        try:
+            base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        entries.append(entry)
+    return entries

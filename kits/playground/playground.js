@@ -1,0 +1,184 @@
+// The playground: the front end's flow, from a browser on another origin than the API's.
+// Every call is a cross-origin fetch() with `Authorization: Bearer <token>`: the browser sends a CORS
+// preflight first, exactly as for the real front end (kits/frontend has the typed client).
+
+const $ = (id) => document.getElementById(id);
+const FINAL = new Set(["completed", "failed", "canceled"]);
+let api = "";
+let current = null; // {kind, jobId}
+
+function log(method, path, status, note = "") {
+  const item = document.createElement("li");
+  item.textContent = `${method} ${path} -> ${status}${note ? ` (${note})` : ""}`;
+  $("log").prepend(item);
+}
+
+function showError(message) {
+  const status = $("status");
+  status.textContent = message;
+  status.className = "error";
+}
+
+async function call(method, path, body) {
+  const token = $("token").value.trim();
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(`${api}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    log(method, path, "network error", String(error)); // a CORS refusal looks like this too
+    throw new Error(`${method} ${path}: no answer (network or CORS): ${error}`);
+  }
+  const document_ = await response.json().catch(() => ({}));
+  log(method, path, response.status, document_.code || "");
+  if (!response.ok) {
+    const error = new Error(`${response.status} ${document_.code}: ${document_.message}`);
+    error.status = response.status;
+    error.body = document_;
+    throw error;
+  }
+  return document_;
+}
+
+async function mint() {
+  const response = await fetch("token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user: $("user").value.trim(), org: $("org").value.trim() || null }),
+  });
+  const answer = await response.json();
+  if (!response.ok) return showError(answer.message);
+  $("token").value = answer.token;
+  $("whoami").textContent = `Token for ${answer.user}${answer.org ? ` in ${answer.org}` : ""}, valid 1 h.`;
+  await refreshNotifications();
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function generate(event) {
+  event.preventDefault();
+  const kind = $("kind").value;
+  const request = { prompt: $("prompt").value };
+  if (kind === "image") {
+    request.num_images = Number($("num-images").value);
+    request.size = $("size").value.trim() || undefined;
+  } else {
+    request.duration_seconds = Number($("duration").value);
+  }
+  $("result").replaceChildren();
+  $("status").className = "";
+  $("status").dataset.status = "";
+  $("status").textContent = "asking for a generation";
+  $("progress").value = 0;
+  try {
+    const answer = await call("POST", `/api/${kind}s/generate`, request);
+    current = { kind, jobId: answer.job_id };
+    $("cancel").disabled = false;
+    await watch(kind, answer.job_id);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// Polls with backoff (300 ms, x1.5, at most 2 s) until a final state, as the typed client does.
+async function watch(kind, jobId) {
+  let delay = 300;
+  for (;;) {
+    const status = await call("GET", `/api/${kind}s/${jobId}/status`);
+    $("progress").value = status.progress;
+    $("status").textContent = `${jobId}: ${status.status} ${status.progress}%`;
+    $("status").dataset.status = status.status;
+    if (FINAL.has(status.status)) {
+      $("cancel").disabled = true;
+      if (status.status === "completed") await showResult(kind, jobId);
+      if (status.status === "failed") showError(`${jobId} failed: ${status.error}`);
+      await refreshNotifications();
+      return;
+    }
+    await sleep(delay);
+    delay = Math.min(2000, delay * 1.5);
+  }
+}
+
+async function showResult(kind, jobId) {
+  const result = await call("GET", `/api/${kind}s/${jobId}/result`);
+  const files = (kind === "image" ? result.images : result.videos) || [];
+  const nodes = files.map((file) => {
+    const figure = document.createElement("figure");
+    const media = document.createElement(kind === "image" ? "img" : "video");
+    media.src = file.url; // a short-lived signed URL: no token needed
+    if (kind === "video") {
+      media.controls = true;
+      media.muted = true;
+      media.autoplay = true;
+      if (file.thumbnail_url) media.poster = file.thumbnail_url;
+    } else {
+      media.alt = file.description || result.prompt || "";
+    }
+    media.dataset.index = file.index;
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${file.width}x${file.height} ${file.format}, ${file.size_bytes} bytes`;
+    figure.append(media, caption);
+    return figure;
+  });
+  $("result").replaceChildren(...nodes);
+}
+
+async function cancel() {
+  if (!current) return;
+  try {
+    const status = await call("POST", `/api/${current.kind}s/${current.jobId}/cancel`);
+    $("status").textContent = `${current.jobId}: ${status.status}`;
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+async function refreshNotifications() {
+  if (!$("token").value.trim()) return;
+  try {
+    const page = await call("GET", "/api/notifications?limit=10");
+    $("unread").textContent = `${page.unread_count} unread`;
+    $("notification-list").replaceChildren(
+      ...page.items.map((item) => {
+        const entry = document.createElement("li");
+        entry.className = item.read ? "read" : "unread";
+        entry.dataset.generationId = item.metadata.generation_id || "";
+        entry.textContent = `${item.type}: ${item.title} - ${item.message} `;
+        if (!item.read) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.textContent = "mark read";
+          button.onclick = async () => {
+            await call("POST", `/api/notifications/${encodeURIComponent(item.id)}/read`);
+            await refreshNotifications();
+          };
+          entry.append(button);
+        }
+        return entry;
+      }),
+    );
+  } catch (error) {
+    $("unread").textContent = error.message;
+  }
+}
+
+async function start() {
+  const config = await (await fetch("config.json")).json();
+  api = config.api;
+  $("api").textContent = api;
+  $("origin").textContent = window.location.origin;
+  if (!config.dev_token) $("dev-token").hidden = true;
+  $("mint").onclick = mint;
+  $("generate-form").onsubmit = generate;
+  $("cancel").onclick = cancel;
+  $("refresh").onclick = refreshNotifications;
+  document.body.dataset.ready = "true";
+}
+
+start();

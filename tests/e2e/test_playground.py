@@ -1,0 +1,175 @@
+"""The playground in a real browser: headless Chromium (Debian's, driven by Playwright from PyPI) opens
+the page `make run` serves on its own origin, mints a development token, generates an image and a
+video, watches them complete and shows them, reads the notifications. Every API call crosses origins,
+so Chromium sends real CORS preflights; their answers are checked against the contract. A screenshot
+is kept under .local/artifacts/."""
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import ROOT, LocalService, run_service
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+CHROMIUM = Path(os.environ.get("MEDIAGEN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+JOB_SECONDS = 45_000  # ms: a job completes in about 2 s; the bound only stops a broken run
+ARTIFACTS = ROOT / ".local" / "artifacts"
+
+
+def browser_or_skip() -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("MEDIAGEN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")
+def dev_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    """`make run` as a developer starts it: no AUTH_*, so the development key and the playground's
+    token button."""
+    browser_or_skip()
+    yield from run_service(tmp_path_factory.mktemp("playground"))
+
+
+@pytest.fixture(scope="module")
+def page_and_traffic(dev_service: LocalService) -> Iterator[tuple[Any, list[dict[str, Any]], str]]:
+    from playwright.sync_api import sync_playwright
+
+    origin = f"http://127.0.0.1:{dev_service.env['PLAYGROUND_PORT']}"
+    traffic: list[dict[str, Any]] = []  # every network response Chromium reports, preflights included
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            cdp = page.context.new_cdp_session(page)
+            requests_seen: dict[str, dict[str, Any]] = {}
+
+            def sent(event: dict[str, Any]) -> None:
+                requests_seen[event["requestId"]] = {
+                    "method": event["request"]["method"],
+                    "url": event["request"]["url"],
+                    "type": event.get("type"),
+                    "request_headers": {k.lower(): v for k, v in event["request"]["headers"].items()},
+                }
+
+            def received(event: dict[str, Any]) -> None:
+                entry = dict(requests_seen.get(event["requestId"], {}))
+                entry.update(
+                    status=event["response"]["status"],
+                    url=event["response"]["url"],
+                    type=event.get("type"),
+                    headers={k.lower(): v for k, v in event["response"]["headers"].items()},
+                )
+                traffic.append(entry)
+
+            cdp.on("Network.requestWillBeSent", sent)
+            cdp.on("Network.responseReceived", received)
+            cdp.send("Network.enable")
+            page.goto(f"{origin}/", wait_until="load")
+            page.wait_for_selector("body[data-ready=true]")
+            yield page, traffic, origin
+        finally:
+            browser.close()
+
+
+def wait_for_job(page: Any) -> str:
+    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_SECONDS)
+    text: str = page.inner_text("#status")
+    return text.split(":")[0]
+
+
+def test_the_page_mints_a_token_generates_an_image_and_shows_it(
+    page_and_traffic: tuple[Any, list[dict[str, Any]], str],
+) -> None:
+    page, traffic, origin = page_and_traffic
+    page.click("#mint")
+    page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
+    page.fill("#size", "320x200")
+    page.click("#go")
+    job_id = wait_for_job(page)
+
+    image = page.wait_for_selector("#result img")
+    page.wait_for_function("document.querySelector('#result img').complete")
+    size = page.evaluate("[document.querySelector('#result img').naturalWidth, "
+                         "document.querySelector('#result img').naturalHeight]")  # fmt: skip
+    assert size == [320, 200], "the picture was downloaded from its signed URL and decoded"
+    assert image.get_attribute("src").startswith("http://127.0.0.1:")
+    page.wait_for_selector(f"#notification-list li[data-generation-id={job_id}]")
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"playground-image-{time.strftime('%Y%m%d-%H%M%S')}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nplayground screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+
+    api_calls = [entry for entry in traffic if "/api/" in entry.get("url", "")]
+    preflights = [entry for entry in api_calls if entry.get("method") == "OPTIONS"]
+    assert preflights, f"Chromium sent no preflight: {[e.get('url') for e in api_calls]}"
+    for preflight in preflights:
+        assert preflight["status"] == 204
+        assert preflight["headers"]["access-control-allow-origin"] == origin
+        allowed = preflight["headers"]["access-control-allow-headers"].lower()
+        assert "authorization" in allowed
+    answers = [entry for entry in api_calls if entry.get("method") in ("GET", "POST")]
+    assert {entry["status"] for entry in answers} <= {200, 202}, answers
+    for answer in answers:
+        assert answer["headers"].get("access-control-allow-origin") == origin
+        assert answer["request_headers"]["authorization"].startswith("Bearer ")
+
+
+def test_the_page_plays_a_video(page_and_traffic: tuple[Any, list[dict[str, Any]], str]) -> None:
+    page, _, _ = page_and_traffic
+    if not page.input_value("#token"):
+        page.click("#mint")
+        page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
+    page.select_option("#kind", "video")
+    page.fill("#duration", "1")
+    page.click("#go")
+    wait_for_job(page)
+    page.wait_for_selector("#result video")
+    # Metadata loaded: Chromium fetched the clip from its signed URL and read its duration.
+    page.wait_for_function("document.querySelector('#result video').readyState >= 1", timeout=20_000)
+    duration = page.evaluate("document.querySelector('#result video').duration")
+    assert 0.5 < duration < 3
+    page.screenshot(path=str(ARTIFACTS / "playground-video-latest.png"), full_page=True)
+
+
+def test_cors_answers_only_the_allowed_origins(dev_service: LocalService) -> None:
+    playground = f"http://127.0.0.1:{dev_service.env['PLAYGROUND_PORT']}"
+    asked = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    for origin, allowed in ((playground, True), ("https://evil.example", False), ("null", False)):
+        answer = requests.options(
+            f"{dev_service.base}/api/images/generate", headers={"origin": origin, **asked}, timeout=10
+        )
+        assert answer.status_code == 204
+        if allowed:
+            assert answer.headers["access-control-allow-origin"] == origin
+            assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+        else:
+            assert not any(name.lower().startswith("access-control-allow") for name in answer.headers)
+    # The page's token carries its origin as azp, as Clerk's do: accepted here, refused for another.
+    token = requests.post(f"{playground}/token", json={"user": "user_cors"}, timeout=10).json()["token"]
+    status = requests.get(
+        f"{dev_service.base}/api/notifications", headers={"authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert status.status_code == 200

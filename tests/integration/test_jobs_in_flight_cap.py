@@ -1,0 +1,162 @@
+"""A user's cap of jobs in flight (queued or processing; MaxJobsInFlightPerUser, default 10): the next
+generate answers 429 `too_many_jobs_in_flight` with Retry-After and writes nothing; the cap holds under
+concurrent generates (separate processes, as Lambda's sandboxes are); a place frees as a job
+finishes, fails, times out or is canceled."""
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from cancel_generation.app import lambda_handler as cancel_handler
+from completion_webhook.app import lambda_handler as webhook_handler
+from generate.app import lambda_handler as generate_handler
+from mediagen.models import Generation, UserJobsInFlight
+from mediagen.payloads import IN_FLIGHT_STATUSES
+from sweeper.app import lambda_handler as sweeper_handler
+from tests.sandbox import run_concurrently
+from tests.support import (
+    LambdaContext,
+    TokenMinter,
+    completion_payload,
+    http_api_event,
+    response_json,
+    webhook_event,
+)
+
+CAP = 3
+
+
+def generate_event(token: str, job_id: str, kind: str = "image") -> dict[str, Any]:
+    body = json.dumps({"prompt": "Un phare breton", "job_id": job_id})
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    return http_api_event("POST", f"/api/{kind}s/generate", body=body, headers=headers)
+
+
+def queued_messages() -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=os.environ["DISPATCH_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def in_flight(user_id: str) -> list[str]:
+    return sorted(
+        job.job_id
+        for job in Generation.scan()
+        if job.author_id == user_id and job.status in IN_FLIGHT_STATUSES
+    )
+
+
+@pytest.fixture
+def capped(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("MAX_JOBS_IN_FLIGHT_PER_USER", str(CAP))
+    return CAP
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_next_generate_at_the_cap_is_429_and_writes_nothing(
+    capped: int, tokens: TokenMinter, lambda_context: Any
+) -> None:
+    token = tokens.token("user_a")
+    for index in range(capped):
+        assert generate_handler(generate_event(token, f"job_{index}"), lambda_context)["statusCode"] == 202
+    before = ([job.serialize() for job in Generation.scan()], queued_messages())
+
+    response = generate_handler(generate_event(token, "job_over", "video"), lambda_context)
+
+    assert response["statusCode"] == 429
+    assert response["headers"]["Retry-After"] == "30"
+    assert response_json(response)["code"] == "too_many_jobs_in_flight"
+    assert ([job.serialize() for job in Generation.scan()], queued_messages()) == before
+    # The same job id again is the same job (200), not a new one; another user has its own cap
+    assert generate_handler(generate_event(token, "job_0"), lambda_context)["statusCode"] == 200
+    other = tokens.token("user_b")
+    assert generate_handler(generate_event(other, "job_b"), lambda_context)["statusCode"] == 202
+
+
+def finish_by_webhook(job_id: str, status: str) -> None:
+    payload = completion_payload(job_id, status=status, user_id="user_a")
+    assert webhook_handler(webhook_event(payload), LambdaContext())["statusCode"] == 200
+
+
+def cancel(job_id: str, token: str) -> None:
+    event = http_api_event(
+        "POST", f"/api/images/{job_id}/cancel", headers={"authorization": f"Bearer {token}"}
+    )
+    assert cancel_handler(event, LambdaContext())["statusCode"] == 200
+
+
+def time_out(job_id: str) -> None:
+    job = Generation.get(job_id)
+    job.created_at = datetime.now(UTC) - timedelta(hours=2)
+    job.save()
+    assert sweeper_handler({}, LambdaContext())["timed_out"] == 1
+
+
+@pytest.mark.usefixtures("aws")
+@pytest.mark.parametrize("ending", ["completed", "failed", "canceled", "timed out"])
+def test_a_place_frees_as_a_job_ends(
+    capped: int, ending: str, tokens: TokenMinter, lambda_context: Any
+) -> None:
+    token = tokens.token("user_a")
+    for index in range(capped):
+        assert generate_handler(generate_event(token, f"job_{index}"), lambda_context)["statusCode"] == 202
+    assert generate_handler(generate_event(token, "job_next"), lambda_context)["statusCode"] == 429
+
+    if ending in ("completed", "failed"):
+        finish_by_webhook("job_1", ending)
+    elif ending == "canceled":
+        cancel("job_1", token)
+    else:
+        time_out("job_1")
+
+    assert generate_handler(generate_event(token, "job_next"), lambda_context)["statusCode"] == 202
+    assert in_flight("user_a") == ["job_0", "job_2", "job_next"]
+    assert UserJobsInFlight.get("user_a").job_ids == {"job_0", "job_2", "job_next"}
+    assert generate_handler(generate_event(token, "job_more"), lambda_context)["statusCode"] == 429
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_job_refused_by_the_backend_frees_its_place(
+    capped: int, tokens: TokenMinter, lambda_context: Any, fake_backend: Any, run_dispatcher: Any
+) -> None:
+    token = tokens.token("user_a")
+    fake_backend.answers = [(400, {"error": "bad prompt"})]
+    for index in range(capped):
+        assert generate_handler(generate_event(token, f"job_{index}"), lambda_context)["statusCode"] == 202
+    run_dispatcher()  # the backend refuses the first job: it fails at once
+    assert len(in_flight("user_a")) == capped - 1
+    assert generate_handler(generate_event(token, "job_next"), lambda_context)["statusCode"] == 202
+
+
+# --- Under real concurrency: separate processes, as Lambda's sandboxes ------------------------------
+
+
+def test_fifty_concurrent_generates_leave_at_most_the_cap_in_flight(
+    aws_server: str, tokens: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one user and the template's default cap (10)
+    monkeypatch.delenv("MAX_JOBS_IN_FLIGHT_PER_USER", raising=False)
+    token = tokens.token("user_a")
+
+    # When 50 sandboxes send one generate each, all at once
+    events = [generate_event(token, f"job_{index:02d}") for index in range(50)]
+    results = [
+        (response["statusCode"], response.get("headers", {}).get("Retry-After"))
+        for response in run_concurrently("generate.app", events)
+    ]
+
+    # Then at most the cap is accepted (exactly the cap here: nothing else holds a place), every
+    # other one is told to come back, and exactly those jobs are in flight
+    statuses = sorted(status for status, _ in results)
+    assert statuses.count(202) == 10, statuses
+    assert statuses.count(429) == 40, statuses
+    assert all(retry == "30" for status, retry in results if status == 429)
+    accepted = in_flight("user_a")
+    assert len(accepted) == 10
+    assert UserJobsInFlight.get("user_a").job_ids == set(accepted)
+    assert len(list(Generation.scan())) == 10  # the refused ones wrote nothing
