@@ -47,7 +47,13 @@ PRELOAD = (
 )
 # Read by the handler modules at import (PynamoDB's table names and region): a sandbox forked from a
 # forkserver that preloaded them must have been given the same values.
-IMPORT_TIME_VARIABLES = ("GENERATIONS_TABLE", "NOTIFICATIONS_TABLE", "AWS_REGION", "AWS_DEFAULT_REGION")
+IMPORT_TIME_VARIABLES = (
+    "GENERATIONS_TABLE",
+    "NOTIFICATIONS_TABLE",
+    "JOBS_IN_FLIGHT_TABLE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(list(PRELOAD))
 

@@ -17,11 +17,11 @@ from generate.app import lambda_handler as generate_handler
 from mediagen.models import Generation, UserJobsInFlight
 from mediagen.payloads import IN_FLIGHT_STATUSES
 from sweeper.app import lambda_handler as sweeper_handler
-from tests.sandbox import run_concurrently
 from tests.support import (
     LambdaContext,
     TokenMinter,
     completion_payload,
+    deliver_all_at_once,
     http_api_event,
     response_json,
     webhook_event,
@@ -147,7 +147,7 @@ def test_fifty_concurrent_generates_leave_at_most_the_cap_in_flight(
     events = [generate_event(token, f"job_{index:02d}") for index in range(50)]
     results = [
         (response["statusCode"], response.get("headers", {}).get("Retry-After"))
-        for response in run_concurrently("generate.app", events)
+        for response in deliver_all_at_once("generate.app.lambda_handler", events, sandboxes=50)
     ]
 
     # Then at most the cap is accepted (exactly the cap here: nothing else holds a place), every
