@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.cfn_functions import DEFAULT_ROUTE, functions, http_routes
+from infra.harness.events import http_api_event
 from infra.local.gateway import Gateway, Request, Route
 from infra.local.intrinsics import Resolver
 
@@ -21,12 +22,7 @@ def unknown_route_module(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def event(method: str, path: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": DEFAULT_ROUTE,
-        "rawPath": path,
-        "requestContext": {"http": {"method": method, "path": path}},
-    }
+    return http_api_event(method, path, route_key=DEFAULT_ROUTE)
 
 
 def test_api_routes_of_the_function_are_the_routes_of_the_template(monkeypatch: pytest.MonkeyPatch) -> None:
