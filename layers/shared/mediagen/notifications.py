@@ -84,7 +84,7 @@ def list_notifications(
     source = Notification.unread if unread_only else Notification
     page = list(source.query(user_id, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start))
     items = page[:limit]
-    next_cursor = _cursor(items[-1].notification_id) if len(page) > limit else None
+    next_cursor = cursor_after(items[-1].notification_id) if len(page) > limit else None
     return NotificationsPage(
         items=[notification_view(item) for item in items],
         next_cursor=next_cursor,
@@ -121,7 +121,8 @@ def notification_view(item: Notification) -> NotificationView:
     )
 
 
-def _cursor(last_id: str) -> str:
+def cursor_after(last_id: str) -> str:
+    """The opaque cursor of the page that follows the notification `last_id`."""
     return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
 
 
