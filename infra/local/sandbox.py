@@ -18,7 +18,9 @@ import importlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -70,8 +72,8 @@ class InvocationError(Exception):
 
 @dataclass(frozen=True)
 class Function:
-    """What a sandbox needs to run a function: its name, `module.attribute` handler, timeout and memory
-    (for the Lambda context; neither is enforced)."""
+    """What a sandbox needs to run a function: its name, `module.attribute` handler, timeout (enforced,
+    in seconds) and memory (for the Lambda context only)."""
 
     name: str
     handler: str
@@ -101,17 +103,56 @@ class LambdaContext:
 _sandbox: dict[str, Any] = {}
 
 
+class _TimedOut(BaseException):
+    """The function's timeout, raised in its sandbox. Not an Exception: a handler's own `except
+    Exception` must not catch it, as nothing in a Lambda function can catch being stopped."""
+
+
+def _on_timeout(_signal: int, _frame: Any) -> None:
+    raise _TimedOut
+
+
 def _init_sandbox(function: Function, environment: Mapping[str, str], ready: Any, release: Any) -> None:
     """Lambda's init phase: the function's environment, then its handler module imported."""
-    module, _, attribute = function.handler.rpartition(".")
+    module = function.handler.rpartition(".")[0]
     if module in sys.modules:  # preloaded by the forkserver, with the environment it had
         differ = [v for v in IMPORT_TIME_VARIABLES if os.environ.get(v) != environment.get(v)]
         if differ:
             raise RuntimeError(f"{module} was preloaded with other values of {', '.join(differ)}")
     os.environ.clear()
     os.environ.update(environment)
-    handler = getattr(importlib.import_module(module), attribute)
-    _sandbox.update(function=function, handler=handler, ready=ready, release=release)
+    signal.signal(signal.SIGALRM, _on_timeout)
+    _sandbox.update(function=function, ready=ready, release=release)
+    _import_handler()
+
+
+def _import_handler() -> None:
+    module, _, attribute = _sandbox["function"].handler.rpartition(".")
+    _sandbox["handler"] = getattr(importlib.import_module(module), attribute)
+
+
+def _reset_sandbox() -> None:
+    """After a timeout Lambda discards the execution environment: the next invocation finds the
+    function initialised anew. Here: the function's own modules (its code and the layer's, anything
+    not installed in the interpreter) are imported again, so no state of the stopped invocation (a
+    cached client, a half-built setting) is reused. Installed libraries stay: extension modules
+    cannot be initialised twice in one process, and a library module imported twice would give two
+    versions of its classes to the code that holds the first."""
+    installed = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    for name, module in list(sys.modules.items()):
+        origin = getattr(getattr(module, "__spec__", None), "origin", None) or ""
+        ours = origin.endswith(".py") and not any(origin.startswith(path + os.sep) for path in installed)
+        # This module stays (the pool's calls are unpickled as its functions), and so do __main__'s.
+        if ours and not name.startswith("__") and not f"{__name__}.".startswith(f"{name}."):
+            del sys.modules[name]
+    _import_handler()
+
+
+def _timed_out(function: Function) -> tuple[bool, Any]:
+    message = f"Task timed out after {function.timeout:.2f} seconds"
+    print(message, flush=True)  # as Lambda writes it to the function's log
+    _sandbox["reset"] = True
+    return False, message
 
 
 def _invoke_in_sandbox(event: Any, gated: bool) -> tuple[bool, Any]:
@@ -123,12 +164,27 @@ def _invoke_in_sandbox(event: Any, gated: bool) -> tuple[bool, Any]:
         _sandbox["release"].wait()
     if event is None:
         return True, os.getpid()
+    function: Function = _sandbox["function"]
+    if _sandbox.pop("reset", False):
+        _reset_sandbox()
     try:
-        return True, _sandbox["handler"](event, LambdaContext(_sandbox["function"]))
+        return _invoke_until_timeout(function, event)
+    except _TimedOut:  # here too: the alarm may ring just as the handler returns
+        return _timed_out(function)
+
+
+def _invoke_until_timeout(function: Function, event: Any) -> tuple[bool, Any]:
+    signal.setitimer(signal.ITIMER_REAL, function.timeout)
+    try:
+        return True, _sandbox["handler"](event, LambdaContext(function))
+    except _TimedOut:
+        return _timed_out(function)
     except Exception as exc:
         text = "".join(traceback.format_exception(exc))
         print(text, flush=True)  # what Lambda writes to the function's log
         return False, f"{type(exc).__name__}: {exc}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 # --- the caller's side -------------------------------------------------------------------------------
