@@ -80,29 +80,19 @@ def cluster() -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
-        )
-        subprocess.run(  # noqa: S603
-            _as_owner(
-                [
-                    str(binaries / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(log),
-                    "-o",
-                    options,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
+        for attempt in range(3):  # another free port if one was taken between the probe and the start
+            options = (
+                f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off"
+            )
+            start = [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w"]
+            try:
+                subprocess.run(_as_owner([*start, "-t", "60", "start"]), check=True, capture_output=True)  # noqa: S603
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2 or "already in use" not in log.read_text(errors="replace"):
+                    raise
+                port = _free_port()
         started = True
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     except subprocess.CalledProcessError as exc:
