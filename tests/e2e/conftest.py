@@ -67,17 +67,32 @@ class LocalService:
         return self.log.read_text(errors="replace")[-4000:]
 
     def start(self) -> "LocalService":
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own command line
-                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            self.wait_until_ready()
-        except BaseException:
-            self.process.kill()  # whatever failed, nothing is left running
-            self.process.wait()
-            raise
-        return self
+        # A free port is probed before the service binds it: another process (another test suite on
+        # the machine, or any outgoing connection's ephemeral port) may take it in between. Then the
+        # service says so and exits, or serves without its playground: start it on other ports.
+        for attempt in range(3):
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(  # noqa: S603 - our own command line
+                    self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
+            try:
+                self.wait_until_ready()
+            except BaseException:
+                self.process.kill()  # whatever failed, nothing is left running
+                self.process.wait()
+                if attempt < 2 and self.port_was_taken():
+                    self.env.update(PORT=str(free_port()), PLAYGROUND_PORT=str(free_port()))
+                    continue
+                raise
+            if attempt < 2 and "PLAYGROUND_PORT" in self.env and "Playground not served" in self.output():
+                self.stop()
+                self.env.update(PLAYGROUND_PORT=str(free_port()))
+                continue
+            return self
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def port_was_taken(self) -> bool:
+        return "Cannot listen on" in self.output() and "in use" in self.output()
 
     def wait_until_ready(self) -> None:
         assert self.process is not None
