@@ -128,6 +128,12 @@ def seed_job(
     ).save()
 
 
+# The race is the subject of the tests that run sandboxes, not the time: 50 sandboxes on a laptop's
+# cores run slower than Lambda (seen: a webhook invocation past its 3 s with two suites on 2 cores),
+# so their functions get Lambda's largest timeout. The timeouts themselves: test_sandbox_timeouts.py.
+RACE_TIMEOUT_SECONDS = 900
+
+
 def deliver_all_at_once(handler: str, events: list[dict[str, Any]], sandboxes: int = 10) -> list[Any]:
     """Every event to `handler` ("module.attribute") in its own sandbox process (up to `sandboxes`; the
     rest queue behind them), all released at the same instant, as Lambda runs concurrent invocations:
@@ -138,8 +144,6 @@ def deliver_all_at_once(handler: str, events: list[dict[str, Any]], sandboxes: i
 
     from infra.local.sandbox import Function, SandboxPool
 
-    # The race is the subject, not the time: 50 sandboxes on a laptop's cores run slower than Lambda,
-    # so the timeout is Lambda's largest rather than the function's.
-    function = Function("function-under-test", handler, timeout=900)
+    function = Function("function-under-test", handler, timeout=RACE_TIMEOUT_SECONDS)
     with SandboxPool([function], dict(os.environ), min(len(events), sandboxes)) as pool:
         return pool.invoke_all_at_once(function.name, events)

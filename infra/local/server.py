@@ -53,6 +53,7 @@ class Settings:
     dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
     sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
     idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
+    timeout_scale: int = 1  # LOCAL_TIMEOUT_SCALE: the template's function timeouts times this
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> "Settings":
@@ -77,6 +78,7 @@ class Settings:
             raise SystemExit("DYNAMODB_PERSIST=1 keeps DynamoDB Local's data: use it with DYNAMODB=local")
         sandboxes = _positive(env, "LOCAL_SANDBOXES", DEFAULT_SANDBOXES)
         idle_seconds = _positive(env, "LOCAL_IDLE_SECONDS", 30)
+        timeout_scale = _positive(env, "LOCAL_TIMEOUT_SCALE", 1)
         return cls(
             port=port,
             issuer=issuer or devkeys.DEV_ISSUER,
@@ -91,6 +93,7 @@ class Settings:
             dynamodb_persist=SWITCH[persist],
             sandboxes=sandboxes,
             idle_seconds=idle_seconds,
+            timeout_scale=timeout_scale,
         )
 
 
@@ -166,7 +169,12 @@ class LocalService:
         preload(spec.module for spec in specs.values())
         self.pool = SandboxPool(
             [
-                Function(name, f"{spec.module}.{spec.attribute}", spec.timeout, spec.memory)
+                Function(
+                    name,
+                    f"{spec.module}.{spec.attribute}",
+                    spec.timeout * self.settings.timeout_scale,
+                    spec.memory,
+                )
                 for name, spec in specs.items()
             ],
             dict(os.environ),

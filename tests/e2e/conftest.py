@@ -138,6 +138,9 @@ def service_env(tmp: Path, **settings: str) -> tuple[dict[str, str], str]:
         "MEDIAGEN_LOCAL_DIR": str(tmp / "local"),
         "PORT": str(free_port()),
         "PLAYGROUND_PORT": str(free_port()),  # not PORT+1: another test's service may hold it
+        # Lambda's timeouts, ten times over: these tests are about answers, not time, on a machine
+        # that may run other suites beside them (the timeouts themselves: test_sandbox_timeouts.py).
+        "LOCAL_TIMEOUT_SCALE": "10",
         marker: "1",
         **settings,
     }

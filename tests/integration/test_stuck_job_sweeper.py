@@ -13,7 +13,7 @@ from infra.local.sandbox import Function, SandboxPool
 from mediagen import sweeper
 from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
-from tests.support import completion_payload, response_json, seed_job, webhook_event
+from tests.support import RACE_TIMEOUT_SECONDS, completion_payload, response_json, seed_job, webhook_event
 
 
 @pytest.mark.usefixtures("aws_server")
@@ -86,8 +86,8 @@ def test_two_sweeps_and_a_completion_at_once_notify_once() -> None:
     for index in range(10):
         seed_job(f"job_race_{index}")
     functions = [
-        Function("Sweeper", "sweeper.app.lambda_handler"),
-        Function("Webhook", "completion_webhook.app.lambda_handler"),
+        Function("Sweeper", "sweeper.app.lambda_handler", timeout=RACE_TIMEOUT_SECONDS),
+        Function("Webhook", "completion_webhook.app.lambda_handler", timeout=RACE_TIMEOUT_SECONDS),
     ]
     deliveries = [webhook_event(completion_payload(f"job_race_{i}", user_id="user_a")) for i in range(10)]
     with SandboxPool(functions, dict(os.environ), sandboxes=2) as pool, ThreadPoolExecutor(2) as callers:
