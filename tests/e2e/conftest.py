@@ -101,7 +101,10 @@ class LocalService:
             if self.process.poll() is not None:
                 pytest.fail(f"The local service exited with {self.process.returncode}:\n{self.output()}")
             try:  # the port is bound before the service is ready: early requests wait in the backlog
-                if requests.get(f"{self.base}/_local/info", timeout=5).status_code == 200:
+                answers = requests.get(f"{self.base}/_local/info", timeout=5).status_code == 200
+                # Ready as a user sees it: answering, and its banner printed (which follows the
+                # start of its HTTP server by a few milliseconds, or more on a busy machine).
+                if answers and self.base in self.log.read_text(errors="replace"):
                     return
             except requests.RequestException:
                 pass
