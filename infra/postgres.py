@@ -90,7 +90,8 @@ def cluster() -> Iterator[str]:
                 subprocess.run(_as_owner([*start, "-t", "60", "start"]), check=True, capture_output=True)  # noqa: S603
                 break
             except subprocess.CalledProcessError:
-                if attempt == 2 or "already in use" not in log.read_text(errors="replace"):
+                said = log.read_text(errors="replace") if log.exists() else ""  # none if it never ran
+                if attempt == 2 or "already in use" not in said:
                     raise
                 port = _free_port()
         started = True
