@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,17 @@ def _positive(env: dict[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def sandbox_functions(specs: Iterable[FunctionSpec], timeout_scale: int) -> list[Function]:
+    """The template's functions as the sandboxes run them: each with its handler, its memory, and
+    its template `Timeout` times `LOCAL_TIMEOUT_SCALE`, which the sandbox enforces."""
+    return [
+        Function(
+            spec.logical_id, f"{spec.module}.{spec.attribute}", spec.timeout * timeout_scale, spec.memory
+        )
+        for spec in specs
+    ]
+
+
 class LocalService:
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
         self.settings = settings
@@ -168,15 +180,7 @@ class LocalService:
         # each; the environment is complete now (the handler modules read table names at import).
         preload(spec.module for spec in specs.values())
         self.pool = SandboxPool(
-            [
-                Function(
-                    name,
-                    f"{spec.module}.{spec.attribute}",
-                    spec.timeout * self.settings.timeout_scale,
-                    spec.memory,
-                )
-                for name, spec in specs.items()
-            ],
+            sandbox_functions(specs.values(), self.settings.timeout_scale),
             dict(os.environ),
             self.settings.sandboxes,
         )
