@@ -3,6 +3,8 @@
     python -m infra.deploy api-url --env dev            the front end's API base URL
     python -m infra.deploy webhook-secret --env dev     the whsec_ secret the generation backend signs with
     python -m infra.deploy generator-api-key --env dev  the key our dispatcher presents to the backend
+    python -m infra.deploy clerk-webhook-url --env dev  the endpoint to give Clerk's dashboard
+    python -m infra.deploy clerk-webhook-secret --env dev  hand Clerk's signing secret to the stack
     python -m infra.deploy outputs --env dev            every output of the stack
     python -m infra.deploy sam-deploy-args --env dev    `--guided` until samconfig.toml has the parameters
 
@@ -11,6 +13,9 @@ back to the AWS profile's). AWS credentials come from the usual places (AWS_PROF
 """
 
 import argparse
+import getpass
+import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -87,12 +92,51 @@ class Stack:
             raise DeployError(f"secret {arn}: {exc}") from exc
         return str(value)
 
+    def put_secret(self, output_key: str, value: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        arn = self.output(output_key)
+        try:
+            self.session.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=value)
+        except (BotoCoreError, ClientError) as exc:
+            raise DeployError(f"secret {arn}: {exc}") from exc
+
+
+def clerk_secret_value(new: str, current: str, keep_previous: bool) -> str:
+    """What ClerkWebhookSecrets holds after Clerk's signing secret `new` is handed over: the new one
+    first; the ones active before too when `keep_previous` (Svix signs with both during its own
+    rotation, so replacing is the usual case). A malformed secret is refused before anything is written."""
+    import base64
+    import binascii
+
+    from mediagen.webhook_signature import parse_secret_value
+
+    secret = new.strip()
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.startswith("whsec_") or len(key) < 16:
+        raise DeployError(
+            "Clerk's signing secret looks like whsec_<base64> (Webhooks, your endpoint, Signing Secret)"
+        )
+    previous = [s for s in parse_secret_value(current) if s.startswith("whsec_") and s != secret]
+    return json.dumps({"secrets": [secret, *(previous if keep_previous else [])]})
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument(
         "command",
-        choices=["api-url", "webhook-secret", "generator-api-key", "outputs", "sam-deploy-args"],
+        choices=[
+            "api-url",
+            "webhook-secret",
+            "generator-api-key",
+            "clerk-webhook-url",
+            "clerk-webhook-secret",
+            "outputs",
+            "sam-deploy-args",
+        ],
     )
     parser.add_argument("--env", default="dev")
     arguments = parser.parse_args(argv)
@@ -107,6 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             print(signing_secret(stack.secret("WebhookSecretsArn")))
         elif arguments.command == "generator-api-key":
             print(stack.secret("GeneratorApiKeyArn"))
+        elif arguments.command == "clerk-webhook-url":
+            print(stack.output("ClerkWebhookUrl"))
+        elif arguments.command == "clerk-webhook-secret":
+            # From CLERK_WEBHOOK_SECRET, else asked without echo: never on a command line (shell history).
+            new = os.environ.get("CLERK_WEBHOOK_SECRET") or getpass.getpass(
+                "Clerk's signing secret (whsec_...): "
+            )
+            keep = os.environ.get("KEEP_PREVIOUS", "") in ("1", "true")
+            value = clerk_secret_value(new, stack.secret("ClerkWebhookSecretsArn"), keep)
+            stack.put_secret("ClerkWebhookSecretsArn", value)
+            print("Clerk's signing secret is active (the webhook reads it within 5 minutes).")
         else:
             for key, value in sorted(stack.outputs().items()):
                 print(f"{key}\t{value}")

@@ -22,6 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "infra" / "monitoring.yaml"
 PERIOD = 300
 DEAD_LETTER_QUEUE = "DispatchDeadLetterQueue"
+# Every dead-letter queue: its alarm, what it means, and its runbook entry.
+DEAD_LETTER_QUEUES = {
+    DEAD_LETTER_QUEUE: (
+        "DispatchDeadLetterAlarm",
+        "Dispatch messages crashed the dispatcher repeatedly and sit in the dead-letter queue; their jobs "
+        "may be stuck queued.",
+        "dispatch-dead-letter-queue",
+    ),
+    "ErasureDeadLetterQueue": (
+        "ErasureDeadLetterAlarm",
+        "An erasure failed every attempt and sits in the dead-letter queue: a deleted person's data is "
+        "not erased yet.",
+        "erasure-dead-letter-queue",
+    ),
+}
 RUNBOOK = "See docs/runbook.md#"
 
 
@@ -104,6 +119,10 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Dispatch", ("DispatchSent", "DispatchRetried", "DispatchFailed", "BackendAliasRecorded")),
+    (
+        "Erasure",
+        ("ErasureRequested", "JobsErased", "FilesErased", "WebhookDeliveryErased", "ClerkEventIgnored"),
+    ),
 )
 
 
@@ -172,19 +191,19 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
             Threshold=alarm.threshold,
             ComparisonOperator=alarm.comparison,
         )
-    resources["DispatchDeadLetterAlarm"] = _alarm(
-        "Dispatch messages crashed the dispatcher repeatedly and sit in the dead-letter queue; their jobs "
-        "may be stuck queued.",
-        "dispatch-dead-letter-queue",
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{DEAD_LETTER_QUEUE}Name")}],
-        Statistic="Maximum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    for queue, (name, description, anchor) in DEAD_LETTER_QUEUES.items():
+        resources[name] = _alarm(
+            description,
+            anchor,
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": _ref(f"{queue}Name")}],
+            Statistic="Maximum",
+            Period=PERIOD,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
     for function in function_ids:
         resources[f"{function.removesuffix('Function')}ErrorsAlarm"] = _sum_alarm(
             f"{function} failed or was throttled (Lambda Errors + Throttles).",
@@ -241,10 +260,14 @@ def dashboard(function_ids: list[str], table_ids: list[str]) -> str:
         (title, [f'["${{MetricsNamespace}}", "{metric}", "service", "mediagen"]' for metric in metrics])
         for title, metrics in SERVICE_WIDGETS
     ]
-    service[-1][1].append(
-        f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{DEAD_LETTER_QUEUE}Name}}", '
-        '{"stat": "Maximum", "label": "Dead-letter queue"}]'
-    )
+    # Each dead-letter queue on its widget: the dispatch's on "Dispatch", the erasure's on "Erasure".
+    for title, rows in service:
+        queue = f"{title}DeadLetterQueue"
+        if queue in DEAD_LETTER_QUEUES:
+            rows.append(
+                f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{queue}Name}}", '
+                '{"stat": "Maximum", "label": "Dead-letter queue"}]'
+            )
     api = '"AWS/ApiGateway", "{}", "ApiId", "${{HttpApi}}", "Stage", "$default"'
     widgets = [
         *service,
@@ -288,7 +311,7 @@ def parameters(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         "AlertEmail": "Optional e-mail address subscribed to the alert topic (empty for none).",
         "SignatureRejectionThreshold": "Webhook signature rejections in 5 minutes above which to alert.",
         "HttpApi": "The HTTP API's id.",
-        f"{DEAD_LETTER_QUEUE}Name": "The dispatch dead-letter queue's name.",
+        **{f"{queue}Name": f"{queue}'s name." for queue in DEAD_LETTER_QUEUES},
     }
     declared: dict[str, Any] = {
         name: {"Type": "Number" if name.endswith("Threshold") else "String", "Description": text}

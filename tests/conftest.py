@@ -17,6 +17,7 @@ environment.apply(
             generations_table="test-generations",
             notifications_table="test-notifications",
             jobs_in_flight_table="test-jobs-in-flight",
+            erased_people_table="test-erased-people",
             metrics_namespace="MediagenTest",
         ),
         # What each function checks at cold start (import); the fixtures below set the real values.
@@ -24,6 +25,9 @@ environment.apply(
         "AUTH_JWKS_URL": "file:///nonexistent/jwks.json",
         "MEDIA_BUCKET": "mediagen-test-media",
         "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "CLERK_WEBHOOK_SECRETS": "whsec_Y2xlcmstdGVzdC1zZWNyZXQtMzItYnl0ZXMhIQ==",
+        "ERASURE_HASH_KEY": "test-erasure-hash-key-of-the-stack-0123456789",
+        "ERASURE_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "GENERATOR_URL": "http://127.0.0.1:9/generator-not-started",
     }
@@ -86,18 +90,31 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
-    from mediagen import auth, dispatch_queue, generations, media, settings, webhook_signature
-    from mediagen.models import Generation, Notification, UserJobsInFlight
+    from mediagen import (
+        auth,
+        dispatch_queue,
+        erasure,
+        erasure_queue,
+        generations,
+        media,
+        settings,
+        webhook_signature,
+    )
+    from mediagen.models import ErasedPerson, Generation, Notification, UserJobsInFlight
 
     settings.reset_settings()
     generations.reset_connection()
     media._s3_client.cache_clear()
+    media._s3_requests.cache_clear()
+    erasure_queue._sqs.cache_clear()
+    erasure.reset_key_cache()
     dispatch_queue._sqs.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth.reset_key_cache()
     Generation._connection = None
     Notification._connection = None
     UserJobsInFlight._connection = None
+    ErasedPerson._connection = None
 
 
 @pytest.fixture
@@ -112,6 +129,7 @@ def aws() -> Iterator[None]:
         queues = create_queues(boto3.client("sqs"))
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+            patch.setenv("ERASURE_QUEUE_URL", queues["ErasureQueue"])
             yield
 
 
@@ -188,6 +206,7 @@ def aws_server(
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=MEDIA_BUCKET)
     queues = create_queues(boto3.client("sqs", endpoint_url=moto_server))
     monkeypatch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+    monkeypatch.setenv("ERASURE_QUEUE_URL", queues["ErasureQueue"])
     yield dynamodb
     reset_process_state()
 

@@ -18,9 +18,11 @@ from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
+from mediagen.erased_people import not_erased_condition
 from mediagen.errors import TemporaryFault
 from mediagen.models import (
     NO_ORGANIZATION,
+    ErasedPerson,
     GeneratedFile,
     Generation,
     Notification,
@@ -131,6 +133,7 @@ class JobCreation:
     existing: Generation | None = None
     cap_reached: bool = False
     jobs_in_flight: frozenset[str] = field(default_factory=frozenset)
+    erased: bool = False  # the author was erased (Clerk's user.deleted): nothing written
 
 
 # --- Operations ---------------------------------------------------------------------------------
@@ -164,10 +167,12 @@ def create_job(job: Generation) -> Generation | None:
     return None
 
 
-def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
+def create_job_within_cap(job: Generation, cap: int, author_hash: str) -> JobCreation:
     """The job's conditional put and its id added to its author's jobs in flight, in one
-    TransactWriteItems (one request): both or neither, so the cap holds however many generates run at
-    once. ALL_OLD with a failed condition returns the existing job, or the user's jobs in flight."""
+    TransactWriteItems (one request), with a check that the author (`author_hash`, their keyed hash) was
+    not erased: all or nothing, so the cap holds however many generates run at once, and an erasure
+    recorded before the transaction leaves nothing written. ALL_OLD with a failed condition returns the
+    existing job, or the user's jobs in flight."""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
@@ -175,6 +180,8 @@ def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
             with TransactWrite(connection=_connection()) as transaction:
+                # Condition checks come first in the request, then puts, then updates.
+                transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
                 transaction.save(job, condition=create_condition(), return_values="ALL_OLD")
                 transaction.update(
                     UserJobsInFlight(author),
@@ -186,14 +193,16 @@ def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
         except TransactWriteError as exc:
             reasons = list(exc.cancellation_reasons or [])
             codes = [reason.code if reason else None for reason in reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:  # the put (puts come before updates)
-                raw = reasons[0].raw_item if reasons[0] else None
+            if codes[:1] == ["ConditionalCheckFailed"]:  # the author's erasure record
+                return JobCreation(erased=True)
+            if codes[1:2] == ["ConditionalCheckFailed"]:  # the put
+                raw = reasons[1].raw_item if reasons[1] else None
                 current = _item(raw) if raw else find(job.job_id)
                 if current is None:
                     raise TemporaryFault("The job id is being created; retry.") from exc
                 return JobCreation(existing=current)
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                raw = reasons[1].raw_item if reasons[1] else None
+            if codes[2:3] == ["ConditionalCheckFailed"]:
+                raw = reasons[2].raw_item if reasons[2] else None
                 slot = UserJobsInFlight.from_raw_data(raw) if raw else _slot(author)
                 return JobCreation(cap_reached=True, jobs_in_flight=frozenset(slot.job_ids or ()))
             if "TransactionConflict" not in codes:
@@ -469,3 +478,38 @@ def _item(raw: dict[str, Any] | None, *, files: bool = True) -> Generation | Non
 
 def _files_in(raw: dict[str, Any] | None) -> int:
     return len((raw or {}).get("files", {}).get("L", []))
+
+
+# --- A person's erasure ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthoredPage:
+    """One Query page of a person's jobs (the library_author index, both kinds): each job with the
+    attributes the index projects (its files among them), and where the next page starts (None: the
+    last page)."""
+
+    jobs: list[Generation]
+    next_start: dict[str, Any] | None
+
+
+def authored_jobs_page(user_id: str, start: dict[str, Any] | None, limit: int) -> AuthoredPage:
+    """ONE Query of the person's jobs on the library_author index (every job they authored, in any
+    organization, that is not a tombstone; aliases and unattributed jobs are not in it)."""
+    response = Generation._get_connection().query(
+        user_id, index_name="library_author", exclusive_start_key=start, limit=limit
+    )
+    return AuthoredPage(
+        jobs=[Generation.from_raw_data(raw) for raw in response.get("Items", [])],
+        next_start=response.get("LastEvaluatedKey"),
+    )
+
+
+def jobs_in_flight_of(user_id: str) -> frozenset[str]:
+    """The ids of the person's jobs in flight (their entry of JobsInFlight), one consistent GetItem."""
+    return frozenset(_slot(user_id).job_ids or ())
+
+
+def forget_jobs_in_flight(user_id: str) -> None:
+    """Delete the person's entry of JobsInFlight (one DeleteItem; absent: nothing happens)."""
+    UserJobsInFlight(user_id).delete()

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 
 from mediagen import dispatch_queue, generations
 from mediagen.auth import Caller
-from mediagen.errors import Conflict, InvalidPayload, NotFound, NotPermitted, TooManyJobsInFlight
+from mediagen.erasure import person_hash
+from mediagen.errors import (
+    Conflict,
+    InvalidPayload,
+    NotAuthenticated,
+    NotFound,
+    NotPermitted,
+    TooManyJobsInFlight,
+)
 from mediagen.models import NO_ORGANIZATION, Generation, in_flight_shard
 from mediagen.notifications import job_notification
 from mediagen.observability import MetricName, count, logger
@@ -75,9 +83,14 @@ def _create_within_cap(job: Generation, user_id: str) -> Generation | None:
     """None when created, else the job that already has this id. At the cap, the user's finished jobs
     are released first (their places free as they finish, fail, time out or are canceled)."""
     cap = settings().max_jobs_in_flight_per_user
-    created = generations.create_job_within_cap(job, cap)
+    author_hash = person_hash(user_id)
+    created = generations.create_job_within_cap(job, cap, author_hash)
     if created.cap_reached and generations.release_finished_jobs(user_id, created.jobs_in_flight):
-        created = generations.create_job_within_cap(job, cap)
+        created = generations.create_job_within_cap(job, cap, author_hash)
+    if created.erased:
+        # Clerk deleted the account; its session token may live on for a minute. Nothing is written.
+        logger.warning("Generate refused: the caller was erased")
+        raise NotAuthenticated("This account was deleted.", code="account_erased")
     if created.cap_reached:
         count(MetricName.JOBS_IN_FLIGHT_LIMITED)
         logger.info("Generate refused: the user has the cap of jobs in flight", extra={"cap": cap})

@@ -141,3 +141,17 @@ def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str
     if unread_only:
         key["unread_user_id"] = {"S": user_id}
     return key
+
+
+def delete_all_for(user_id: str, *, dry_run: bool = False) -> int:
+    """Delete every notification addressed to `user_id` (a person's erasure): one keys-only Query page
+    at a time, then BatchWriteItem, 25 deletes a request. Returns how many there were."""
+    removed = 0
+    keys = Notification.query(user_id, attributes_to_get=["user_id", "notification_id"])
+    if dry_run:
+        return sum(1 for _ in keys)
+    with Notification.batch_write() as batch:
+        for item in keys:
+            batch.delete(item)
+            removed += 1
+    return removed

@@ -38,6 +38,12 @@ class MetricName:
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
     JOBS_IN_FLIGHT_LIMITED = "JobsInFlightLimited"
+    # Erasure (Clerk's user.deleted, make erase).
+    CLERK_EVENT_IGNORED = "ClerkEventIgnored"
+    ERASURE_REQUESTED = "ErasureRequested"
+    JOBS_ERASED = "JobsErased"
+    FILES_ERASED = "FilesErased"
+    WEBHOOK_ERASED = "WebhookDeliveryErased"
     COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 
