@@ -25,7 +25,7 @@ environment.apply(
         "AUTH_JWKS_URL": "file:///nonexistent/jwks.json",
         "MEDIA_BUCKET": "mediagen-test-media",
         "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "CLERK_WEBHOOK_SECRETS": "whsec_Y2xlcmstdGVzdC1zZWNyZXQtMzItYnl0ZXMhIQ==",
+        "CLERK_WEBHOOK_SECRETS": "whsec_Y2xlcmsgdGVzdCBzZWNyZXQgb2YgMzIgYnl0ZXMhISE=",
         "ERASURE_HASH_KEY": "test-erasure-hash-key-of-the-stack-0123456789",
         "ERASURE_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
