@@ -2,12 +2,12 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from mediagen.access import status_view
-from mediagen.api import json_response, lambda_entry
-from mediagen.auth import authenticate_event
-from mediagen.jobs import cancel
-from mediagen.payloads import Kind
-from mediagen.settings import USER_ROUTE, load_settings
+from mediagen.contract.payloads import Kind
+from mediagen.core.settings import USER_ROUTE, load_settings
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.auth import authenticate_event
+from mediagen.rules.access import status_view
+from mediagen.rules.jobs import cancel
 
 load_settings(*USER_ROUTE)
 

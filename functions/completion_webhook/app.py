@@ -2,9 +2,9 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from mediagen.api import json_response, lambda_entry
-from mediagen.completion_webhook import receive_completion
-from mediagen.settings import load_settings
+from mediagen.core.settings import load_settings
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.completion_delivery import receive_completion
 
 load_settings("webhook_secrets|webhook_secrets_arn")
 

@@ -2,7 +2,9 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from mediagen.api import (
+from mediagen.contract.payloads import GenerateRequest, Kind
+from mediagen.core.settings import USER_ROUTE, load_settings
+from mediagen.edge.api import (
     headers_of,
     json_response,
     lambda_entry,
@@ -10,10 +12,8 @@ from mediagen.api import (
     raw_body,
     require_json_content,
 )
-from mediagen.auth import authenticate_event
-from mediagen.jobs import generate
-from mediagen.payloads import GenerateRequest, Kind
-from mediagen.settings import USER_ROUTE, load_settings
+from mediagen.edge.auth import authenticate_event
+from mediagen.rules.jobs import generate
 
 load_settings(*USER_ROUTE, "dispatch_queue_url")
 

@@ -2,11 +2,11 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from mediagen.access import result_view, visible_generation
-from mediagen.api import json_response, lambda_entry
-from mediagen.auth import authenticate_event
-from mediagen.payloads import Kind
-from mediagen.settings import USER_ROUTE, load_settings
+from mediagen.contract.payloads import Kind
+from mediagen.core.settings import USER_ROUTE, load_settings
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.auth import authenticate_event
+from mediagen.rules.access import result_view, visible_generation
 
 load_settings(*USER_ROUTE, "media_bucket")
 

@@ -2,11 +2,11 @@
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from mediagen.api import json_response, lambda_entry
-from mediagen.auth import authenticate_event
-from mediagen.notifications import list_notifications, mark_read
-from mediagen.payloads import NotificationsQuery
-from mediagen.settings import USER_ROUTE, load_settings
+from mediagen.contract.payloads import NotificationsQuery
+from mediagen.core.settings import USER_ROUTE, load_settings
+from mediagen.data.notifications import list_notifications, mark_read
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.auth import authenticate_event
 
 load_settings(*USER_ROUTE)
 
