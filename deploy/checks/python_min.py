@@ -35,7 +35,11 @@ def main() -> int:
         "GENERATOR_URL": "https://generator.example/jobs",
     }.items():
         os.environ.setdefault(name, value)
-    modules = [f"mediagen.{p.stem}" for p in sorted((ROOT / "layers/shared/mediagen").glob("*.py"))]
+    layer = ROOT / "layers/shared"
+    modules = [
+        ".".join(p.relative_to(layer).with_suffix("").parts).removesuffix(".__init__")
+        for p in sorted((layer / "mediagen").rglob("*.py"))
+    ]
     modules += [f"{p.parent.name}.app" for p in sorted((ROOT / "functions").glob("*/app.py"))]
     for module in modules:
         try:

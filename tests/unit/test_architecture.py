@@ -26,6 +26,8 @@ STANDALONE = {FUNCTIONS / "unknown_route" / "app.py"}
 DATA_ACCESS = {"data/generations.py", "data/notifications.py"}
 HTTP_MODULES = {"edge/api.py"}
 MODELS = {"Generation", "Notification", "GeneratedFile", "UserJobsInFlight"}
+# What a handler may import from Powertools' event handler: routing, not answers.
+ROUTING_NAMES = {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response"}
 EXPRESSION_METHODS = {
     "exists",
     "does_not_exist",
@@ -104,7 +106,8 @@ def _is_http_answer(node: ast.AST) -> bool:
         module = node.module or ""
         names = {alias.name for alias in node.names}
         return module.startswith("aws_lambda_powertools.event_handler") and (
-            module.endswith("exceptions") or bool(names - {"APIGatewayHttpResolver", "Response"})
+            module.endswith("exceptions")
+            or bool(names - {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response"})
         )
     if isinstance(node, ast.Call):
         return isinstance(node.func, ast.Name) and node.func.id == "Response"

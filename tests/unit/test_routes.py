@@ -21,7 +21,7 @@ HTTP_FUNCTIONS = [
 def served_routes(spec: FunctionSpec) -> set[str]:
     """What the function's code registers on its resolver, as template route keys."""
     app = APIGatewayHttpResolver()
-    importlib.import_module(spec.module).routes(app)
+    app.include_router(importlib.import_module(spec.module).router)
     return {
         f"{route.method} {route.openapi_path}"
         for route in [*app._static_routes, *app._dynamic_routes]  # Powertools keeps them here

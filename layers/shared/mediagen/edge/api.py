@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseProxyEvent
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ValidationError
 
 from mediagen.core.errors import (
@@ -116,16 +117,14 @@ def make_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def lambda_entry(
-    register_routes: Callable[[APIGatewayHttpResolver], None],
-) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler of a function: its routes on a resolver, structured logs, metrics flushed once
-    per invocation (with the cold-start metric). Lambda runs one invocation at a time per process (so
-    does the local service: a sandbox process per invocation), and the resolver keeps the event being
-    resolved in class-level state: one resolver per process is right, and two invocations in one
-    interpreter at once are not."""
+def lambda_entry(router: APIGatewayHttpRouter) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of a function: its router's routes (Powertools' `Router`, decorated functions)
+    on a resolver, structured logs, metrics flushed once per invocation (with the cold-start metric).
+    Lambda runs one invocation at a time per process (so does the local service: a sandbox process per
+    invocation), and the resolver keeps the event being resolved in class-level state: one resolver per
+    process is right, and two invocations in one interpreter at once are not."""
     app = make_resolver()
-    register_routes(app)
+    app.include_router(router)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics(capture_cold_start_metric=True)
