@@ -93,7 +93,7 @@ def local_environment(port: int) -> tuple[str, dict[str, str]]:
         raise TargetError(
             f"no local service answers at {url} ({getattr(exc, 'reason', exc)}): start it with `make run`"
         ) from None
-    from infra.local import devkeys
+    from local.emulator import devkeys
 
     environment = {
         **{name: str(value) for name, value in tables.items() if value},
@@ -143,7 +143,8 @@ def run(settings: Settings) -> int:
     if settings.target == "local":
         os.environ.pop("AWS_PROFILE", None)  # the embedded AWS takes any key; never a real profile's
     os.environ.update(environment)  # before the models are imported: they read their table names
-    from mediagen import erased_people, erasure
+    from mediagen.data import erased_people
+    from mediagen.rules import erasure
 
     started = time.monotonic()
     hashed = erasure.person_hash(settings.user_id)

@@ -1,10 +1,11 @@
 """POST /api/webhooks/clerk: Clerk's account events (Svix); `user.deleted` erases the person."""
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mediagen.api import json_response, lambda_entry
-from mediagen.clerk_events import receive_clerk_event
-from mediagen.settings import load_settings
+from mediagen.core.settings import load_settings
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.clerk_events import receive_clerk_event
 
 load_settings(
     "clerk_webhook_secrets|clerk_webhook_secrets_arn",
@@ -12,11 +13,12 @@ load_settings(
     "erasure_queue_url",
 )
 
-
-def routes(app: APIGatewayHttpResolver) -> None:
-    @app.post("/api/webhooks/clerk")
-    def clerk_event() -> Response:
-        return json_response(receive_clerk_event(app.current_event))
+router = APIGatewayHttpRouter()
 
 
-lambda_handler = lambda_entry(routes)
+@router.post("/api/webhooks/clerk")
+def clerk_event() -> Response:
+    return json_response(receive_clerk_event(router.current_event))
+
+
+lambda_handler = lambda_entry(router)

@@ -1,13 +1,13 @@
-"""SQS consumer: erases the person each message names (mediagen.erasure), one message at a time.
+"""SQS consumer: erases the person each message names (mediagen.rules.erasure), one message at a time.
 A pass that runs short of time queues its continuation; one that fails comes back (SQS), and after
 every attempt lands in the dead-letter queue, which is alarmed (docs/runbook.md)."""
 
 from typing import Any
 
-from mediagen.erasure import erasure_pass
-from mediagen.observability import logger, metrics
-from mediagen.payloads import ErasureMessage, QueueEvent
-from mediagen.settings import load_settings
+from mediagen.contract.payloads import ErasureMessage, QueueEvent
+from mediagen.core.observability import logger, metrics
+from mediagen.core.settings import load_settings
+from mediagen.rules.erasure import erasure_pass
 
 load_settings("erasure_hash_key|erasure_hash_key_arn", "erasure_queue_url", "media_bucket")
 

@@ -12,9 +12,9 @@ import boto3
 import pytest
 
 from clerk_webhook.app import lambda_handler
-from infra.harness.parties import CLERK_WEBHOOK_SECRET, clerk_event, clerk_payload, svix_headers
-from mediagen.erasure import person_hash
-from mediagen.models import ErasedPerson
+from local.harness.parties import CLERK_WEBHOOK_SECRET, clerk_event, clerk_payload, svix_headers
+from mediagen.data.models import ErasedPerson
+from mediagen.rules.erasure import person_hash
 from tests.support import RETIRED_SECRET, WEBHOOK_SECRET, http_api_event, response_json
 
 pytestmark = pytest.mark.usefixtures("aws")
