@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions deploy local tests bench migration erase kits/sender
+	$(VENV)/bin/mypy layers/shared functions deploy local tests bench migration kits/sender
 
 check: lint typecheck test
 
@@ -62,7 +62,7 @@ migrate: venv
 # line is taken, never the login name.
 erase: export ERASE_USER := $(if $(filter command line,$(origin USER)),$(USER),)
 erase: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m erase
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.erase
 
 # The front end's flow against the running service (make run in another terminal).
 demo: venv

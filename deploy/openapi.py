@@ -135,6 +135,30 @@ _CANCEL = Operation(
     response_example={**_STATUS_EXAMPLE, "status": "canceled"},
 )
 
+_CLERK = Operation(
+    "Clerk's account events, signed by Svix (svix-id, svix-timestamp, svix-signature; or webhook-*)",
+    WEBHOOK,
+    "ClerkAnswer",
+    request="ClerkEvent",
+    errors=(400, 401, 413, 415, 422, 503),
+    notes=(
+        (
+            401,
+            "Missing or invalid Svix signature (no active Clerk secret signed it), or a timestamp 5 min off",
+        ),
+        (422, "Not a Clerk event, or `user.deleted` without `data.id`: nobody is erased"),
+        (503, "A temporary fault; Svix retries with the same svix-id"),
+    ),
+    request_example={
+        "data": {"deleted": True, "id": "user_29wBMCtzATuFJut8jO2VNTVekS4", "object": "user"},
+        "object": "event",
+        "type": "user.deleted",
+        "timestamp": 1654012591835,
+        "instance_id": "ins_123",
+    },
+    response_example={"event_id": "msg_2abc", "type": "user.deleted", "outcome": "erasing"},
+)
+
 # Every route of template.yaml; a route missing here is described without its bodies (a test says so).
 OPERATIONS: dict[str, Operation] = {
     "POST /api/images/generate": _GENERATE,
@@ -146,6 +170,7 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/images/{job_id}/cancel": _CANCEL,
     "POST /api/videos/{job_id}/cancel": _CANCEL,
     "POST /api/webhooks/image-completion": _WEBHOOK,
+    "POST /api/webhooks/clerk": _CLERK,
     "POST /api/webhooks/video-completion": replace(
         _WEBHOOK,
         request_example={

@@ -200,7 +200,7 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     """The files first (every key the jobs name, and everything in their folders), then each job made a
     tombstone: stopped in between, a retry finds the jobs again and removes nothing twice in vain; a
     file a webhook added meanwhile is in the job the delete reads, and removed after."""
-    from mediagen import library  # rules tier, like this module
+    from mediagen.rules import library  # the library's delete (same tier)
 
     jobs = [job for job in jobs if job.kind and not job.alias_of]
     named = {key for job in jobs for key in job_file_keys(job)}
