@@ -74,6 +74,8 @@ class Settings(BaseModel):
     erasure_hash_key: Text = None
     erasure_hash_key_arn: Text = None
     erasure_queue_url: HttpUrl = None
+    # The erasure's last pass runs this long after the first, once the per-author index caught up.
+    erasure_final_pass_delay_seconds: int = Field(default=20, ge=0, le=900)
     dispatch_queue_url: HttpUrl = None
     generator_url: HttpUrl = None
     generator_api_key: Text = None

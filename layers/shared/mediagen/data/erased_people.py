@@ -6,7 +6,7 @@ transaction) and a completion webhook naming them stores nothing. Passes of the 
 removed; the last one records when nothing was left.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -51,8 +51,10 @@ def record_pass(
     person_hash: str, *, jobs: int, files: int, notifications: int, completed_at: datetime | None
 ) -> None:
     """Add what one pass removed; `completed_at` when it found nothing left (one UpdateItem). The
-    record exists: it is written before any pass is queued (and `make erase` writes it first too)."""
+    record is written before any pass is queued (and `make erase` writes it first too); a pass run
+    without it (a message redriven by hand) writes it."""
     actions: list[Action] = [
+        ErasedPerson.requested_at.set(ErasedPerson.requested_at | (completed_at or datetime.now(UTC))),
         ErasedPerson.jobs_erased.add(jobs),
         ErasedPerson.files_removed.add(files),
         ErasedPerson.notifications_removed.add(notifications),
@@ -61,8 +63,3 @@ def record_pass(
         actions.append(ErasedPerson.completed_at.set(completed_at))
     ErasedPerson(person_hash).update(actions=actions)
 
-
-def reopen(person_hash: str) -> None:
-    """Something of an erased person was found after their erasure completed (a job their token made
-    in the last moments): the erasure runs again, so its completion time is cleared."""
-    ErasedPerson(person_hash).update(actions=[ErasedPerson.completed_at.remove()])
