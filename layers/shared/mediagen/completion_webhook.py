@@ -21,17 +21,15 @@ from mediagen.models import Generation
 from mediagen.notifications import job_notification, notify_once
 from mediagen.observability import MetricName, bind, count, logger
 from mediagen.payloads import (
-    IMAGE_FORMATS,
     NOTIFIED_STATUSES,
-    VIDEO_FORMATS,
     CompletionWebhook,
     JobStatus,
     Kind,
     MediaFile,
     WebhookAnswer,
-    outside_folder,
 )
 from mediagen.settings import settings
+from mediagen.shared_rules import IMAGE_FORMATS, VIDEO_FORMATS, outside_folder
 from mediagen.webhook_signature import active_secrets, verify_delivery
 
 MAX_WEBHOOK_BYTES = 256 * 1024
