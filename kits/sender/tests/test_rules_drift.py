@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from mediagen.backend import dispatch_body
-from mediagen.completion_webhook import media_files
-from mediagen.errors import InvalidPayload
-from mediagen.payloads import CompletionWebhook, GenerateRequest
-from mediagen.settings import settings as settings_of_the_service
+from mediagen.contract.payloads import CompletionWebhook, GenerateRequest
+from mediagen.core.errors import InvalidPayload
+from mediagen.core.settings import settings as settings_of_the_service
+from mediagen.outbound.backend import dispatch_body
+from mediagen.rules.completion_webhook import media_files
 from mediagen_sender import CompletedEvent, Dispatch, FailedEvent, ProcessingEvent
 
 KINDS = ("image", "video")
