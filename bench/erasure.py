@@ -297,14 +297,15 @@ def main() -> int:
     print(
         f"\nratios job by job / batched: S3 requests {per_job['s3'] / max(1, batched['s3']):.1f}x, "
         f"DeleteObjects {per_job['s3 DeleteObjects'] / max(1, batched['s3 DeleteObjects']):.0f}x, "
-        f"SQS {per_job['sqs'] / max(1, batched['sqs']):.0f}x, seconds {per_job['seconds'] / batched['seconds']:.2f}x"
+        f"SQS {per_job['sqs'] / max(1, batched['sqs']):.0f}x, "
+        f"seconds {per_job['seconds'] / batched['seconds']:.2f}x"
     )
     return 0
 
 
 def _seed_in_child(env: dict[str, str], jobs: int, files_per_job: int) -> dict[str, int]:
     code = f"import json; from bench.erasure import seed; print(json.dumps(seed({jobs}, {files_per_job})))"
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own code
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     seeded: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -313,7 +314,7 @@ def _seed_in_child(env: dict[str, str], jobs: int, files_per_job: int) -> dict[s
 
 def _scan_in_child(env: dict[str, str]) -> dict[str, int]:
     code = "import json; from bench.erasure import leftovers; print(json.dumps(leftovers()))"
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own code
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     found: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
