@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "infra" / "monitoring.yaml"
 PERIOD = 300
 DEAD_LETTER_QUEUE = "DispatchDeadLetterQueue"
+FILE_REMOVAL_DEAD_LETTER_QUEUE = "FileRemovalDeadLetterQueue"
 RUNBOOK = "See docs/runbook.md#"
 
 
@@ -104,6 +105,7 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Dispatch", ("DispatchSent", "DispatchRetried", "DispatchFailed", "BackendAliasRecorded")),
+    ("Library", ("JobDeleted", "WebhookDeliveryDeleted", "FilesRemoved")),
 )
 
 
@@ -179,6 +181,19 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         Namespace="AWS/SQS",
         MetricName="ApproximateNumberOfMessagesVisible",
         Dimensions=[{"Name": "QueueName", "Value": _ref(f"{DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    resources["FileRemovalDeadLetterAlarm"] = _alarm(
+        "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
+        "dead-letter queue and the files are still in the bucket.",
+        "file-removal-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name")}],
         Statistic="Maximum",
         Period=PERIOD,
         EvaluationPeriods=1,
@@ -289,6 +304,7 @@ def parameters(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         "SignatureRejectionThreshold": "Webhook signature rejections in 5 minutes above which to alert.",
         "HttpApi": "The HTTP API's id.",
         f"{DEAD_LETTER_QUEUE}Name": "The dispatch dead-letter queue's name.",
+        f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name": "The file removal dead-letter queue's name.",
     }
     declared: dict[str, Any] = {
         name: {"Type": "Number" if name.endswith("Threshold") else "String", "Description": text}

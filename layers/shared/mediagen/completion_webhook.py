@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mediagen import generations
+from mediagen import file_removal, generations, library
 from mediagen.api import headers_of, parse_json_body, raw_body, require_json_content
 from mediagen.errors import Conflict, InvalidPayload, MalformedRequest, NotAuthenticated, TemporaryFault
 from mediagen.models import Generation
@@ -35,13 +35,16 @@ from mediagen.settings import settings
 from mediagen.webhook_signature import active_secrets, verify_delivery
 
 MAX_WEBHOOK_BYTES = 256 * 1024
-Outcome = Literal["created", "updated", "duplicate", "stale"]
+ERASED_STATUS = "erased"  # the tombstone status erasure writes (library.delete_job(tombstone=...))
+Outcome = Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 Refusal = Literal["job_owned_by_another_user", "job_kind_mismatch"]
 _OUTCOME_METRICS = {
     "created": MetricName.WEBHOOK_CREATED,
     "updated": MetricName.WEBHOOK_UPDATED,
     "duplicate": MetricName.WEBHOOK_DUPLICATE,
     "stale": MetricName.WEBHOOK_STALE,
+    "deleted": MetricName.WEBHOOK_DELETED,
+    "erased": MetricName.WEBHOOK_DELETED,  # erasure (issue 22) may give it a metric of its own
 }
 
 
@@ -105,6 +108,16 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             # Its files lie in the folder of the id it was sent with (checked): the alias item holds it.
             answer = _apply(kind, webhook.model_copy(update={"job_id": current.alias_of}), files)
             return answer.model_copy(update={"job_id": webhook.job_id})  # the sender's id, as it sent it
+        if library.is_tombstone(current) or library.expired(current, now):
+            # Its id is spent: acknowledged, nothing stored, no notification; the files the backend
+            # wrote for it anyway leave the bucket too.
+            if files:
+                keys = [key for media in files for key in (media.file_path, media.thumbnail_path) if key]
+                file_removal.enqueue(webhook.job_id, keys, [])
+            logger.info("Delivery for a deleted job acknowledged", extra={"tombstone": current.status})
+            # The tombstone's own status: `deleted`, or `erased` (a person erased, issue 22).
+            spent: Outcome = "erased" if current.status == ERASED_STATUS else "deleted"
+            return WebhookAnswer(job_id=webhook.job_id, outcome=spent)
         _raise_refusal(kind, webhook, current)
         outcome = refused_outcome(webhook, current)
         state = JobState(

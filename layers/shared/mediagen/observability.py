@@ -38,6 +38,9 @@ class MetricName:
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
     JOBS_IN_FLIGHT_LIMITED = "JobsInFlightLimited"
+    WEBHOOK_DELETED = "WebhookDeliveryDeleted"  # a delivery for a deleted or expired job: nothing stored
+    JOB_DELETED = "JobDeleted"
+    FILES_REMOVED = "FilesRemoved"
     COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 
