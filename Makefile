@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/shared functions infra tests bench migration kits/sender
+	$(VENV)/bin/mypy layers/shared functions deploy local tests bench migration kits/sender
 
 check: lint typecheck test
 
@@ -43,13 +43,13 @@ python-min-check:
 	    "the lowest claimed version cannot be checked" >&2; exit 1; fi; \
 	[ -x .venv-min/bin/python ] || "$$py" -m venv .venv-min; \
 	.venv-min/bin/python -m pip install --quiet -r layers/shared/requirements.txt && \
-	PYTHONPATH=$(SRC_PATH) .venv-min/bin/python -m infra.check_python_min
+	PYTHONPATH=$(SRC_PATH) .venv-min/bin/python -m deploy.checks.python_min
 
 .PHONY: demo token openapi frontend-types events monitoring template-check clean-tools
 
-# The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (infra/local/server.py).
+# The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (local/emulator/server.py).
 run: venv
-	PYTHONPATH=$(SRC_PATH) exec $(PY) -m infra.local.server
+	PYTHONPATH=$(SRC_PATH) exec $(PY) -m local.emulator.server
 
 # The old PostgreSQL database into the service (docs/migration.md): make migrate DATABASE_URL=postgresql://...
 # [DRY_RUN=1] [TARGET=aws STACK=name] [REPORT=path] [MERGE_WINDOW_MINUTES=30] [VERIFY_FILES=1]. Settings
@@ -59,15 +59,15 @@ migrate: venv
 
 # The front end's flow against the running service (make run in another terminal).
 demo: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.demo
+	PYTHONPATH=$(SRC_PATH) $(PY) -m local.emulator.demo
 
 # A token for the development key of `make run`: make token USER=user_1 ORG=org_1
 token: venv
-	@PYTHONPATH=$(SRC_PATH) $(PY) -m infra.local.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
+	@PYTHONPATH=$(SRC_PATH) $(PY) -m local.emulator.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
 
 # Generated from template.yaml and the payload models; tests check that they are current.
 openapi: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.openapi
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.openapi
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-types; \
 	else echo "npm missing: run make frontend-types where it is"; fi
 
@@ -79,11 +79,11 @@ kits/frontend/node_modules/.package-lock.json: kits/frontend/package-lock.json
 	cd kits/frontend && npm ci --no-audit --no-fund
 
 events: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events $(if $(TABLES_FROM),--tables-from $(TABLES_FROM))
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.events $(if $(TABLES_FROM),--tables-from $(TABLES_FROM))
 
-# The monitoring nested stack (alarms, dashboard), from infra/monitoring.py and template.yaml.
+# The monitoring nested stack (alarms, dashboard), from deploy/monitoring.py and template.yaml.
 monitoring: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.monitoring
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.monitoring
 
 # SAM and CloudFormation checks, from their own virtualenv (they pin their own boto3): cfn-lint,
 # sam validate --lint, sam build (for arm64, no container), then every native library built is arm64.
@@ -97,13 +97,13 @@ $(TOOLS)/.installed: .ci/tools-requirements.txt
 	@touch $@
 
 template-check: $(TOOLS)/.installed venv
-	$(TOOLS)/bin/cfn-lint template.yaml infra/monitoring.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml deploy/monitoring.yaml
 	$(SAM) validate --lint --region us-east-1
 	$(SAM) build --region us-east-1
-	$(PY) -m infra.check_arm64 .aws-sam/build
-	$(PY) -m infra.check_build .aws-sam/build
-	PYTHONPATH=$(SRC_PATH) $(PY) -m infra.events
-	$(PY) -m infra.check_sam_local $(TOOLS)/bin/sam
+	$(PY) -m deploy.checks.arm64 .aws-sam/build
+	$(PY) -m deploy.checks.build .aws-sam/build
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.events
+	$(PY) -m deploy.checks.sam_local $(TOOLS)/bin/sam
 	$(MAKE) --no-print-directory checkov pip-audit
 
 clean: clean-tools clean-checks
@@ -121,7 +121,7 @@ bench: venv
 # vulnerability data), from their own virtualenv: they pin their own dependencies too.
 CHECKS := .checks-venv
 ENV ?= dev
-DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m infra.deploy
+DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.cli
 
 .PHONY: checkov pip-audit deploy api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
 
@@ -135,13 +135,13 @@ checkov: $(CHECKS)/.installed
 	BC_SKIP_MAPPING=TRUE $(CHECKS)/bin/checkov --config-file .checkov.yaml
 
 pip-audit: $(CHECKS)/.installed
-	PYTHONPATH=. $(CHECKS)/bin/python -m infra.audit_layer layers/shared/requirements.txt
+	PYTHONPATH=. $(CHECKS)/bin/python -m deploy.checks.audit_layer layers/shared/requirements.txt
 
 # Build (layer and functions with their bytecode, checked) and deploy ENV (dev or prod); the first
 # time, `sam deploy --guided` asks for the parameters and saves them in samconfig.toml.
 deploy: $(TOOLS)/.installed venv
 	$(SAM) build
-	$(PY) -m infra.check_build .aws-sam/build
+	$(PY) -m deploy.checks.build .aws-sam/build
 	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
 
 # One command each: what the front end and the generation backend's team need from a stack.
@@ -157,7 +157,7 @@ stack-outputs: venv
 # The front end's flow against a deployment: make smoke API_URL=https://... (WEBHOOK_SECRET and
 # SMOKE_TOKEN from the environment; by default the development ones of `make run`).
 smoke: venv
-	API_URL=$(API_URL) PYTHONPATH=$(SRC_PATH) $(PY) -m infra.smoke
+	API_URL=$(API_URL) PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.smoke
 
 clean-checks:
 	rm -rf $(CHECKS)

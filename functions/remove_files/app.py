@@ -3,10 +3,10 @@ failed message comes back on its own, then goes to the dead-letter queue, which 
 
 from typing import Any
 
-from mediagen import file_removal
-from mediagen.observability import MetricName, bind, count, logger, metrics
-from mediagen.payloads import FileRemovalMessage, QueueEvent
-from mediagen.settings import load_settings
+from mediagen.contract.payloads import FileRemovalMessage, QueueEvent
+from mediagen.core.observability import MetricName, bind, count, logger, metrics
+from mediagen.core.settings import load_settings
+from mediagen.outbound import file_removal
 
 load_settings("media_bucket")
 

@@ -133,7 +133,7 @@ def test_make_demo_follows_port_and_covers_a_video(
     }
     env.pop("MEDIAGEN_URL", None)
     demo = subprocess.run(
-        [sys.executable, "-m", "infra.local.demo"],
+        [sys.executable, "-m", "local.emulator.demo"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
-from mediagen import dispatch
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
+from mediagen.rules import dispatch
 from tests.support import completion_payload, http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -109,7 +109,10 @@ def test_webhook_delivery_survives_a_fault_on_every_call(
             webhook_event(completion_payload("job_ref", user_id="user_a")), lambda_context
         ),
     )
-    assert reference == ["dynamodb.UpdateItem", "dynamodb.PutItem"]
+    assert reference == [
+        "dynamodb.UpdateItem",
+        "dynamodb.TransactWriteItems",
+    ]  # the notification with a check of its job
     expected = webhook_end_state("job_ref")
 
     for index, call in enumerate(reference):

@@ -17,8 +17,8 @@ from generate.app import lambda_handler as generate_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
 from library.app import lambda_handler as library_handler
-from mediagen import generations
-from mediagen.models import Generation, Notification, UserJobsInFlight, in_flight_shard
+from mediagen.data import generations
+from mediagen.data.models import Generation, Notification, UserJobsInFlight, in_flight_shard
 from notifications.app import lambda_handler as notifications_handler
 from remove_files.app import lambda_handler as remove_files_handler
 from tests.support import (

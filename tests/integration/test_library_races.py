@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from infra.local.sandbox import Function, SandboxPool
-from mediagen.models import Generation, Notification, UserJobsInFlight
-from mediagen.payloads import IN_FLIGHT_STATUSES
+from local.emulator.sandbox import Function, SandboxPool
+from mediagen.contract.payloads import IN_FLIGHT_STATUSES
+from mediagen.data.models import Generation, Notification, UserJobsInFlight
 from tests.integration.test_library import list_page, seed_jobs
 from tests.support import (
     RACE_TIMEOUT_SECONDS,

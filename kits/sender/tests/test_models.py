@@ -1,12 +1,12 @@
 """The kit's payload models refuse what mediagen refuses, and what they make mediagen accepts (the
-service's own models, mediagen.payloads, are the judge)."""
+service's own models, mediagen.contract.payloads, are the judge)."""
 
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from mediagen.payloads import CompletionWebhook, s3_key_problem
+from mediagen.contract.payloads import CompletionWebhook, s3_key_problem
 from mediagen_sender import (
     CompletedEvent,
     Dispatch,
@@ -110,7 +110,7 @@ def test_a_dispatch_from_the_service_reads(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PUBLIC_API_URL", "https://api.example.com")
     from types import SimpleNamespace
 
-    from mediagen.backend import dispatch_body
+    from mediagen.outbound.backend import dispatch_body
 
     job: Any = SimpleNamespace(
         job_id="j_1", author_id="user_1", organization=None, kind="video", prompt="p", model=None,
