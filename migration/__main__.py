@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from mediagen.settings import SettingsError
+from mediagen.core.settings import SettingsError
 
 try:  # the layer's models read its settings at import: a malformed variable is bad input too
     from migration import legacy

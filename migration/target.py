@@ -18,7 +18,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 
 # The local service's embedded AWS accepts any key; a real profile must not be used against it.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -97,9 +97,9 @@ def aws_target(stack: str | None, generations: str | None, notifications: str | 
         raise TargetError(
             "TARGET=aws needs STACK=<stack name> (or GENERATIONS_TABLE and NOTIFICATIONS_TABLE)"
         )
-    from infra.aws_session import AwsSetupError, caller_identity, resolve_region, session
+    from deploy.aws_session import AwsSetupError, caller_identity, resolve_region, session
 
-    try:  # the region as every command that talks to AWS finds it (infra/aws_session.py)
+    try:  # the region as every command that talks to AWS finds it (deploy/aws_session.py)
         aws = session(resolve_region())
     except AwsSetupError as exc:
         raise TargetError(str(exc)) from None

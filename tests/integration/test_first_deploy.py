@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import deploy
-from infra.aws_session import AwsSetupError, resolve_region
+from deploy import cli as deploy
+from deploy.aws_session import AwsSetupError, resolve_region
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSWERS = {

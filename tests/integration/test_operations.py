@@ -12,11 +12,11 @@ import pytest
 
 from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
+from deploy.cfn_template import resources_of_type
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
-from infra.cfn_template import resources_of_type
-from mediagen.models import Generation, in_flight_shard
-from mediagen.observability import MetricName
+from mediagen.core.observability import MetricName
+from mediagen.data.models import Generation, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
 from tests.support import WEBHOOK_SECRET, completion_payload, http_api_event, webhook_event
 
@@ -117,7 +117,7 @@ def scenario_output(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     import io
 
-    from mediagen.observability import logger
+    from mediagen.core.observability import logger
 
     monkeypatch.setenv("DISPATCH_BACKOFF_SECONDS", "0")
     log_stream = io.StringIO()  # the Logger's handler wrote to the stdout of import time
