@@ -102,6 +102,7 @@ class LocalGenerator:
                     generation_time_seconds=time.monotonic() - started,
                     user_id=user,
                     organization_id=organization,
+                    folder=dispatch.folder,
                 ),
             )
         except Exception as exc:

@@ -1,12 +1,36 @@
 """Pydantic models of every payload we accept or answer (the contract's bodies)."""
 
-import re
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+
+# The rules the kits share are defined once, in shared_rules (the sender kit carries a copy of it).
+from mediagen.core.shared_rules import (
+    JOB_ID_PATTERN,
+    MAX_DIMENSIONS,
+    MAX_DURATION_SECONDS,
+    MAX_ERROR_MESSAGE,
+    MAX_FILES,
+    MAX_FORMAT,
+    MAX_FPS,
+    MAX_GENERATION_TIME_SECONDS,
+    MAX_KEY,
+    MAX_MODEL_NAME,
+    MAX_NUM_IMAGES,
+    MAX_PROGRESS,
+    MAX_PROMPT,
+    MAX_REQUEST_DURATION_SECONDS,
+    MAX_SIZE,
+    MAX_SIZE_BYTES,
+    MAX_URL,
+    PRINCIPAL_ID_PATTERN,
+    dimensions_problem,
+    s3_key_problem,
+    size_problem,
+)
 
 Kind = Literal["image", "video"]
 
@@ -26,25 +50,9 @@ FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
 NOTIFIED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)  # one notification per finished job
 DeliveryStatus = Literal[JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED]
 
-MAX_FILES = 16
-MAX_PROMPT = 4000
-IMAGE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp"})
-VIDEO_FORMATS = frozenset({"mp4", "webm"})
-
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN.pattern)]
-PrincipalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+PrincipalId = Annotated[str, Field(pattern=PRINCIPAL_ID_PATTERN.pattern)]
 Number = StrictInt | StrictFloat
-_DIMENSIONS = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
-
-
-# Unicode's control characters (category Cc) are exactly these two ranges: one regex search instead of
-# a category lookup per character.
-_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _has_control_chars(text: str) -> bool:
-    return _CONTROL_CHARS.search(text) is not None
 
 
 class _Model(BaseModel):
@@ -59,15 +67,15 @@ class _Payload(_Model):
 
 
 class MediaFile(_Payload):
-    file_path: str = Field(min_length=1, max_length=1024)
-    url: str | None = Field(default=None, max_length=4096)
-    size_bytes: StrictInt = Field(ge=0, le=50 * 1024**3)
-    format: str = Field(min_length=1, max_length=10)
-    dimensions: str = Field(max_length=13)
+    file_path: str = Field(min_length=1, max_length=MAX_KEY)
+    url: str | None = Field(default=None, max_length=MAX_URL)
+    size_bytes: StrictInt = Field(ge=0, le=MAX_SIZE_BYTES)
+    format: str = Field(min_length=1, max_length=MAX_FORMAT)
+    dimensions: str = Field(max_length=MAX_DIMENSIONS)
     description: str | None = Field(default=None, max_length=MAX_PROMPT)
-    duration_seconds: Number | None = Field(default=None, gt=0, le=24 * 3600)
-    fps: Number | None = Field(default=None, gt=0, le=1000)
-    thumbnail_path: str | None = Field(default=None, min_length=1, max_length=1024)
+    duration_seconds: Number | None = Field(default=None, gt=0, le=MAX_DURATION_SECONDS)
+    fps: Number | None = Field(default=None, gt=0, le=MAX_FPS)
+    thumbnail_path: str | None = Field(default=None, min_length=1, max_length=MAX_KEY)
 
     @field_validator("format")
     @classmethod
@@ -77,8 +85,9 @@ class MediaFile(_Payload):
     @field_validator("dimensions")
     @classmethod
     def _check_dimensions(cls, value: str) -> str:
-        if not _DIMENSIONS.fullmatch(value):
-            raise ValueError("dimensions must be WIDTHxHEIGHT with positive integers, e.g. 1024x1024")
+        problem = dimensions_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property
@@ -91,12 +100,12 @@ class MediaFile(_Payload):
 
 
 class ErrorDetail(_Payload):
-    message: str = Field(min_length=1, max_length=2000)
+    message: str = Field(min_length=1, max_length=MAX_ERROR_MESSAGE)
 
 
 class GenerationMetadata(_Payload):
-    model_name: str | None = Field(default=None, min_length=1, max_length=200)
-    generation_time_seconds: Number | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    model_name: str | None = Field(default=None, min_length=1, max_length=MAX_MODEL_NAME)
+    generation_time_seconds: Number | None = Field(default=None, ge=0, le=MAX_GENERATION_TIME_SECONDS)
 
 
 class CompletionData(_Payload):
@@ -113,9 +122,9 @@ class CompletionWebhook(_Payload):
     user_id: PrincipalId | None = None
     organization_id: PrincipalId | None = None
     status: DeliveryStatus
-    progress: StrictInt | None = Field(default=None, ge=0, le=100)
+    progress: StrictInt | None = Field(default=None, ge=0, le=MAX_PROGRESS)
     data: CompletionData | None = None
-    error: Annotated[str, Field(min_length=1, max_length=2000)] | ErrorDetail | None = None
+    error: Annotated[str, Field(min_length=1, max_length=MAX_ERROR_MESSAGE)] | ErrorDetail | None = None
 
     @model_validator(mode="after")
     def _check_paths(self) -> "CompletionWebhook":
@@ -137,27 +146,6 @@ class CompletionWebhook(_Payload):
         if isinstance(self.error, ErrorDetail):
             return self.error.message
         return self.error
-
-
-def s3_key_problem(path: str, job_folder: str | None = None) -> str | None:
-    """Why `path` is not an acceptable S3 key (inside `job_folder`, a prefix ending with `/`, when
-    given), or None when it is. The folder is the job's own (`images/{job_id}/`): a key is accepted
-    only when it starts with it, so no job id (`images` included) reaches another job's files."""
-    if _has_control_chars(path):
-        return "contains control characters"
-    if path.startswith("/") or "\\" in path:
-        return "must be a relative key with forward slashes"
-    segments = path.split("/")
-    if any(segment in ("", ".", "..") for segment in segments):
-        return "must not contain empty, '.' or '..' segments"
-    return outside_folder(path, job_folder) if job_folder is not None else None
-
-
-def outside_folder(path: str, job_folder: str) -> str | None:
-    """Why `path` (a well-formed key) is not inside `job_folder`, or None when it is."""
-    if not path.startswith(job_folder) or len(path) == len(job_folder):
-        return f"must lie inside the job's folder ({job_folder})"
-    return None
 
 
 # --- Answers -------------------------------------------------------------------------------------
@@ -213,8 +201,6 @@ class ResultView(StatusView):
 
 # --- Generate, cancel, dispatch, notifications ---------------------------------------------------
 
-_SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
-
 
 class GenerateRequest(_Model):
     """POST /api/{images|videos}/generate. Unknown fields are refused: a typo must not pass silently."""
@@ -224,9 +210,9 @@ class GenerateRequest(_Model):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     job_id: JobId | None = None
     model: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")] | None = None
-    num_images: StrictInt | None = Field(default=None, ge=1, le=8)
-    size: str | None = Field(default=None, max_length=11)
-    duration_seconds: StrictInt | None = Field(default=None, ge=1, le=60)
+    num_images: StrictInt | None = Field(default=None, ge=1, le=MAX_NUM_IMAGES)
+    size: str | None = Field(default=None, max_length=MAX_SIZE)
+    duration_seconds: StrictInt | None = Field(default=None, ge=1, le=MAX_REQUEST_DURATION_SECONDS)
 
     @field_validator("prompt")
     @classmethod
@@ -240,10 +226,9 @@ class GenerateRequest(_Model):
     @field_validator("size")
     @classmethod
     def _check_size(cls, value: str | None) -> str | None:
-        if value is not None:
-            match = _SIZE.fullmatch(value)
-            if not match or max(int(match[1]), int(match[2])) > 8192:
-                raise ValueError("size must be WIDTHxHEIGHT, each from 1 to 8192, e.g. 1024x1024")
+        problem = size_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
 
 

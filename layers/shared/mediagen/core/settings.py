@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from mediagen.core.errors import NotConfigured
+from mediagen.core.shared_rules import DEFAULT_MEDIA_KEY_PATTERN, job_folder
 
 
 def _csv(value: Any) -> Any:
@@ -36,8 +37,6 @@ Text = Annotated[str | None, BeforeValidator(_blank_is_none)]
 HttpUrl = Annotated[
     str | None, BeforeValidator(_blank_is_none), Field(pattern=r"^https?://[^\s]+$", max_length=2048)
 ]
-# Where a job's files lie in the media bucket: `{kind}` is image or video, `{job_id}` the job's id.
-DEFAULT_MEDIA_KEY_PATTERN = "{kind}s/{job_id}/"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -116,7 +115,7 @@ class Settings(BaseModel):
 
     def media_key_prefix(self, kind: str, job_id: str) -> str:
         """The folder of a job's files in the media bucket."""
-        return self.media_key_pattern.format(kind=kind, job_id=job_id)
+        return job_folder(kind, job_id, self.media_key_pattern)
 
 
 def build_settings(environment: Mapping[str, str]) -> Settings:

@@ -14,19 +14,17 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from mediagen.contract.payloads import (
-    IMAGE_FORMATS,
     NOTIFIED_STATUSES,
-    VIDEO_FORMATS,
     CompletionWebhook,
     JobStatus,
     Kind,
     MediaFile,
     WebhookAnswer,
-    outside_folder,
 )
 from mediagen.core.errors import Conflict, InvalidPayload, TemporaryFault
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
+from mediagen.core.shared_rules import IMAGE_FORMATS, VIDEO_FORMATS, outside_folder
 from mediagen.data import generations
 from mediagen.data.models import Generation
 from mediagen.data.notifications import job_notification, notify_once
