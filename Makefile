@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench migrate erase python-min-check
+.PHONY: venv test lint typecheck check run clean bench bench-library migrate erase python-min-check
 
 venv: $(VENV)/.installed
 
@@ -130,6 +130,10 @@ clean:
 bench: venv
 	$(PY) -m bench.run
 
+# The library's list, delete and write-unit figures (docs/performance.md, section 5).
+bench-library: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.library --doc
+
 # --- Deployment (docs/deploy.md) ---------------------------------------------------------------------
 # checkov (with the reviewed skips of .checkov.yaml) and pip-audit (the layer's pins against PyPI's
 # vulnerability data), from their own virtualenv: they pin their own dependencies too.
@@ -137,7 +141,7 @@ CHECKS := .checks-venv
 ENV ?= dev
 DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.cli
 
-.PHONY: checkov pip-audit deploy api-url webhook-secret generator-api-key stack-outputs smoke clean-checks \
+.PHONY: checkov pip-audit deploy deploy-check api-url webhook-secret generator-api-key stack-outputs smoke clean-checks \
 	clerk-webhook-url clerk-webhook-secret
 
 $(CHECKS)/.installed: .ci/checks-requirements.txt
@@ -152,12 +156,20 @@ checkov: $(CHECKS)/.installed
 pip-audit: $(CHECKS)/.installed
 	PYTHONPATH=. $(CHECKS)/bin/python -m deploy.checks.audit_layer layers/shared/requirements.txt
 
-# Build (layer and functions with their bytecode, checked) and deploy ENV (dev or prod); the first
-# time, `sam deploy --guided` asks for the parameters and saves them in samconfig.toml.
-deploy: $(TOOLS)/.installed venv
+# Deploy ENV (dev or prod), docs/deploy.md. First the checks (credentials, region, tools: seconds, one
+# line per problem) and, the first time only, the template's parameters, asked and saved in samconfig.toml
+# [ENV] (SAMCONFIG names another file); then SAM CLI, the build (layer and functions with their bytecode,
+# checked) and `sam deploy` with the saved answers: never --guided, so nothing is asked again.
+deploy: venv
+	@$(DEPLOY) prepare --env $(ENV)
+	@$(MAKE) --no-print-directory $(TOOLS)/.installed
 	$(SAM) build
 	$(PY) -m deploy.checks.build .aws-sam/build
 	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
+
+# The checks of `make deploy` alone: credentials (STS), region, tools; nothing built, asked or changed.
+deploy-check: venv
+	@$(DEPLOY) check --env $(ENV)
 
 # One command each: what the front end and the generation backend's team need from a stack.
 api-url: venv
@@ -175,10 +187,13 @@ clerk-webhook-url: venv
 clerk-webhook-secret: venv
 	@$(DEPLOY) clerk-webhook-secret --env $(ENV)
 
-# The front end's flow against a deployment: make smoke API_URL=https://... (WEBHOOK_SECRET and
-# SMOKE_TOKEN from the environment; by default the development ones of `make run`).
+# The front end's flow, checked: bare `make smoke` against `make run` (its development key and secret, on
+# PORT); `make smoke API_URL=https://...` against a deployment (WEBHOOK_SECRET and SMOKE_TOKEN from the
+# environment), or `make smoke ENV=dev` against that environment's stack (its URL and webhook secret read
+# from AWS, region as every deploy command; SMOKE_TOKEN: a test user's Clerk token, docs/deploy.md).
+SMOKE_ENV := $(if $(filter command line,$(origin ENV)),--env $(ENV))
 smoke: venv
-	API_URL=$(API_URL) PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.smoke
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.smoke $(SMOKE_ENV)
 
 clean-checks:
 	rm -rf $(CHECKS)

@@ -36,6 +36,12 @@ DEAD_LETTER_QUEUES = {
         "not erased yet.",
         "erasure-dead-letter-queue",
     ),
+    "FileRemovalDeadLetterQueue": (
+        "FileRemovalDeadLetterAlarm",
+        "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
+        "dead-letter queue and the files are still in the bucket.",
+        "file-removal-dead-letter-queue",
+    ),
 }
 RUNBOOK = "See docs/runbook.md#"
 
@@ -119,6 +125,7 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Dispatch", ("DispatchSent", "DispatchRetried", "DispatchFailed", "BackendAliasRecorded")),
+    ("Library", ("JobDeleted", "WebhookDeliveryDeleted", "FilesRemoved")),
     (
         "Erasure",
         ("ErasureRequested", "JobsErased", "FilesErased", "WebhookDeliveryErased", "ClerkEventIgnored"),
@@ -260,9 +267,14 @@ def dashboard(function_ids: list[str], table_ids: list[str]) -> str:
         (title, [f'["${{MetricsNamespace}}", "{metric}", "service", "mediagen"]' for metric in metrics])
         for title, metrics in SERVICE_WIDGETS
     ]
-    # Each dead-letter queue on its widget: the dispatch's on "Dispatch", the erasure's on "Erasure".
+    # Each dead-letter queue on the widget of what it serves.
+    widget_queues = {
+        "Dispatch": DEAD_LETTER_QUEUE,
+        "Erasure": "ErasureDeadLetterQueue",
+        "Library": "FileRemovalDeadLetterQueue",
+    }
     for title, rows in service:
-        queue = f"{title}DeadLetterQueue"
+        queue = widget_queues.get(title, "")
         if queue in DEAD_LETTER_QUEUES:
             rows.append(
                 f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{queue}Name}}", '

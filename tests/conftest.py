@@ -29,6 +29,8 @@ environment.apply(
         "ERASURE_HASH_KEY": "test-erasure-hash-key-of-the-stack-0123456789",
         "ERASURE_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
+        "FILE_REMOVAL_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
+        "LIBRARY_CURSOR_KEY": "test-library-cursor-key-0123456789",
         "GENERATOR_URL": "http://127.0.0.1:9/generator-not-started",
     }
 )
@@ -50,6 +52,7 @@ from local.harness.parties import (  # noqa: E402
     public_jwk,
 )
 from local.harness.sources import SqsEventSource  # noqa: E402
+from tests.skip_summary import pytest_terminal_summary  # noqa: E402, F401 - a pytest hook
 from tests.support import RequestLog  # noqa: E402
 
 TABLE_NAMES = {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()}
@@ -94,8 +97,8 @@ def reset_process_state() -> None:
     from mediagen.data import generations
     from mediagen.data.models import ErasedPerson, Generation, Notification, UserJobsInFlight
     from mediagen.edge import auth, webhook_signature
-    from mediagen.outbound import dispatch_queue, erasure_queue, media
-    from mediagen.rules import erasure
+    from mediagen.outbound import dispatch_queue, erasure_queue, file_removal, media
+    from mediagen.rules import erasure, library
 
     settings.reset_settings()
     generations.reset_connection()
@@ -104,6 +107,9 @@ def reset_process_state() -> None:
     erasure_queue._sqs.cache_clear()
     erasure.reset_key_cache()
     dispatch_queue._sqs.cache_clear()
+    file_removal._sqs.cache_clear()
+    file_removal._s3.cache_clear()
+    library._secret_key.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth.reset_key_cache()
     Generation._connection = None
@@ -124,6 +130,7 @@ def aws() -> Iterator[None]:
         queues = create_queues(boto3.client("sqs"))
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+            patch.setenv("FILE_REMOVAL_QUEUE_URL", queues["FileRemovalQueue"])
             patch.setenv("ERASURE_QUEUE_URL", queues["ErasureQueue"])
             yield
 
@@ -201,6 +208,7 @@ def aws_server(
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=MEDIA_BUCKET)
     queues = create_queues(boto3.client("sqs", endpoint_url=moto_server))
     monkeypatch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+    monkeypatch.setenv("FILE_REMOVAL_QUEUE_URL", queues["FileRemovalQueue"])
     monkeypatch.setenv("ERASURE_QUEUE_URL", queues["ErasureQueue"])
     yield dynamodb
     reset_process_state()

@@ -2,6 +2,8 @@
 of the contract checked in the tables and through the routes over HTTP, a rerun that changes nothing,
 changes made by the service kept, a dry run that writes nothing."""
 
+import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +221,25 @@ def test_every_rule_in_the_tables_and_through_the_routes(
     lost_status = get(service, "/api/images/cm_lost/status", alice).json()
     assert (lost_status["status"], lost_status["error"]) == ("failed", "did not complete in the old system")
 
+    # the library: each person's migrated jobs, newest first by their OLD created_at (then job id), no
+    # alias and no unattributed job; the organization's jobs to its members
+    for user, token in (("user_alice", alice), ("user_bob", bob)):
+        own = [job for job in stored.values() if job.get("author_id", {}).get("S") == user]
+        expected = sorted(own, key=lambda job: (job["created_at"]["S"], job["job_id"]["S"]), reverse=True)
+        library = get(service, "/api/images?limit=100", token).json()
+        assert [i["job_id"] for i in library["items"]] == [job["job_id"]["S"] for job in expected], user
+        assert library["next_cursor"] is None
+        for item, job in zip(library["items"], expected, strict=True):
+            assert datetime.fromisoformat(item["created_at"]) == datetime.strptime(
+                job["created_at"]["S"], "%Y-%m-%dT%H:%M:%S.%f%z"
+            )
+            assert item["source"] == "front-end" and item["author_id"] == user
+    assert U_A not in {i["job_id"] for i in get(service, "/api/images?limit=100", alice).json()["items"]}
+    acme = get(service, "/api/images?scope=organization&limit=100", acme_member).json()["items"]
+    assert "cm_done_alice" in {i["job_id"] for i in acme}
+    assert all(i["organization_id"] == "org_acme" for i in acme)
+    assert get(service, "/api/images?limit=100", first).json() == {"items": [], "next_cursor": None}
+
     # notifications: read state kept, the merged job's one to its author, none to the first user
     page = get(service, "/api/notifications?limit=100", alice).json()
     by_job = {item["metadata"]["generation_id"]: item for item in page["items"]}
@@ -248,6 +269,11 @@ def test_every_rule_in_the_tables_and_through_the_routes(
     assert again.report is not None
     assert again.report["counts"].get("writes.created", 0) == 0
     assert again.report["counts"]["writes.already_present"] == 27
+    assert run.stdout.startswith(f"Migration report (complete; {counts['writes.created']} items written)")
+    assert again.stdout.startswith(
+        "Migration report (complete; nothing written: every item was already there)"
+    )
+    assert dry.stdout.startswith("Migration report (complete; DRY RUN, nothing written)")
     assert scan(service) == snapshot
 
     # When the service changes what was migrated (a notification read), a rerun keeps it as the service has it
@@ -306,6 +332,34 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_nothing_written(
         assert len(lines) == 1 and expected in lines[0], (name, run.stderr)
         assert "Traceback" not in run.stderr and "secret" not in run.stderr
         assert not report.exists(), name
+    assert scan(service) == before
+
+
+def test_a_role_that_may_not_read_a_table_is_told_so_not_that_the_table_is_missing(
+    service: LocalService, legacy_db: str, tmp_path: Path
+) -> None:
+    """psql says "permission denied"; information_schema hides what a role may not read, so the
+    migration said "missing table"."""
+    before = scan(service)
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(legacy_db, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')  # a name we made
+        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+        admin.execute(f'REVOKE SELECT ON "Notification" FROM "{role}"')  # noqa: S608
+        admin.execute(f'REVOKE SELECT ON "ImageFile" FROM "{role}"')  # noqa: S608
+        admin.execute(f'GRANT SELECT ("id", "generationId", "filename") ON "ImageFile" TO "{role}"')
+    as_reader = legacy_db.replace("postgresql://postgres@", f"postgresql://{role}@")
+    assert as_reader != legacy_db
+
+    run = migrate(as_reader, tmp_path / "denied.json", PORT=service.env["PORT"])
+
+    assert run.code == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(f'migrate: permission denied: the role "{role}" may not read ')
+    assert 'table "Notification"' in line
+    assert 'column "ImageFile"."s3Key"' in line and 'column "ImageFile"."id"' not in line
+    assert "missing" not in line and "GRANT SELECT" in line
+    assert not (tmp_path / "denied.json").exists()
     assert scan(service) == before
 
 

@@ -62,4 +62,3 @@ def record_pass(
     if completed_at is not None:
         actions.append(ErasedPerson.completed_at.set(completed_at))
     ErasedPerson(person_hash).update(actions=actions)
-
