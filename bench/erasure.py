@@ -157,8 +157,8 @@ def leftovers() -> dict[str, int]:
                     found[f"person items ({variable})"] += 1
                 if BYSTANDER in text and variable == "GENERATIONS_TABLE":
                     found["bystander jobs"] += 1
-    for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for entry in page.get("Contents", []):
+    for listed in boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for entry in listed.get("Contents", []):
             found["person files" if PERSON[-8:] in entry["Key"] else "bystander files"] += 1
     return dict(found)
 
@@ -195,7 +195,7 @@ def worker(mode: str, kill_after: int) -> None:
                 os.kill(os.getpid(), 9)  # SIGKILL: no cleanup, as a timed-out or lost sandbox
             return original_delete(job_id, **options)
 
-        library.delete_job = dies  # type: ignore[assignment]
+        library.delete_job = dies
     started = time.perf_counter()
     if mode == "batched":
         erasure.request_erasure(PERSON)
@@ -203,9 +203,8 @@ def worker(mode: str, kill_after: int) -> None:
         while not report.done:
             report = erasure.erasure_pass(ErasureMessage(user_id=PERSON, final_pass=report.complete))
     else:
-        from remove_files.app import lambda_handler as remove_files
-
         from local.harness.events import LambdaContext
+        from remove_files.app import lambda_handler as remove_files
 
         start = None
         while True:

@@ -103,7 +103,6 @@ def reset_process_state() -> None:
     settings.reset_settings()
     generations.reset_connection()
     media._s3_client.cache_clear()
-    media._s3_requests.cache_clear()
     erasure_queue._sqs.cache_clear()
     erasure.reset_key_cache()
     dispatch_queue._sqs.cache_clear()

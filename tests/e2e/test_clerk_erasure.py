@@ -76,7 +76,8 @@ def user_deleted(user_id: str) -> dict[str, Any]:
 def aws(service: LocalService, name: str) -> Any:
     info = service.info()
     endpoint = info["dynamodb_endpoint"] if name == "dynamodb" else info["aws_endpoint"]
-    return boto3.client(
+    make: Any = boto3.client  # one helper for both services
+    return make(
         name,
         endpoint_url=endpoint,
         region_name=info["region"],

@@ -29,9 +29,9 @@ from mediagen.data import generations
 from mediagen.data.models import Generation
 from mediagen.data.notifications import job_notification, notify_once
 from mediagen.outbound import file_removal
-from mediagen.rules import library
+from mediagen.rules import erasure, library
+from mediagen.rules.erasure import ERASED_STATUS
 
-ERASED_STATUS = "erased"  # the tombstone status erasure writes (library.delete_job(tombstone=...))
 Outcome = Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 Refusal = Literal["job_owned_by_another_user", "job_kind_mismatch"]
 
@@ -56,6 +56,12 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
 def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> WebhookAnswer:
     now = datetime.now(UTC)
     write = generations.apply_delivery(kind, webhook, files, now)
+    if (
+        write.applied
+        and gives_the_job_an_author(webhook, write.before)
+        and erasure.is_erased(str(webhook.user_id))
+    ):
+        return _refuse_for_an_erased_person(kind, webhook, files)
     if write.applied:
         outcome: Outcome = "created" if write.before is None else "updated"
         state = state_after_write(webhook, write.before, len(files), now)
@@ -105,6 +111,31 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             )
         )
     return WebhookAnswer(job_id=webhook.job_id, outcome=outcome)
+
+
+def gives_the_job_an_author(webhook: CompletionWebhook, before: Generation | None) -> bool:
+    """The delivery named a user for a job that had none (created it, or claimed an unattributed one):
+    the one case where a delivery could give an erased person something. One GetItem then, and never
+    on the usual deliveries (a job generate made has its author already)."""
+    return bool(webhook.user_id) and (before is None or before.author_id is None)
+
+
+def _refuse_for_an_erased_person(
+    kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]
+) -> WebhookAnswer:
+    """The delivery named an erased person: what it wrote becomes an `erased` tombstone at once (the
+    library's delete: no job, no notification; the id spent), and the files it names and its folder
+    are removed. Checked after the write, so an erasure recorded meanwhile is seen: recorded before the
+    check, it is refused here; after, the erasure's passes find the job (it has its author)."""
+    deleted = library.delete_job(webhook.job_id, tombstone=ERASED_STATUS)
+    if deleted is None:  # made a tombstone meanwhile (the erasure's pass): its files go all the same
+        keys = [key for media in files for key in (media.file_path, media.thumbnail_path) if key]
+        file_removal.enqueue(webhook.job_id, keys, [settings().media_key_prefix(kind, webhook.job_id)])
+    logger.warning(
+        "Delivery naming an erased person: nothing stored",
+        extra={"person_hash": erasure.person_hash(str(webhook.user_id))},
+    )
+    return WebhookAnswer(job_id=webhook.job_id, outcome="erased")
 
 
 def media_files(kind: Kind, webhook: CompletionWebhook) -> list[MediaFile]:

@@ -30,7 +30,7 @@ from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
 from mediagen.data import erased_people, generations, notifications
 from mediagen.data.models import Generation
-from mediagen.outbound import erasure_queue, media
+from mediagen.outbound import erasure_queue, file_removal
 
 ERASED_STATUS = "erased"  # the tombstone status of an erased person's jobs (webhooks answer `erased`)
 HASH_CONTEXT = b"mediagen.erased-person.v1\x00"
@@ -206,14 +206,14 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     named = {key for job in jobs for key in job_file_keys(job)}
     folders = {settings().media_key_prefix(str(job.kind), job.job_id) for job in jobs}
     # A key the job names may lie outside its folder (jobs brought over from the old system keep theirs).
-    present = named | media.objects_under(folders)
+    present = named | file_removal.objects_under(folders)
     if dry_run:
         report.jobs += len(jobs)
         report.jobs_in_flight += sum(1 for job in jobs if job.status in IN_FLIGHT_STATUSES)
         report.files += len(present)
         report.job_ids += [job.job_id for job in jobs]
         return
-    media.remove_objects(present)
+    file_removal.remove_objects(present)
     late: set[str] = set()
     for job in jobs:
         deleted = library.delete_job(job.job_id, tombstone=ERASED_STATUS, queue_file_removal=False)
@@ -224,7 +224,7 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
         report.jobs_in_flight += int(deleted.was_in_flight)
         late.update(set(deleted.file_keys) - present)
     if late:
-        media.remove_objects(late)
+        file_removal.remove_objects(late)
     report.files += len(present | late)
 
 
