@@ -52,6 +52,7 @@ class ErasureReport:
     complete: bool = True  # False: stopped for time (the rest is for the next pass)
     final_pass: bool = False
     job_ids: list[str] = field(default_factory=list)  # for an operator's dry run, never stored
+    seen: set[str] = field(default_factory=set, repr=False)  # each job once a pass (dry runs delete none)
 
     @property
     def done(self) -> bool:
@@ -202,7 +203,8 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     file a webhook added meanwhile is in the job the delete reads, and removed after."""
     from mediagen.rules import library  # the library's delete (same tier)
 
-    jobs = [job for job in jobs if job.kind and not job.alias_of]
+    jobs = [job for job in jobs if job.kind and not job.alias_of and job.job_id not in report.seen]
+    report.seen.update(job.job_id for job in jobs)
     named = {key for job in jobs for key in job_file_keys(job)}
     folders = {settings().media_key_prefix(str(job.kind), job.job_id) for job in jobs}
     # A key the job names may lie outside its folder (jobs brought over from the old system keep theirs).
