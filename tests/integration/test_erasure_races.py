@@ -114,7 +114,11 @@ def test_erasure_racing_webhooks_generates_and_a_second_delivery(
     # Then every call was answered as the contract says (a 503 is retried by its sender, as here)
     for (name, event), answer in zip(calls, answers, strict=True):
         assert not isinstance(answer, InvocationError), (name, answer)
-        if answer["statusCode"] == 503 and name != "erasure":
+        if name == "erasure":
+            if answer["batchItemFailures"]:  # its message comes back (SQS): the pass runs again
+                assert race([(name, event)])[0] == {"batchItemFailures": []}
+            continue
+        if answer["statusCode"] == 503:
             answer = race([(name, event)])[0]
         if name == "clerk":
             assert answer["statusCode"] == 200 and response_json(answer)["outcome"] in (
