@@ -20,6 +20,7 @@ import pytest
 import requests
 from svix.webhooks import Webhook as SvixWebhook
 
+from mediagen.data.generations import TOMBSTONE_KEEPS
 from tests.e2e.conftest import ROOT, LocalService, json_of, own_keys, run_service
 from tests.support import TokenMinter, completion_payload, signed_headers
 
@@ -96,12 +97,17 @@ def deliver(service: LocalService, payload: dict[str, Any]) -> requests.Response
     )
 
 
+def prompt_of(user: str) -> str:
+    """The person's prompt is PROMPT (the scan looks for it); anyone else's another."""
+    return PROMPT if user == PERSON else f"Le phare de {user}"
+
+
 def generate(
     service: LocalService, minter: TokenMinter, user: str, job_id: str, org: str | None
 ) -> requests.Response:
     return requests.post(
         f"{service.base}/api/images/generate",
-        json={"prompt": PROMPT, "job_id": job_id},
+        json={"prompt": prompt_of(user), "job_id": job_id},
         headers=minter.auth(user, org=org),
         timeout=15,
     )
@@ -116,7 +122,7 @@ def give_jobs(service: LocalService, minter: TokenMinter, user: str, prefix: str
     for job in (done, direct):
         for index in range(4):
             s3.put_object(Bucket=bucket, Key=f"images/{job}/{index}.png", Body=b"png")
-        payload = completion_payload(job, user_id=user, organization_id="org_2e2eA", prompt=PROMPT)
+        payload = completion_payload(job, user_id=user, organization_id="org_2e2eA", prompt=prompt_of(user))
         assert deliver(service, payload).status_code == 200
     s3.put_object(Bucket=bucket, Key=f"images/{queued}/partial.png", Body=b"png")
     notifications = json_of(
@@ -136,14 +142,7 @@ def nothing_left_of(service: LocalService, user: str, jobs: list[str]) -> list[s
             for item in page["Items"]:
                 text = json.dumps(item, ensure_ascii=False)
                 if item.get("job_id", {}).get("S") in jobs:
-                    if item["status"]["S"] != "erased" or set(item) - {
-                        "job_id",
-                        "kind",
-                        "status",
-                        "created_at",
-                        "updated_at",
-                        "deleted_at",
-                    }:
+                    if item["status"]["S"] != "erased" or set(item) - TOMBSTONE_KEEPS:
                         left.append(f"{table}: {text[:200]}")
                 elif user in text or PROMPT in text or any(job in text for job in jobs):
                     left.append(f"{table}: {text[:200]}")

@@ -67,9 +67,8 @@ def race(calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
 def settle(context: Any) -> None:
     """What happens after the race: the queues' messages handled (the erasure's continuation and final
     passes, the files' removal), as their event sources would, until both are empty."""
-    from remove_files.app import lambda_handler as file_remover
-
     from erasure.app import lambda_handler as erasure_worker
+    from remove_files.app import lambda_handler as file_remover
 
     sqs = boto3.client("sqs")
     for _ in range(10):

@@ -152,9 +152,16 @@ def erase_person(
     started = time.monotonic()
     # Jobs in flight first: a tombstone is never dispatched (the dispatcher's claim needs `queued`), and
     # a backend still working on one is answered `erased` and has its files removed.
-    in_flight = sorted(generations.jobs_in_flight_of(user_id))
+    # (Its entry of jobs in flight keeps finished ones until the next generate at the cap releases them:
+    # those wait for the pages, after the notifications are counted.)
+    entry = sorted(generations.jobs_in_flight_of(user_id))
+    in_flight = [job for job in map(generations.find, entry) if job and job.status in IN_FLIGHT_STATUSES]
     if in_flight:
-        _erase_jobs([job for job in map(generations.find, in_flight) if job is not None], report, dry_run)
+        _erase_jobs(in_flight, report, dry_run)
+    # Then every notification addressed to them (of their jobs or not): counted here, before the jobs'
+    # deletes would take theirs silently. One written later (a webhook racing this pass) goes with its
+    # job's delete, or in the final pass.
+    report.notifications = notifications.delete_all_for(user_id, dry_run=dry_run)
     start: dict[str, Any] | None = None
     while True:
         if time_left is not None and time_left() < PAGE_SECONDS:
@@ -165,10 +172,8 @@ def erase_person(
         start = page.next_start
         if start is None:
             break
-    if report.complete:
-        report.notifications = notifications.delete_all_for(user_id, dry_run=dry_run)
-        if not dry_run:
-            generations.forget_jobs_in_flight(user_id)
+    if report.complete and not dry_run:
+        generations.forget_jobs_in_flight(user_id)
     if dry_run:
         return report
     erased_people.record_pass(
