@@ -235,7 +235,7 @@ def run(settings: Settings, connection: psycopg.Connection[Any]) -> int:
         progress.close()
         report.finished_at = datetime.now(UTC)
     report.write_json(settings.report)
-    report.print(sys.stdout)
+    report.print(sys.stdout, details=settings.report)
     print(f"\nReport written to {settings.report}", file=sys.stdout)
     if report.error:
         print(f"migrate: {report.error}", file=sys.stderr)

@@ -211,11 +211,12 @@ class Planner:
                 self.report.count("notifications.created_for_merge")
             else:
                 notification = _notification(job, chosen)
-                self.report.count(
-                    "notifications.readdressed" if chosen in misdirected else "notifications.carried"
-                )
-                if chosen.read:
-                    self.report.count("notifications.carried_read")
+                moved = chosen in misdirected
+                self.report.count("notifications.readdressed" if moved else "notifications.carried")
+                if chosen.read:  # each read one under its own heading: a moved one was not carried
+                    self.report.count(
+                        "notifications.readdressed_read" if moved else "notifications.carried_read"
+                    )
             for other in own:
                 if other is not chosen:
                     self._skip_notification(other, "a second notification of the job (one per job here)")

@@ -46,6 +46,7 @@ from local.harness.parties import (  # noqa: E402
     public_jwk,
 )
 from local.harness.sources import SqsEventSource  # noqa: E402
+from tests.skip_summary import pytest_terminal_summary  # noqa: E402, F401 - a pytest hook
 from tests.support import RequestLog  # noqa: E402
 
 TABLE_NAMES = {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()}
