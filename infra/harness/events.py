@@ -167,6 +167,37 @@ def dynamodb_stream_record(record: Mapping[str, Any], stream_arn: str) -> dict[s
     }
 
 
+def appsync_subscribe_event(
+    channel: str, claims: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What AppSync Events gives a channel namespace's onSubscribe handler (direct Lambda integration)
+    for a subscription authorized with OPENID_CONNECT: the token's claims as the identity, the channel,
+    and the request's headers (the authorization itself left out)."""
+    identity = (
+        None
+        if claims is None
+        else {"sub": claims.get("sub"), "issuer": claims.get("iss"), "claims": dict(claims)}
+    )
+    return {
+        "identity": identity,
+        "result": None,
+        "request": {
+            "headers": {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"},
+            "domainName": None,
+        },
+        "info": {
+            "channel": {"path": channel, "segments": channel.strip("/").split("/")},
+            "channelNamespace": {"name": channel.split("/")[1] if channel.count("/") else ""},
+            "operation": "SUBSCRIBE",
+        },
+        "error": None,
+        "prev": None,
+        "stash": {},
+        "outErrors": [],
+        "events": None,
+    }
+
+
 def scheduled_event(rule: str, *, event_id: str | None = None, at: datetime | None = None) -> dict[str, Any]:
     """The EventBridge event of a schedule rule named `rule`."""
     return {

@@ -28,6 +28,7 @@ import binascii
 import contextlib
 import datetime
 import hmac
+import http
 import ipaddress
 import json
 import logging
@@ -416,6 +417,15 @@ class LocalEvents:
                 return
             if request is None:
                 return
+            if len(received) > MAX_HEAD_BYTES and b"\r\n\r\n" not in received[:MAX_HEAD_BYTES]:
+                await self._answer(
+                    connection,
+                    writer,
+                    431,
+                    "request_header_fields_too_large",
+                    f"At most {MAX_HEAD_BYTES} bytes.",
+                )
+                return
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
             target = request.target.decode("latin-1")
             path = urlsplit(target).path
@@ -538,7 +548,10 @@ class LocalEvents:
         if close:
             headers.append(("connection", "close"))
         try:
-            writer.write(connection.send(h11.Response(status_code=status, headers=headers)) or b"")
+            reason = http.HTTPStatus(status).phrase.encode()
+            writer.write(
+                connection.send(h11.Response(status_code=status, headers=headers, reason=reason)) or b""
+            )
             writer.write(connection.send(h11.Data(data=body)) or b"")
             writer.write(connection.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError:
@@ -775,8 +788,6 @@ class _JsonRefusalsConnection(ServerConnection):
 
 
 def _json_response(status: int, code: str, message: str) -> WsResponse:
-    import http
-
     body = json.dumps({"code": code, "message": message}).encode()
     headers = Headers(
         [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Connection", "close")]

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from infra.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
 from infra.cfn_template import TABLE_ENV, resources_of_type
 from infra.dynamodb_local import DynamoDBLocalError
+from infra.harness.events import appsync_subscribe_event
 from infra.harness.sources import (
     DynamoDBStreamEventSource,
     Schedule,
@@ -74,6 +75,7 @@ class Settings:
     timeout_scale: int = 1  # LOCAL_TIMEOUT_SCALE: the template's function timeouts times this
     events_port: int | None = None  # EVENTS_PORT: the live progress endpoint (default: PORT + 2, or free)
     events_keepalive: int = 60  # LOCAL_EVENTS_KEEPALIVE_SECONDS: between two `ka` on its sockets
+    events_init: int = 10  # LOCAL_EVENTS_INIT_SECONDS: a socket silent this long after it opened is closed
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> "Settings":
@@ -103,6 +105,7 @@ class Settings:
         if events_port and not (events_port.isdigit() and int(events_port) < 65536):
             raise SystemExit(f"EVENTS_PORT must be a port number, not {events_port!r}")
         events_keepalive = _positive(env, "LOCAL_EVENTS_KEEPALIVE_SECONDS", 60)
+        events_init = _positive(env, "LOCAL_EVENTS_INIT_SECONDS", 10)
         return cls(
             port=port,
             issuer=issuer or devkeys.DEV_ISSUER,
@@ -120,6 +123,7 @@ class Settings:
             timeout_scale=timeout_scale,
             events_port=int(events_port) if events_port else None,
             events_keepalive=events_keepalive,
+            events_init=events_init,
         )
 
 
@@ -180,7 +184,11 @@ class LocalService:
             "credentials": (FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
             "region": REGION,
             "directory": devkeys.local_dir(),
-            "limits": EventsLimits(keepalive_seconds=self.settings.events_keepalive),
+            "limits": EventsLimits(
+                idle_seconds=self.settings.idle_seconds,
+                init_seconds=self.settings.events_init,
+                keepalive_seconds=self.settings.events_keepalive,
+            ),
         }
         try:
             return LocalEvents(wanted, **arguments)
@@ -203,24 +211,7 @@ class LocalService:
         if function is None:
             return None  # a namespace without an onSubscribe handler allows every authorized caller
         assert self.pool is not None
-        event: dict[str, Any] = {
-            "identity": {"sub": claims.get("sub"), "issuer": claims.get("iss"), "claims": dict(claims)},
-            "result": None,
-            "request": {
-                "headers": {k: v for k, v in headers.items() if k.lower() != "authorization"},
-                "domainName": None,
-            },
-            "info": {
-                "channel": {"path": channel, "segments": channel.strip("/").split("/")},
-                "channelNamespace": {"name": namespace},
-                "operation": "SUBSCRIBE",
-            },
-            "error": None,
-            "prev": None,
-            "stash": {},
-            "outErrors": [],
-            "events": None,
-        }
+        event = appsync_subscribe_event(channel, claims, headers)
         try:
             answer = self.pool.invoke(function, event)
         except InvocationError as error:
