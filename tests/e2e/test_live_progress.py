@@ -18,6 +18,7 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin, Subprotocol
 
 from tests.e2e.conftest import LocalService, own_keys, run_service
 from tests.support import FRONT_END, TokenMinter, completion_payload, signed_headers
@@ -54,15 +55,15 @@ def header(token: str, events: dict[str, Any]) -> str:
     return "header-" + encoded.decode().rstrip("=")
 
 
-def open_socket(events: dict[str, Any], token: str, **options: Any) -> ClientConnection:
+def open_socket(events: dict[str, Any], token: str, origin: str | None = None) -> ClientConnection:
     return connect(
         events["realtime"],
         ssl=tls(events),
-        subprotocols=[PROTOCOL, header(token, events)],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(PROTOCOL), Subprotocol(header(token, events))],
         open_timeout=10,
         max_size=None,
         legacy=True,  # a connection of its own: the tests open and close it as they need
-        **options,
+        origin=None if origin is None else Origin(origin),
     )
 
 
@@ -354,11 +355,11 @@ def test_http_refusals_are_json(events: dict[str, Any], minter: TokenMinter) -> 
 
 
 def test_the_front_ends_origin_may_connect(events: dict[str, Any], minter: TokenMinter) -> None:
-    with open_socket(events, minter.token("user_alice"), origin=FRONT_END) as ws:  # type: ignore[arg-type]
+    with open_socket(events, minter.token("user_alice"), origin=FRONT_END) as ws:
         ws.send(json.dumps({"type": "connection_init"}))
         assert receive(ws)["type"] == "connection_ack"
     with pytest.raises(InvalidStatus):
-        open_socket(events, minter.token("user_alice"), origin="https://evil.example")  # type: ignore[arg-type]
+        open_socket(events, minter.token("user_alice"), origin="https://evil.example")
 
 
 def test_bytes_that_are_not_tls_are_dropped(service: LocalService, events: dict[str, Any]) -> None:
