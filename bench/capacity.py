@@ -64,7 +64,7 @@ def _expect(response: dict[str, Any], status: int, what: str) -> None:
 
 
 def run(world: World) -> CapacityResult:
-    from infra.harness.parties import completion_payload
+    from local.harness.parties import completion_payload
 
     meter = Meter(STAND_IN, world.client)
     STAND_IN.meter = meter
@@ -139,7 +139,7 @@ def _old_life(
     """The old system's requests for one job. With the fix note's backend, the webhooks carry the
     backend's own id: the processing one finds nothing and writes nothing, the completed one creates a
     second generation; the front end polls its own id. With matching ids, both update the generation."""
-    from infra.harness.parties import completion_payload
+    from local.harness.parties import completion_payload
 
     old = world.old
     with STAND_IN.bypass():  # each variant's notification read sees its own notification only

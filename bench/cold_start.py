@@ -54,7 +54,7 @@ else:
     t1 = time.perf_counter()
     # The DynamoDB client the handler creates on its first request (PynamoDB's, lazily): the baseline's
     # second half, measured apart so the two columns compare the same work.
-    models = sys.modules.get("mediagen.models")
+    models = sys.modules.get("mediagen.data.models")
     if models is not None:
         models.Generation._get_connection().connection.client
     t2 = time.perf_counter()

@@ -64,7 +64,7 @@ class LatencyResult:
 
 def _new_payload(job_id: str, images: int) -> dict[str, Any]:
     """The payload the backend sends under the contract (user, organization, original prompt)."""
-    from infra.harness.parties import completion_payload
+    from local.harness.parties import completion_payload
 
     return completion_payload(
         job_id, images=images, user_id=USER, organization_id=ORGANIZATION, prompt=PROMPT
@@ -73,7 +73,7 @@ def _new_payload(job_id: str, images: int) -> dict[str, Any]:
 
 def _old_body(job_id: str, images: int) -> str:
     """The old backend's payload exactly (no user_id, no original_prompt)."""
-    from infra.harness.parties import completion_payload
+    from local.harness.parties import completion_payload
 
     return json.dumps(completion_payload(job_id, images=images), ensure_ascii=False)
 

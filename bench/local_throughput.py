@@ -2,7 +2,7 @@
 concurrent clients, for the code of this tree and for a baseline commit (before issue 13: the stdlib
 HTTP server and one process-wide invocation lock), side by side in one run.
 
-Each service is started as `make run` starts it (`python -m infra.local.server`, stand-in generator
+Each service is started as `make run` starts it (`python -m local.emulator.server`, stand-in generator
 off), from its own source tree (the baseline is `git archive`d into a temporary folder). Each client is
 a thread with one keep-alive connection; a connection error (reset, refused) is counted and the client
 reconnects. Every answer is checked: status reads must be 200, deliveries 200 with outcome `created`.
@@ -140,7 +140,7 @@ def service(source: Path, keys: Keys, python: str) -> Iterator[int]:
         "POWERTOOLS_LOG_LEVEL": "WARNING",  # one log line per invocation would time the terminal
     }
     process = subprocess.Popen(  # noqa: S603 - our own command line
-        [python, "-m", "infra.local.server"],
+        [python, "-m", "local.emulator.server"],
         cwd=source,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -28,8 +28,8 @@ import boto3
 import psycopg
 
 from bench import legacy_data
-from infra import dynamodb_local, postgres
-from infra.cfn_template import create_tables
+from deploy.cfn_template import create_tables
+from local.services import dynamodb_local, postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"

@@ -3,7 +3,7 @@ get in Lambda, and one botocore hook that models DynamoDB's latency and meters i
 
 `configure_environment()` must run before anything imports mediagen: the PynamoDB models read their
 table names at import time, as they do in Lambda (tests/conftest.py does the same, through
-infra/harness/environment.py).
+local/harness/environment.py).
 """
 
 import contextlib
@@ -50,9 +50,9 @@ SPIN_SECONDS = 0.0003  # the end of each pad is a busy wait: sleep() overshoots 
 
 
 def configure_environment(workdir: Path) -> dict[str, str]:
-    """The variables a deployed function gets (infra/harness/environment.py, as the tests set them),
+    """The variables a deployed function gets (local/harness/environment.py, as the tests set them),
     for this process, and the code on sys.path as Lambda has it."""
-    from infra.harness import environment
+    from local.harness import environment
 
     environment.apply(
         environment.function_environment(

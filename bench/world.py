@@ -12,8 +12,8 @@ from typing import Any
 
 from bench import old_flow
 from bench.stand_in import GENERATIONS_TABLE, JOBS_IN_FLIGHT_TABLE, NOTIFICATIONS_TABLE, install_hook
-from infra.harness.events import LambdaContext, http_api_event
-from infra.harness.parties import (
+from local.harness.events import LambdaContext, http_api_event
+from local.harness.parties import (
     FRONT_END,
     ISSUER,
     MEDIA_BUCKET,
@@ -24,7 +24,7 @@ from infra.harness.parties import (
     TokenMinter,
     webhook_event,
 )
-from infra.harness.sources import SqsEventSource
+from local.harness.sources import SqsEventSource
 
 USER = "user_2benchAuthor"
 ORGANIZATION = "org_2benchTeam"
@@ -101,7 +101,7 @@ def build(workdir: Path) -> World:
     import boto3
     from moto import mock_aws
 
-    from infra.cfn_template import create_queues, create_tables
+    from deploy.cfn_template import create_queues, create_tables
 
     jwks = workdir / "jwks.json"
     minter = TokenMinter.with_new_key(jwks, kid="bench-key-1")

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from mediagen.settings import SettingsError
+from mediagen.core.settings import SettingsError
 
 try:  # the layer's models read its settings at import: a malformed variable is bad input too
     from migration import legacy
@@ -235,7 +235,7 @@ def run(settings: Settings, connection: psycopg.Connection[Any]) -> int:
         progress.close()
         report.finished_at = datetime.now(UTC)
     report.write_json(settings.report)
-    report.print(sys.stdout)
+    report.print(sys.stdout, details=settings.report)
     print(f"\nReport written to {settings.report}", file=sys.stdout)
     if report.error:
         print(f"migrate: {report.error}", file=sys.stderr)

@@ -164,27 +164,50 @@ def connect(url: str) -> psycopg.Connection[Any]:
     return connection
 
 
+# Every column of the tables in the search path, with whether this role may read it. The catalog, not
+# information_schema: information_schema lists only what the role has a privilege on, so a table it
+# may not read would look missing.
+SCHEMA_QUERY = """
+SELECT c.relname, a.attname, has_column_privilege(c.oid, a.attnum, 'SELECT')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = ANY (current_schemas(false)) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY array_position(current_schemas(false), n.nspname) DESC
+"""
+
+
 def check_schema(connection: psycopg.Connection[Any]) -> None:
-    """Every table and column the migration reads exists (in the search path), or one SourceError
-    naming all that is missing."""
+    """Every table and column the migration reads exists (in the search path) and this role may read
+    it, or one SourceError naming all that is missing, then all it may not read."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = ANY (current_schemas(false))"
-        )
-        present: dict[str, set[str]] = {}
-        for table, column in cursor:
-            present.setdefault(table, set()).add(column)
-    missing = []
+        cursor.execute(SCHEMA_QUERY)
+        present: dict[str, dict[str, bool]] = {}
+        for table, column, readable in cursor:  # the first schema of the path last: it wins
+            present.setdefault(table, {})[column] = bool(readable)
+        cursor.execute("SELECT current_user")
+        row = cursor.fetchone()
+    role = row[0] if row else "?"
+    missing, denied = [], []
     for table, columns in REQUIRED_COLUMNS.items():
         if table not in present:
             missing.append(f'table "{table}"')
             continue
         missing += [f'column "{table}"."{column}"' for column in columns if column not in present[table]]
+        unreadable = [column for column in columns if present[table].get(column) is False]
+        if len(unreadable) == len(columns):
+            denied.append(f'table "{table}"')
+        else:
+            denied += [f'column "{table}"."{column}"' for column in unreadable]
     if missing:
         raise SourceError(
             "the database is not the old system's (legacy/schema.sql): missing " + ", ".join(missing)
         )
+    if denied:
+        raise SourceError(
+            f'permission denied: the role "{role}" may not read ' + ", ".join(denied)
+            + f' (GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}")'
+        )  # fmt: skip
 
 
 def count_generations(connection: psycopg.Connection[Any]) -> int:

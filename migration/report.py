@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 SECTIONS = ("merges", "ties", "unattributed", "lost", "skipped", "kept_as_found", "missing_files")
+# Printed entries per list: the counts say how many there are, the JSON report has every one (7,500 rows
+# printed 1,833 lines of merges before).
+PRINTED_PER_SECTION = 10
 
 # What each count means, in the order printed.
 COUNTS = {
@@ -32,6 +35,7 @@ COUNTS = {
     "notifications.carried": "notifications brought over to the job's author",
     "notifications.carried_read": "  of which already read",
     "notifications.readdressed": "notifications of merged jobs moved from the first user to the author",
+    "notifications.readdressed_read": "  of which read in the old system (kept read)",
     "notifications.created_for_merge": "notifications made for merged jobs that had none",
     "notifications.misdirected_dropped": "misdirected notifications dropped (to the first user)",
     "skipped.ImageGeneration": "generations skipped (see skipped)",
@@ -53,6 +57,7 @@ class Report:
         self.settings = settings
         self.counts: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
+        self.sizes: Counter[str] = Counter()  # entries per list
         self._lock = threading.RLock()
         self._spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self.started_at: datetime | None = None
@@ -70,6 +75,7 @@ class Report:
         line = json.dumps([section, fields], ensure_ascii=False, default=_json_default)
         with self._lock:
             self._spool.write(line + "\n")
+            self.sizes[section] += 1
 
     def request(self, operation: str) -> None:
         with self._lock:
@@ -129,11 +135,22 @@ class Report:
             out.write("\n}\n")
         tmp.replace(path)
 
-    def print(self, out: TextIO) -> None:
-        summary = self.summary()
+    def outcome(self) -> str:
+        """What the run did, in words: what it wrote, never 'written' for a run that wrote nothing."""
         state = "complete" if self.complete else f"INCOMPLETE ({self.error})"
-        mode = "DRY RUN, nothing written" if self.settings.get("dry_run") else "written"
-        print(f"Migration report ({state}; {mode})", file=out)
+        if self.settings.get("dry_run"):
+            return f"{state}; DRY RUN, nothing written"
+        written, present = self.counts["writes.created"], self.counts["writes.already_present"]
+        if written:
+            return f"{state}; {written} items written"
+        if present:
+            return f"{state}; nothing written: every item was already there"
+        return f"{state}; nothing written"
+
+    def print(self, out: TextIO, details: Path | None = None) -> None:
+        """The counts, and the first entries of each list; `details` (the JSON report) has them all."""
+        summary = self.summary()
+        print(f"Migration report ({self.outcome()})", file=out)
         print(f"  source: {self.settings.get('source')}", file=out)
         print(f"  target: {self.settings.get('target')}", file=out)
         print(f"  merge window: {self.settings.get('merge_window_minutes')} minutes", file=out)
@@ -164,12 +181,14 @@ class Report:
             "kept_as_found": lambda e: f"{e['table']} {e['key']}: {e['reason']}",
             "missing_files": lambda e: f"{e['job_id']}: {e['key']} ({e['reason']})",
         }
+        where = f"see {details}" if details else "see the JSON report"
         for section in SECTIONS:
-            header = False
-            for fields in self.entries(section):
-                if not header:
+            for shown, fields in enumerate(self.entries(section)):
+                if shown == PRINTED_PER_SECTION:
+                    print(f"  ... and {self.sizes[section] - shown} more ({where})", file=out)
+                    break
+                if not shown:
                     print(f"\n{section}:", file=out)
-                    header = True
                 print(f"  {printers[section](fields)}", file=out)
 
     def close(self) -> None:

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from mediagen.generations import SOURCE_BACKEND_DIRECT, alias_item
-from mediagen.jobs import SOURCE_API
-from mediagen.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
-from mediagen.notifications import job_notification, notification_id
-from mediagen.payloads import JOB_ID_PATTERN, NOTIFIED_STATUSES, JobStatus
+from mediagen.contract.payloads import JOB_ID_PATTERN, NOTIFIED_STATUSES, JobStatus
+from mediagen.data.generations import SOURCE_BACKEND_DIRECT, alias_item
+from mediagen.data.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
+from mediagen.data.notifications import job_notification, notification_id
+from mediagen.rules.jobs import SOURCE_API
 from migration.legacy import LegacyFile, LegacyGeneration, LegacyNotification
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -211,11 +211,12 @@ class Planner:
                 self.report.count("notifications.created_for_merge")
             else:
                 notification = _notification(job, chosen)
-                self.report.count(
-                    "notifications.readdressed" if chosen in misdirected else "notifications.carried"
-                )
-                if chosen.read:
-                    self.report.count("notifications.carried_read")
+                moved = chosen in misdirected
+                self.report.count("notifications.readdressed" if moved else "notifications.carried")
+                if chosen.read:  # each read one under its own heading: a moved one was not carried
+                    self.report.count(
+                        "notifications.readdressed_read" if moved else "notifications.carried_read"
+                    )
             for other in own:
                 if other is not chosen:
                     self._skip_notification(other, "a second notification of the job (one per job here)")

@@ -18,7 +18,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 
 # The local service's embedded AWS accepts any key; a real profile must not be used against it.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

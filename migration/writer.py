@@ -20,7 +20,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 from migration.report import Report
 from migration.rules import JobPlan
 from migration.target import dynamodb_client

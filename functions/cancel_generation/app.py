@@ -1,24 +1,33 @@
 """POST /api/{images|videos}/{id}/cancel: the author cancels a job that has not finished."""
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mediagen.access import status_view
-from mediagen.api import json_response, lambda_entry
-from mediagen.auth import authenticate_event
-from mediagen.jobs import cancel
-from mediagen.payloads import Kind
-from mediagen.settings import USER_ROUTE, load_settings
+from mediagen.contract.payloads import Kind
+from mediagen.core.settings import USER_ROUTE, load_settings
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.auth import authenticate_event
+from mediagen.rules.access import status_view
+from mediagen.rules.jobs import cancel
 
 load_settings(*USER_ROUTE)
 
-
-def routes(app: APIGatewayHttpResolver) -> None:
-    def cancel_job(kind: Kind, job_id: str) -> Response:
-        caller = authenticate_event(app.current_event, job_id)
-        return json_response(status_view(cancel(caller, kind, job_id)), exclude_unset=True)
-
-    app.post("/api/images/<job_id>/cancel")(lambda job_id: cancel_job("image", job_id))
-    app.post("/api/videos/<job_id>/cancel")(lambda job_id: cancel_job("video", job_id))
+router = APIGatewayHttpRouter()
 
 
-lambda_handler = lambda_entry(routes)
+@router.post("/api/images/<job_id>/cancel")
+def cancel_image(job_id: str) -> Response:
+    return cancel_job("image", job_id)
+
+
+@router.post("/api/videos/<job_id>/cancel")
+def cancel_video(job_id: str) -> Response:
+    return cancel_job("video", job_id)
+
+
+def cancel_job(kind: Kind, job_id: str) -> Response:
+    caller = authenticate_event(router.current_event, job_id)
+    return json_response(status_view(cancel(caller, kind, job_id)), exclude_unset=True)
+
+
+lambda_handler = lambda_entry(router)

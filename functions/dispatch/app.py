@@ -4,12 +4,12 @@
 from contextlib import suppress
 from typing import Any
 
-from mediagen import dispatch_queue
-from mediagen.dispatch import RetryLater, backoff_seconds, dispatch
-from mediagen.faults import is_retryable
-from mediagen.observability import logger, metrics
-from mediagen.payloads import DispatchMessage, QueueEvent, QueueRecord
-from mediagen.settings import load_settings
+from mediagen.contract.payloads import DispatchMessage, QueueEvent, QueueRecord
+from mediagen.core.faults import is_retryable
+from mediagen.core.observability import logger, metrics
+from mediagen.core.settings import load_settings
+from mediagen.outbound import dispatch_queue
+from mediagen.rules.dispatch import RetryLater, backoff_seconds, dispatch
 
 load_settings("dispatch_queue_url", "generator_url")
 

@@ -5,9 +5,9 @@ gives up on it after the event source mapping's retry limits (docs/runbook.md, L
 
 from typing import Any
 
-from mediagen.live_progress import publish_records
-from mediagen.observability import logger, metrics
-from mediagen.settings import load_settings
+from mediagen.core.observability import logger, metrics
+from mediagen.core.settings import load_settings
+from mediagen.rules.live_progress import publish_records
 
 load_settings("events_http_endpoint")
 

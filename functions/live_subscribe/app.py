@@ -2,7 +2,7 @@
 
 AppSync has verified the Clerk token (OPENID_CONNECT: signature, issuer, expiry) before it calls this;
 here are our own rules: the token's party and session (as on every user route), and the channel: the
-person's own, or their active organization's, never another (mediagen.channels). Anything else is
+person's own, or their active organization's, never another (mediagen.contract.channels). Anything else is
 refused with UnauthorizedException, which AppSync answers to the client as `subscribe_error`.
 """
 
@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import AppSyncEventsResolver
 from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 
-from mediagen.auth import caller_of
-from mediagen.channels import may_subscribe
-from mediagen.errors import NotAuthenticated
-from mediagen.observability import MetricName, bind, count, logger, metrics
-from mediagen.settings import load_settings
+from mediagen.contract.channels import may_subscribe
+from mediagen.core.errors import NotAuthenticated
+from mediagen.core.observability import MetricName, bind, count, logger, metrics
+from mediagen.core.settings import load_settings
+from mediagen.edge.auth import caller_of
 
 load_settings()
 

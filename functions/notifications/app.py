@@ -1,30 +1,34 @@
 """GET /api/notifications and POST /api/notifications/{id}/read: the caller's notifications."""
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mediagen.api import json_response, lambda_entry
-from mediagen.auth import authenticate_event
-from mediagen.notifications import list_notifications, mark_read
-from mediagen.payloads import NotificationsQuery
-from mediagen.settings import USER_ROUTE, load_settings
+from mediagen.contract.payloads import NotificationsQuery
+from mediagen.core.settings import USER_ROUTE, load_settings
+from mediagen.data.notifications import list_notifications, mark_read
+from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.auth import authenticate_event
 
 load_settings(*USER_ROUTE)
 
 
-def routes(app: APIGatewayHttpResolver) -> None:
-    @app.get("/api/notifications")
-    def notifications() -> Response:
-        caller = authenticate_event(app.current_event)
-        query = NotificationsQuery.model_validate(app.current_event.query_string_parameters or {})
-        page = list_notifications(
-            caller.user_id, limit=query.limit, cursor=query.cursor, unread_only=query.unread
-        )
-        return json_response(page, exclude_none=False)
-
-    @app.post("/api/notifications/<notification_id>/read")
-    def read(notification_id: str) -> Response:
-        caller = authenticate_event(app.current_event)
-        return json_response(mark_read(caller.user_id, notification_id))
+router = APIGatewayHttpRouter()
 
 
-lambda_handler = lambda_entry(routes)
+@router.get("/api/notifications")
+def notifications() -> Response:
+    caller = authenticate_event(router.current_event)
+    query = NotificationsQuery.model_validate(router.current_event.query_string_parameters or {})
+    page = list_notifications(
+        caller.user_id, limit=query.limit, cursor=query.cursor, unread_only=query.unread
+    )
+    return json_response(page, exclude_none=False)
+
+
+@router.post("/api/notifications/<notification_id>/read")
+def read(notification_id: str) -> Response:
+    caller = authenticate_event(router.current_event)
+    return json_response(mark_read(caller.user_id, notification_id))
+
+
+lambda_handler = lambda_entry(router)

@@ -3,9 +3,9 @@
 from dataclasses import asdict
 from typing import Any
 
-from mediagen.observability import logger, metrics
-from mediagen.settings import load_settings
-from mediagen.sweeper import sweep
+from mediagen.core.observability import logger, metrics
+from mediagen.core.settings import load_settings
+from mediagen.rules.sweeper import sweep
 
 load_settings()
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from infra.cfn_functions import http_routes
+from deploy.cfn_functions import http_routes
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +161,7 @@ def own_keys(jwks_file: Path) -> dict[str, str]:
 
 def run_service(tmp: Path, **settings: str) -> Iterator[LocalService]:
     env, marker = service_env(tmp, **settings)
-    command = [sys.executable, "-m", "infra.local.server"]  # what `make run` runs
+    command = [sys.executable, "-m", "local.emulator.server"]  # what `make run` runs
     service = LocalService(command, env, tmp / "service.log", marker).start()
     yield service
     assert service.stop() == 0, service.output()

@@ -23,7 +23,7 @@ from schemathesis import GenerationMode
 from schemathesis.auths import AuthStorage
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from infra.openapi import build_openapi
+from deploy.openapi import build_openapi
 from tests.e2e.conftest import GENERATOR_KEY, LocalService, own_keys, run_service
 from tests.support import TokenMinter, signed_headers
 

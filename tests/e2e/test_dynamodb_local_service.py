@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from infra.harness.parties import TokenMinter
+from local.harness.parties import TokenMinter
 from tests.conftest import require_dynamodb_local
 from tests.e2e.conftest import LocalService, json_of, own_keys, service_env
 
@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 def start(tmp_path: Path, jwks_file: Path) -> LocalService:
     settings = {"LOCAL_GENERATOR": "off", "DYNAMODB": "local", "DYNAMODB_PERSIST": "1", **own_keys(jwks_file)}
     env, marker = service_env(tmp_path, **settings)  # the same MEDIAGEN_LOCAL_DIR each time
-    return LocalService([sys.executable, "-m", "infra.local.server"], env, tmp_path / "log", marker).start()
+    return LocalService(
+        [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "log", marker
+    ).start()
 
 
 def test_jobs_survive_a_restart_on_dynamodb_local(

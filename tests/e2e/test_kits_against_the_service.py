@@ -5,6 +5,7 @@ backend of `make run` (dispatch with its API key, progress, files in the embedde
 import importlib.util
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -133,7 +134,7 @@ def test_make_demo_follows_port_and_covers_a_video(
     }
     env.pop("MEDIAGEN_URL", None)
     demo = subprocess.run(
-        [sys.executable, "-m", "infra.local.demo"],
+        [sys.executable, "-m", "local.emulator.demo"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -144,3 +145,31 @@ def test_make_demo_follows_port_and_covers_a_video(
     assert "image 1: 512x512 png, OK" in demo.stdout
     assert "video 0:" in demo.stdout and "VIDEO_COMPLETED" in demo.stdout
     assert "demo passed" in demo.stdout
+
+
+# Every Python block of the READMEs and docs is meant to run as a newcomer pastes it.
+DOCUMENTS = [ROOT / "README.md", *sorted(ROOT.glob("kits/*/README.md")), *sorted(ROOT.glob("docs/*.md"))]
+
+
+def python_blocks(document: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", document.read_text(), flags=re.S | re.M)
+
+
+def test_the_readmes_python_blocks_run_as_written(default_service: LocalService, tmp_path: Path) -> None:
+    """As a newcomer runs them: pasted into a fresh interpreter with only the kit installed, against
+    `make run` (its URL and webhook secret in the environment the block reads)."""
+    blocks = [(document, block) for document in DOCUMENTS for block in python_blocks(document)]
+    assert any(document.parts[-3:] == ("kits", "sender", "README.md") for document, _ in blocks)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT / "kits" / "sender" / "src"),  # the kit alone, not the layer
+        "WEBHOOK_SECRETS": default_service.env["WEBHOOK_SECRETS"],
+        "MEDIAGEN_URL": default_service.base,
+    }
+    for document, block in blocks:
+        ran = subprocess.run(  # noqa: S603 - the documents' own code
+            [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert ran.returncode == 0, f"{document.relative_to(ROOT)}:\n{block}\n{ran.stderr[-2000:]}"
+        if "sender.send(" in block:
+            assert ran.stdout.split()[-1] in ("created", "updated", "duplicate"), ran.stdout

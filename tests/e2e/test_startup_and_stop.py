@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_without_settings_it_makes_a_development_key_and_says_how_to_use_it(tmp_path: Path) -> None:
     env, marker = service_env(tmp_path)
     service = LocalService(
-        [sys.executable, "-m", "infra.local.server"], env, tmp_path / "log", marker
+        [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "log", marker
     ).start()
     try:
         banner = service.output()
@@ -30,7 +30,7 @@ def test_without_settings_it_makes_a_development_key_and_says_how_to_use_it(tmp_
         assert secret, banner
 
         token = subprocess.run(
-            [sys.executable, "-m", "infra.local.devkeys", "token", "--user", "user_dev"],
+            [sys.executable, "-m", "local.emulator.devkeys", "token", "--user", "user_dev"],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -7,8 +7,8 @@ from typing import Any
 import boto3
 import pytest
 
-from mediagen import generations
-from mediagen.models import Generation
+from mediagen.data import generations
+from mediagen.data.models import Generation
 from tests.conditions import evaluate
 from tests.unit.test_job_rules import DELIVERIES, KINDS, NOW, STATES
 

@@ -1,5 +1,5 @@
-"""infra.dynamodb_local: the pinned DynamoDB Local installs, starts, behaves as DynamoDB where moto and
-dynalite do not (an item returned with a failed condition, transactions), and stops without a trace."""
+"""local.services.dynamodb_local: the pinned DynamoDB Local installs, starts, behaves as DynamoDB where moto
+and dynalite do not (an item returned with a failed condition, transactions), and stops without a trace."""
 
 import socket
 from typing import Any
@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra import dynamodb_local
+from local.services import dynamodb_local
 
 
 def _port_open(endpoint: str) -> bool:

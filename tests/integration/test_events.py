@@ -1,6 +1,6 @@
 """`make events`: one event per function of template.yaml and an env.json, for `sam local`. Written now,
 each event, handed to its handler here (against moto) with env.json's variables, gets its documented
-answer (infra.events.ANSWERS); tokens and signatures are valid for the local development key and
+answer (deploy.events.ANSWERS); tokens and signatures are valid for the local development key and
 secret, and only for them."""
 
 import importlib
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from infra.cfn_functions import functions
-from infra.events import ANSWERS, ENV_FILE, JOB_ID, Credentials, render_all, write
-from infra.harness.events import LambdaContext
+from deploy.cfn_functions import functions
+from deploy.events import ANSWERS, ENV_FILE, JOB_ID, Credentials, render_all, write
+from local.harness.events import LambdaContext
 from tests.conftest import reset_process_state
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
-from mediagen import dispatch
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
+from mediagen.rules import dispatch
 from tests.support import completion_payload, http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -12,7 +12,7 @@ from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 from tests.support import http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws_server")

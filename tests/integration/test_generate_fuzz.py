@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from generate.app import lambda_handler as generate_handler
-from mediagen.models import Generation, Notification
-from mediagen.payloads import MAX_PROMPT, Kind
+from mediagen.contract.payloads import MAX_PROMPT, Kind
+from mediagen.data.models import Generation, Notification
 from tests.integration.user_route_refusals import (
     KINDS,
     USER,

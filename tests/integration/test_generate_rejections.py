@@ -21,8 +21,8 @@ import pytest
 
 from generate.app import MAX_GENERATE_BYTES
 from generate.app import lambda_handler as generate_handler
-from mediagen.models import Generation
-from mediagen.payloads import MAX_PROMPT, Kind
+from mediagen.contract.payloads import MAX_PROMPT, Kind
+from mediagen.data.models import Generation
 from tests.integration.user_route_refusals import (
     KINDS,
     ORG,

@@ -9,7 +9,7 @@ import pytest
 from completion_webhook.app import lambda_handler as webhook_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
-from mediagen.models import Generation
+from mediagen.data.models import Generation
 from tests.support import MEDIA_BUCKET, completion_payload, http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")

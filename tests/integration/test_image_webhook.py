@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from completion_webhook.app import lambda_handler
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 from tests.support import completion_payload, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws_server")
@@ -171,7 +171,7 @@ def test_notification_is_created_by_the_retry_when_the_first_delivery_died(
     lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a delivery that wrote the job and then died before the notification
-    from mediagen import completion_webhook as completion
+    from mediagen.rules import completion_webhook as completion
 
     payload = completion_payload("job_crash", user_id="user_a")
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from completion_webhook.app import lambda_handler
-from mediagen.completion_webhook import MAX_WEBHOOK_BYTES
-from mediagen.payloads import MAX_FILES
+from mediagen.contract.payloads import MAX_FILES
+from mediagen.edge.completion_delivery import MAX_WEBHOOK_BYTES
 from tests.integration.webhook_refusals import (
     DROP,
     GOOD_BODY,

@@ -11,8 +11,8 @@ import standardwebhooks.webhooks
 from standardwebhooks.webhooks import Webhook
 
 from completion_webhook.app import lambda_handler
-from mediagen.errors import NotAuthenticated
-from mediagen.webhook_signature import verify_delivery
+from mediagen.core.errors import NotAuthenticated
+from mediagen.edge.webhook_signature import verify_delivery
 from tests.conftest import reset_process_state
 from tests.integration.webhook_refusals import (
     GOOD_BODY,

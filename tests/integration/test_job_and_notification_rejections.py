@@ -13,8 +13,8 @@ import pytest
 from cancel_generation.app import lambda_handler as cancel_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
-from mediagen.models import Generation, Notification
-from mediagen.notifications import notification_id
+from mediagen.data.models import Generation, Notification
+from mediagen.data.notifications import notification_id
 from notifications.app import lambda_handler as notifications_handler
 from tests.integration.user_route_refusals import (
     KINDS,

@@ -8,7 +8,7 @@ import pytest
 
 from completion_webhook.app import lambda_handler as webhook_handler
 from generation_result.app import lambda_handler as result_handler
-from mediagen.models import Generation
+from mediagen.data.models import Generation
 from tests.support import TokenMinter, http_api_event, response_json, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -87,7 +87,7 @@ def test_a_thumbnail_outside_the_job_folder_is_refused(lambda_context: Any) -> N
 
 
 def test_the_deployment_may_set_another_pattern(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> None:
-    from mediagen.settings import reset_settings
+    from mediagen.core.settings import reset_settings
 
     monkeypatch.setenv("MEDIA_KEY_PATTERN", "media/{kind}/{job_id}/")
     reset_settings()

@@ -14,8 +14,8 @@ import pytest
 from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
-from mediagen.models import Generation, UserJobsInFlight
-from mediagen.payloads import IN_FLIGHT_STATUSES
+from mediagen.contract.payloads import IN_FLIGHT_STATUSES
+from mediagen.data.models import Generation, UserJobsInFlight
 from sweeper.app import lambda_handler as sweeper_handler
 from tests.support import (
     LambdaContext,

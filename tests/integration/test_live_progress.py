@@ -12,9 +12,9 @@ from aws_lambda_powertools.event_handler.events_appsync.exceptions import Unauth
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
-from infra.harness.events import appsync_subscribe_event as subscribe_event
 from live_subscribe.app import lambda_handler as subscribe_handler
-from mediagen.channels import organization_channel, user_channel
+from local.harness.events import appsync_subscribe_event as subscribe_event
+from mediagen.contract.channels import organization_channel, user_channel
 from tests.support import FRONT_END, completion_payload, http_api_event, response_json, webhook_event
 
 

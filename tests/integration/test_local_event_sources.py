@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.harness.sources import SqsEventSource
+from local.harness.sources import SqsEventSource
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import pytest
 
 from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
+from deploy.cfn_template import resources_of_type
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
-from infra.cfn_template import resources_of_type
-from mediagen.models import Generation, in_flight_shard
-from mediagen.observability import MetricName
+from mediagen.core.observability import MetricName
+from mediagen.data.models import Generation, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
 from tests.support import WEBHOOK_SECRET, completion_payload, http_api_event, webhook_event
 
@@ -112,9 +112,9 @@ def run_live_progress(tokens: Any, context: Any, events_api: Any) -> None:
     stream itself is read in test_live_progress.py.)"""
     from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 
-    from infra.harness.events import appsync_subscribe_event
     from live_publisher.app import lambda_handler as publisher
     from live_subscribe.app import lambda_handler as subscriber
+    from local.harness.events import appsync_subscribe_event
 
     image = Generation.get("job_ok").serialize()
     record = {"eventName": "INSERT", "dynamodb": {"NewImage": image, "SequenceNumber": "100"}}
@@ -138,7 +138,7 @@ def scenario_output(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     import io
 
-    from mediagen.observability import logger
+    from mediagen.core.observability import logger
 
     monkeypatch.setenv("DISPATCH_BACKOFF_SECONDS", "0")
     log_stream = io.StringIO()  # the Logger's handler wrote to the stdout of import time

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.local.sandbox import Function, InvocationError, SandboxPool
+from local.emulator.sandbox import Function, InvocationError, SandboxPool
 
 SLEEPS = Function("Sleeps", "tests.integration.sandbox_functions.sleeps", timeout=1)
 SWALLOWS = Function("Swallows", "tests.integration.sandbox_functions.swallows_errors", timeout=1)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from completion_webhook.app import lambda_handler as webhook_handler
-from infra.local.sandbox import Function, SandboxPool
-from mediagen import sweeper
-from mediagen.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
+from local.emulator.sandbox import Function, SandboxPool
+from mediagen.data.models import IN_FLIGHT_SHARDS, Generation, Notification, in_flight_shard
+from mediagen.rules import sweeper
 from sweeper.app import lambda_handler as sweeper_handler
 from tests.support import RACE_TIMEOUT_SECONDS, completion_payload, response_json, seed_job, webhook_event
 
@@ -115,7 +115,7 @@ def test_a_fault_while_failing_a_job_loses_no_notification(
     # Given two stuck jobs, and a fault on the first job's write (its notification goes with it)
     seed_job("job_fault")
     seed_job("job_other")
-    from mediagen import generations
+    from mediagen.data import generations
 
     original = generations.fail_if_in_flight
     calls: list[str] = []

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from generation_status.app import lambda_handler as status_handler
-from mediagen import auth
-from mediagen.errors import NotAuthenticated
+from mediagen.core.errors import NotAuthenticated
+from mediagen.edge import auth
 from tests.support import LambdaContext, TokenMinter, http_api_event, response_json
 
 pytestmark = pytest.mark.usefixtures("aws")

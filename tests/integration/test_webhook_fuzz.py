@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from completion_webhook.app import lambda_handler
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 from tests.support import LambdaContext, webhook_event
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -17,8 +17,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from mediagen.models import Generation, Notification
-from mediagen.payloads import Kind
+from mediagen.contract.payloads import Kind
+from mediagen.data.models import Generation, Notification
 from tests.support import TokenMinter, response_json
 
 USER = "user_a"

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from mediagen.models import Generation, Notification
+from mediagen.data.models import Generation, Notification
 from tests.support import (
     WEBHOOK_SECRET,
     completion_payload,

@@ -1,6 +1,6 @@
 """The migration's tests run against a real PostgreSQL (a throwaway cluster for the session: see
-infra/postgres.py). A machine without PostgreSQL's server binaries FAILS these tests: .ci/run installs
-them; skipping would let a broken migration land."""
+local/services/postgres.py). A machine without PostgreSQL's server binaries FAILS these tests: .ci/run
+installs them; skipping would let a broken migration land."""
 
 import json
 import os
@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra import postgres
+from local.services import postgres
 from tests.e2e.conftest import LocalService, own_keys, run_service
 from tests.support import TokenMinter
 

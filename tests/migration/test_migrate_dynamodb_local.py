@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from bench import legacy_data
-from infra import dynamodb_local
-from infra.cfn_template import create_tables
+from deploy.cfn_template import create_tables
+from local.services import dynamodb_local
 from tests.migration.conftest import ROOT, migrate, new_database
 
 CRASH_ROWS = 2000

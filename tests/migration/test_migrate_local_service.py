@@ -2,6 +2,7 @@
 of the contract checked in the tables and through the routes over HTTP, a rerun that changes nothing,
 changes made by the service kept, a dry run that writes nothing."""
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,11 @@ def test_every_rule_in_the_tables_and_through_the_routes(
     assert again.report is not None
     assert again.report["counts"].get("writes.created", 0) == 0
     assert again.report["counts"]["writes.already_present"] == 27
+    assert run.stdout.startswith(f"Migration report (complete; {counts['writes.created']} items written)")
+    assert again.stdout.startswith(
+        "Migration report (complete; nothing written: every item was already there)"
+    )
+    assert dry.stdout.startswith("Migration report (complete; DRY RUN, nothing written)")
     assert scan(service) == snapshot
 
     # When the service changes what was migrated (a notification read), a rerun keeps it as the service has it
@@ -306,6 +312,34 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_nothing_written(
         assert len(lines) == 1 and expected in lines[0], (name, run.stderr)
         assert "Traceback" not in run.stderr and "secret" not in run.stderr
         assert not report.exists(), name
+    assert scan(service) == before
+
+
+def test_a_role_that_may_not_read_a_table_is_told_so_not_that_the_table_is_missing(
+    service: LocalService, legacy_db: str, tmp_path: Path
+) -> None:
+    """psql says "permission denied"; information_schema hides what a role may not read, so the
+    migration said "missing table"."""
+    before = scan(service)
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(legacy_db, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')  # a name we made
+        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+        admin.execute(f'REVOKE SELECT ON "Notification" FROM "{role}"')  # noqa: S608
+        admin.execute(f'REVOKE SELECT ON "ImageFile" FROM "{role}"')  # noqa: S608
+        admin.execute(f'GRANT SELECT ("id", "generationId", "filename") ON "ImageFile" TO "{role}"')
+    as_reader = legacy_db.replace("postgresql://postgres@", f"postgresql://{role}@")
+    assert as_reader != legacy_db
+
+    run = migrate(as_reader, tmp_path / "denied.json", PORT=service.env["PORT"])
+
+    assert run.code == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(f'migrate: permission denied: the role "{role}" may not read ')
+    assert 'table "Notification"' in line
+    assert 'column "ImageFile"."s3Key"' in line and 'column "ImageFile"."id"' not in line
+    assert "missing" not in line and "GRANT SELECT" in line
+    assert not (tmp_path / "denied.json").exists()
     assert scan(service) == before
 
 

@@ -11,6 +11,7 @@ from migration.rules import LOST_ERROR, JobPlan, Planner
 
 T = datetime(2025, 10, 23, 10, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=30)
+DONE = "IMAGE_COMPLETED"
 
 
 class Recorded:
@@ -156,6 +157,36 @@ def test_merged_job_takes_f_identity_and_u_outcome_and_the_author_gets_the_notif
         None,
     )
     assert recorded.counts["notifications.readdressed"] == 1
+    # A moved notification is counted as moved, its read state under its own heading, not as carried
+    assert recorded.counts.get("notifications.readdressed_read") == 1
+    assert (
+        "notifications.carried_read" not in recorded.counts and "notifications.carried" not in recorded.counts
+    )
+
+
+def test_only_the_authors_own_read_notifications_count_as_carried_and_read() -> None:
+    """4,200 carried and 1,500 moved notifications printed "1,500 of which already read" under the
+    carried ones, none of which was read."""
+    plans = []
+    for n in range(3):
+        read_by_first_user = LegacyNotification(
+            f"m{n}", "u_first", "user_first", "IMAGE_COMPLETED", "t", "m", True, T
+        )
+        unread_own = LegacyNotification(
+            f"o{n}", "u_alice", "user_alice", "IMAGE_COMPLETED", "t", "m", False, T
+        )
+        plans += [
+            generation(f"cm_done_{n}", T + timedelta(hours=n), "COMPLETED", notifications=(unread_own,)),
+            generation(f"cm_f_{n}", T + timedelta(hours=n, minutes=1)),
+            generation(
+                uuid_of(n), T + timedelta(hours=n, minutes=5), "COMPLETED", author_id="u_first",
+                author_clerk_id="user_first", notifications=(read_by_first_user,),
+            ),
+        ]  # fmt: skip
+    _, recorded = run(*plans)
+    assert (recorded.counts["notifications.carried"], recorded.counts["notifications.readdressed"]) == (3, 3)
+    assert recorded.counts.get("notifications.carried_read", 0) == 0
+    assert recorded.counts["notifications.readdressed_read"] == 3
 
 
 def test_lost_job_is_failed_without_notification() -> None:

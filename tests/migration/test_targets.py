@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from infra.cfn_template import TABLE_ENV, create_tables, load_template
+from deploy.cfn_template import TABLE_ENV, create_tables, load_template
 from migration.target import STACK_OUTPUTS, TargetError, aws_target, bind_models, check_tables
 
 
@@ -22,7 +22,7 @@ def test_the_template_declares_the_outputs_the_migration_reads() -> None:
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A stack (moto) whose outputs name two tables made from template.yaml."""
-    from mediagen.models import Generation, Notification
+    from mediagen.data.models import Generation, Notification
 
     names = {"GenerationsTable": "prod-generations", "NotificationsTable": "prod-notifications"}
     create_tables(boto3.client("dynamodb"), names)

@@ -1,8 +1,8 @@
 """The boundaries of the code, checked on its syntax tree (so a violation fails, whatever its spelling):
-- the environment is read by mediagen.settings alone;
+- the environment is read by mediagen.core.settings alone;
 - PynamoDB conditions and update actions are built by the data-access modules alone;
-- HTTP answers (statuses, Powertools responses and HTTP exceptions) come from mediagen.api alone;
-  mediagen.errors defines the domain's errors, without statuses;
+- HTTP answers (statuses, Powertools responses and HTTP exceptions) come from mediagen.edge.api alone;
+  mediagen.core.errors defines the domain's errors, without statuses;
 - the domain does not import views (jobs does not import the status view).
 Each checker is also run on a small violating source, to show it can fail.
 """
@@ -16,14 +16,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "shared" / "mediagen"
 FUNCTIONS = ROOT / "functions"
-SETTINGS = {"settings.py"}
+# The layer's tiers, lowest first: a module imports its own tier and the tiers below it, never above.
+TIERS = ("core", "contract", "data", "outbound", "rules", "edge")
+SETTINGS = {"core/settings.py"}
 # The `$default` route's function imports the standard library only, not the layer (20 ms of cold start
 # instead of about a second for every request no route matches): it reads its one variable, API_ROUTES,
 # itself (docs/architecture.md, "Deployment decisions").
 STANDALONE = {FUNCTIONS / "unknown_route" / "app.py"}
-DATA_ACCESS = {"generations.py", "notifications.py"}
-HTTP_MODULES = {"api.py"}
+DATA_ACCESS = {"data/generations.py", "data/notifications.py"}
+HTTP_MODULES = {"edge/api.py"}
 MODELS = {"Generation", "Notification", "GeneratedFile", "UserJobsInFlight"}
+# What a handler may import from Powertools' event handler: routing, not answers.
+ROUTING_NAMES = {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response"}
 EXPRESSION_METHODS = {
     "exists",
     "does_not_exist",
@@ -42,7 +46,7 @@ EXPRESSION_METHODS = {
 
 
 def production_files() -> Iterator[Path]:
-    yield from sorted(LAYER.glob("*.py"))
+    yield from sorted(LAYER.rglob("*.py"))
     yield from sorted(FUNCTIONS.glob("*/app.py"))
 
 
@@ -105,7 +109,10 @@ def _is_http_answer(node: ast.AST) -> bool:
             return False  # AppSync Events (live progress): not HTTP, its refusal is not an HTTP status
         return module.startswith("aws_lambda_powertools.event_handler") and (
             module.endswith("exceptions")
-            or bool(names - {"APIGatewayHttpResolver", "Response", "AppSyncEventsResolver"})
+            or bool(
+                names
+                - {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response", "AppSyncEventsResolver"}
+            )
         )
     if isinstance(node, ast.Call):
         return isinstance(node.func, ast.Name) and node.func.id == "Response"
@@ -137,7 +144,7 @@ def statuses_in(tree: ast.AST) -> list[int]:
 def violations(check: object, allowed: set[str]) -> dict[str, list[int]]:
     found = {}
     for path in production_files():
-        if path.name in allowed and path.parent == LAYER:
+        if path.is_relative_to(LAYER) and path.relative_to(LAYER).as_posix() in allowed:
             continue
         lines = check(tree_of(path))  # type: ignore[operator]
         if lines:
@@ -160,14 +167,72 @@ def test_only_api_makes_http_answers() -> None:
 
 
 def test_domain_errors_carry_no_http_status() -> None:
-    assert statuses_in(tree_of(LAYER / "errors.py")) == []
+    assert statuses_in(tree_of(LAYER / "core" / "errors.py")) == []
 
 
 def test_the_status_view_is_made_by_handlers_not_by_jobs() -> None:
     imports = {
-        node.module for node in ast.walk(tree_of(LAYER / "jobs.py")) if isinstance(node, ast.ImportFrom)
+        node.module
+        for node in ast.walk(tree_of(LAYER / "rules" / "jobs.py"))
+        if isinstance(node, ast.ImportFrom)
     }
-    assert "mediagen.access" not in imports
+    assert "mediagen.rules.access" not in imports
+
+
+def mediagen_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, module) of every `mediagen...` import."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("mediagen")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mediagen"):
+            found.append((node.lineno, node.module or ""))
+    return found
+
+
+def tier_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "mediagen" and parts[1] in TIERS else None
+
+
+def upward_imports(own_tier: str, tree: ast.AST) -> list[str]:
+    """The imports that reach a higher tier than `own_tier`, or a module outside every tier."""
+    found = []
+    for line, module in mediagen_imports(tree):
+        target = tier_of(module)
+        if target is None or TIERS.index(target) > TIERS.index(own_tier):
+            found.append(f"{line}: {module}")
+    return found
+
+
+def test_every_layer_module_is_in_a_tier() -> None:
+    loose = [p.name for p in LAYER.glob("*.py") if p.name != "__init__.py"]
+    assert loose == [], f"modules outside the tiers {TIERS}: {loose}"
+    folders = sorted(p.name for p in LAYER.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted(TIERS)
+
+
+def test_the_tiers_import_downwards_only() -> None:
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted(LAYER.rglob("*.py"))
+        if path.parent != LAYER and (lines := upward_imports(path.relative_to(LAYER).parts[0], tree_of(path)))
+    }
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("tier", "source"),
+    [
+        ("rules", "from mediagen.edge.auth import authenticate"),
+        ("data", "from mediagen.rules import jobs"),
+        ("core", "import mediagen.contract.payloads"),
+        ("contract", "from mediagen import payloads"),
+    ],
+)
+def test_the_tier_check_finds_an_upward_import(tier: str, source: str) -> None:
+    assert upward_imports(tier, ast.parse(source))
+    assert upward_imports("edge", ast.parse("from mediagen.core.settings import settings")) == []
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.check_arm64 import EM_AARCH64, elf_machine, main
+from deploy.checks.arm64 import EM_AARCH64, elf_machine, main
 
 
 def elf(path: Path, machine: int, little_endian: bool = True) -> Path:

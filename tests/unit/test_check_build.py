@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.check_build import MAGIC_313, bytecode_path, main
+from deploy.checks.build import MAGIC_313, bytecode_path, main
 from tests.unit.test_check_arm64 import elf
 
 ON_313 = sys.version_info[:2] == (3, 13)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from infra.cfn_template import load_template
-from infra.deploy import as_whsec, needs_guided, signing_secret
-from mediagen.webhook_signature import parse_secret_value, verify_delivery
+from deploy.cfn_template import load_template
+from deploy.cli import as_whsec, needs_guided, signing_secret
+from mediagen.edge.webhook_signature import parse_secret_value, verify_delivery
 
 
 def generated_secret_string() -> str:
@@ -59,7 +59,7 @@ def test_during_a_rotation_the_first_secret_is_handed_over_and_both_are_accepted
 
 
 def test_a_stack_without_active_secret_is_reported() -> None:
-    from infra.deploy import DeployError
+    from deploy.cli import DeployError
 
     with pytest.raises(DeployError):
         signing_secret('{"secrets": []}')
@@ -108,7 +108,7 @@ def test_outputs_name_what_client_teams_need() -> None:
 
 
 def test_every_parameter_without_default_is_asked_by_the_guided_deploy() -> None:
-    from infra.deploy import REQUIRED_PARAMETERS
+    from deploy.cli import REQUIRED_PARAMETERS
 
     parameters = load_template()["Parameters"]
     assert {name for name, p in parameters.items() if "Default" not in p} == set(REQUIRED_PARAMETERS)

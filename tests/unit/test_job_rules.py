@@ -1,6 +1,6 @@
-"""The rules DynamoDB enforces, as the data-access module builds them (mediagen.generations), evaluated
+"""The rules DynamoDB enforces, as the data-access module builds them (mediagen.data.generations), evaluated
 against every item state without AWS (tests/conditions.py), and the classification of a refused write
-(mediagen.completion_webhook) checked to agree with them.
+(mediagen.rules.completion_webhook) checked to agree with them.
 
 The oracle here is the contract's wording, not a second copy of the conditions: status only moves
 forward (queued, processing, then one final state), progress never goes down, an existing job keeps
@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediagen import generations
-from mediagen.completion_webhook import refusal, refused_outcome
-from mediagen.models import Generation
-from mediagen.payloads import FINAL_STATUSES, CompletionWebhook, JobStatus, Kind
+from mediagen.contract.payloads import FINAL_STATUSES, CompletionWebhook, JobStatus, Kind
+from mediagen.data import generations
+from mediagen.data.models import Generation
+from mediagen.rules.completion_webhook import refusal, refused_outcome
 from tests.conditions import evaluate
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

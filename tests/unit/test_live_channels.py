@@ -1,4 +1,4 @@
-"""Live progress channel names (mediagen.channels) and the local endpoint's SigV4 check."""
+"""Live progress channel names (mediagen.contract.channels) and the local endpoint's SigV4 check."""
 
 import re
 
@@ -9,8 +9,8 @@ from botocore.credentials import Credentials
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.local.events import channel_matches, sigv4_problem
-from mediagen.channels import (
+from local.emulator.events import channel_matches, sigv4_problem
+from mediagen.contract.channels import (
     CHANNEL,
     job_channels,
     may_subscribe,

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from infra.cfn_functions import HttpRoute, http_routes
-from infra.harness.sources import rate_seconds
-from infra.local.gateway import Cors, Gateway, Request, Route, lambda_answer, request_event
-from infra.local.intrinsics import Resolver, UnsupportedIntrinsic
+from deploy.cfn_functions import HttpRoute, http_routes
+from local.emulator.gateway import Cors, Gateway, Request, Route, lambda_answer, request_event
+from local.emulator.intrinsics import Resolver, UnsupportedIntrinsic
+from local.harness.sources import rate_seconds
 
 STATUS = HttpRoute("GET", "/api/images/{job_id}/status", "StatusFunction")
 

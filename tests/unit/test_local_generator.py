@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from infra.local import generator
+from local.emulator import generator
 
 
 def test_images_are_real_pngs_of_the_asked_size() -> None:
@@ -51,7 +51,7 @@ def test_a_dispatch_the_sender_kit_cannot_read_is_refused_before_any_thread(job:
     import json
     import threading
 
-    from infra.local.generator import LocalGenerator
+    from local.emulator.generator import LocalGenerator
 
     generator = LocalGenerator(
         s3=None, bucket="b", webhook_secret="whsec_c2VjcmV0", api_key="k", active=True, stop=threading.Event()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from infra.cfn_functions import functions
-from infra.local.server import Settings, sandbox_functions
+from deploy.cfn_functions import functions
+from local.emulator.server import Settings, sandbox_functions
 
 ISSUER = {"AUTH_ISSUER": "https://issuer.example", "AUTH_JWKS_URL": "https://issuer.example/jwks"}
 

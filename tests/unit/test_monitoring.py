@@ -1,24 +1,24 @@
-"""The monitoring stack (infra/monitoring.yaml) is current, receives every parameter it declares from
+"""The monitoring stack (deploy/monitoring.yaml) is current, receives every parameter it declares from
 template.yaml, and watches every function and table of the application."""
 
 import json
 import re
 
-from infra.cfn_functions import functions
-from infra.cfn_template import load_template, nested_templates, resources_of_type, table_definitions
-from infra.monitoring import OUTPUT, SERVICE_WIDGETS, build_monitoring, render
-from mediagen.observability import MetricName
+from deploy.cfn_functions import functions
+from deploy.cfn_template import load_template, nested_templates, resources_of_type, table_definitions
+from deploy.monitoring import OUTPUT, SERVICE_WIDGETS, build_monitoring, render
+from mediagen.core.observability import MetricName
 
 DECLARED_METRICS = {value for name, value in vars(MetricName).items() if name.isupper()}
 
 
 def test_monitoring_yaml_is_current() -> None:
-    assert OUTPUT.read_text(encoding="utf-8") == render(), "infra/monitoring.yaml is stale: make monitoring"
+    assert OUTPUT.read_text(encoding="utf-8") == render(), "deploy/monitoring.yaml is stale: make monitoring"
 
 
 def test_the_application_nests_it_and_passes_exactly_its_parameters() -> None:
     [(name, application)] = resources_of_type("AWS::Serverless::Application").items()
-    assert application["Properties"]["Location"] == "infra/monitoring.yaml"
+    assert application["Properties"]["Location"] == "deploy/monitoring.yaml"
     assert nested_templates()[name] == load_template(OUTPUT)
     declared = build_monitoring()["Parameters"]
     passed = application["Properties"]["Parameters"]

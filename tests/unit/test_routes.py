@@ -6,8 +6,8 @@ import importlib
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from infra.cfn_functions import FunctionSpec, functions, http_routes
-from infra.openapi import OPERATIONS
+from deploy.cfn_functions import FunctionSpec, functions, http_routes
+from deploy.openapi import OPERATIONS
 
 # The functions behind named routes, each with a Powertools resolver; the `$default` route's function
 # (functions/unknown_route) has none: it answers whatever no route matches (tests/unit/test_unknown_route.py).
@@ -21,7 +21,7 @@ HTTP_FUNCTIONS = [
 def served_routes(spec: FunctionSpec) -> set[str]:
     """What the function's code registers on its resolver, as template route keys."""
     app = APIGatewayHttpResolver()
-    importlib.import_module(spec.module).routes(app)
+    app.include_router(importlib.import_module(spec.module).router)
     return {
         f"{route.method} {route.openapi_path}"
         for route in [*app._static_routes, *app._dynamic_routes]  # Powertools keeps them here

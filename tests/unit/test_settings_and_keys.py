@@ -2,8 +2,8 @@
 
 import pytest
 
-from mediagen.payloads import s3_key_problem
-from mediagen.settings import Settings, SettingsError, build_settings
+from mediagen.contract.payloads import s3_key_problem
+from mediagen.core.settings import Settings, SettingsError, build_settings
 
 COMPLETE = {
     "GENERATIONS_TABLE": "g-table",
@@ -53,7 +53,7 @@ def test_a_malformed_variable_is_one_line_naming_it(variable: str, value: str) -
 
 
 def test_a_missing_variable_fails_the_cold_start_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mediagen import settings as module
+    from mediagen.core import settings as module
 
     monkeypatch.delenv("GENERATOR_URL", raising=False)
     module.reset_settings()

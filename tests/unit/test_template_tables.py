@@ -1,7 +1,7 @@
 """The PynamoDB models agree with the tables of template.yaml."""
 
-from infra.cfn_template import resources_of_type, table_definitions
-from mediagen.models import Generation, Notification
+from deploy.cfn_template import resources_of_type, table_definitions
+from mediagen.data.models import Generation, Notification
 
 
 def _keys(definition: dict) -> dict[str, str]:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from infra.cfn_functions import DEFAULT_ROUTE, functions, http_routes
-from infra.harness.events import http_api_event
-from infra.local.gateway import Gateway, Request, Route
-from infra.local.intrinsics import Resolver
+from deploy.cfn_functions import DEFAULT_ROUTE, functions, http_routes
+from local.emulator.gateway import Gateway, Request, Route
+from local.emulator.intrinsics import Resolver
+from local.harness.events import http_api_event
 
 
 def unknown_route_module(monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -3,8 +3,8 @@ secret, whatever else the list holds (malformed entries, other versions, signatu
 
 import pytest
 
-from mediagen.errors import NotAuthenticated
-from mediagen.webhook_signature import verify_delivery
+from mediagen.core.errors import NotAuthenticated
+from mediagen.edge.webhook_signature import verify_delivery
 from tests.support import RETIRED_SECRET, WEBHOOK_SECRET, signed_headers
 
 BODY = '{"job_id": "job_sig", "status": "processing", "progress": 10}'

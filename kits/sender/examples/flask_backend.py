@@ -87,6 +87,7 @@ def run_job(dispatch: Dispatch, sender: WebhookSender, store: Store) -> None:
             generation_time_seconds=round(time.monotonic() - started, 3),
             user_id=dispatch.user_id,
             organization_id=dispatch.organization_id,
+            folder=dispatch.folder,  # the deployment's folder for this job (MEDIA_KEY_PATTERN)
         )
         delivery = sender.send(dispatch.webhook_url, event)
         log.info("job %s delivered: %s", dispatch.job_id, delivery.outcome)

@@ -1,12 +1,12 @@
 """The kit's payload models refuse what mediagen refuses, and what they make mediagen accepts (the
-service's own models, mediagen.payloads, are the judge)."""
+service's own models, mediagen.contract.payloads, are the judge)."""
 
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from mediagen.payloads import CompletionWebhook, s3_key_problem
+from mediagen.contract.payloads import CompletionWebhook, s3_key_problem
 from mediagen_sender import (
     CompletedEvent,
     Dispatch,
@@ -110,7 +110,7 @@ def test_a_dispatch_from_the_service_reads(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PUBLIC_API_URL", "https://api.example.com")
     from types import SimpleNamespace
 
-    from mediagen.backend import dispatch_body
+    from mediagen.outbound.backend import dispatch_body
 
     job: Any = SimpleNamespace(
         job_id="j_1", author_id="user_1", organization=None, kind="video", prompt="p", model=None,
@@ -119,3 +119,20 @@ def test_a_dispatch_from_the_service_reads(monkeypatch: pytest.MonkeyPatch) -> N
     dispatch = Dispatch.model_validate({**dispatch_body(job), "some_future_field": 1})
     assert dispatch.folder == "videos/j_1/"
     assert dispatch.webhook_url.endswith("/api/webhooks/video-completion")
+
+
+def test_a_deployments_own_folder_is_the_one_keys_must_lie_in() -> None:
+    """With MEDIA_KEY_PATTERN set, the dispatch names the job's folder: pass it as `folder`."""
+    dispatch = Dispatch.model_validate(
+        {"job_id": "j_1", "kind": "image", "webhook_url": "https://h/x", "output_prefix": "media/image/j_1/"}
+    )
+
+    def image(path: str) -> Image:
+        return Image(file_path=path, size_bytes=1, format="png", dimensions="1x1")
+
+    made = completed("j_1", images=[image("media/image/j_1/0.png")], folder=dispatch.folder)
+    assert accepted_by_the_service(made).file_keys() == ["media/image/j_1/0.png"]
+    with pytest.raises(ValidationError, match="inside the job's folder"):
+        completed("j_1", images=[image("images/j_1/0.png")], folder=dispatch.folder)
+    with pytest.raises(ValidationError, match=r"inside the job's folder \(images/j_1/\)"):
+        completed("j_1", images=[image("media/image/j_1/0.png")])

@@ -1,7 +1,6 @@
 """The kit stands alone: it never imports the service's layer, and it builds as its own package."""
 
 import ast
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,19 +31,28 @@ def test_the_kit_imports_without_the_layer_on_the_path() -> None:
     assert ran.stdout.strip() == "mediagen_sender"
 
 
-def test_the_kit_builds_as_its_own_wheel(tmp_path: Path) -> None:
-    # Built from a copy: setuptools writes build/ and egg-info next to the sources it builds.
-    source = tmp_path / "kit"
-    shutil.copytree(KIT, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+def _source_tree() -> set[str]:
+    return {
+        str(path.relative_to(KIT))
+        for path in KIT.rglob("*")
+        if "__pycache__" not in path.parts and ".hypothesis" not in path.parts
+    }
+
+
+def test_the_kit_builds_as_its_own_wheel_and_leaves_its_folder_as_it_was(tmp_path: Path) -> None:
+    """`pip install kits/sender`, as the README says: built from the kit's own folder, which it leaves
+    as it found it (setuptools left an untracked kits/sender/build/ behind)."""
+    before = _source_tree()
     built = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-         "--wheel-dir", str(tmp_path), str(source)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--wheel-dir", str(tmp_path), str(KIT)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
+    assert _source_tree() == before, f"left behind: {sorted(_source_tree() - before)}"
     (wheel,) = tmp_path.glob("mediagen_sender-*.whl")
     import zipfile
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "mediagen_sender/sender.py" in names and "mediagen_sender/py.typed" in names
-    assert not any(name.startswith("mediagen/") for name in names)
+    assert "mediagen_sender/shared_rules.py" in names
+    assert not any(name.startswith(("mediagen/", "tests/", "examples/")) for name in names)

@@ -1,5 +1,5 @@
 """The sender kit against a real local HTTP server that answers as scripted, each delivery checked by
-mediagen's own verifier (mediagen.webhook_signature)."""
+mediagen's own verifier (mediagen.edge.webhook_signature)."""
 
 import json
 import random
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mediagen.errors import NotAuthenticated
-from mediagen.webhook_signature import verify_delivery
+from mediagen.core.errors import NotAuthenticated
+from mediagen.edge.webhook_signature import verify_delivery
 from mediagen_sender import (
     DeliveryError,
     Image,

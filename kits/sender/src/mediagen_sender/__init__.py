@@ -1,11 +1,14 @@
 """mediagen's sender kit for the generation backend: payload models, Standard Webhooks signing, and
 delivery with retries.
 
-    from mediagen_sender import Image, WebhookSender, completed
+    from mediagen_sender import Dispatch, Image, WebhookSender, completed
 
-    sender = WebhookSender(secrets=["whsec_..."])
-    image = Image(file_path="images/job_1/0.png", size_bytes=1482013, format="png", dimensions="1024x1024")
-    sender.send(webhook_url, completed("job_1", images=[image], prompt="Un phare breton"))
+    sender = WebhookSender(secrets=["whsec_..."])  # every active secret
+    job = Dispatch.model_validate(dispatched_json)  # what mediagen POSTed to the backend
+    image = Image(file_path=f"{job.folder}0.png", size_bytes=1482013, format="png", dimensions="1024x1024")
+    sender.send(job.webhook_url, completed(job.job_id, images=[image], folder=job.folder))
+
+(kits/sender/README.md has the same, runnable as it is against `make run`.)
 """
 
 from mediagen_sender.models import (

@@ -1,0 +1,300 @@
+"""Pydantic models of every payload we accept or answer (the contract's bodies)."""
+
+import unicodedata
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+
+# The rules the kits share are defined once, in shared_rules (the sender kit carries a copy of it).
+from mediagen.core.shared_rules import (
+    JOB_ID_PATTERN,
+    MAX_DIMENSIONS,
+    MAX_DURATION_SECONDS,
+    MAX_ERROR_MESSAGE,
+    MAX_FILES,
+    MAX_FORMAT,
+    MAX_FPS,
+    MAX_GENERATION_TIME_SECONDS,
+    MAX_KEY,
+    MAX_MODEL_NAME,
+    MAX_NUM_IMAGES,
+    MAX_PROGRESS,
+    MAX_PROMPT,
+    MAX_REQUEST_DURATION_SECONDS,
+    MAX_SIZE,
+    MAX_SIZE_BYTES,
+    MAX_URL,
+    PRINCIPAL_ID_PATTERN,
+    dimensions_problem,
+    s3_key_problem,
+    size_problem,
+)
+
+Kind = Literal["image", "video"]
+
+
+class JobStatus(StrEnum):
+    """A job's state: queued, processing, then one final state. It only moves forward."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+IN_FLIGHT_STATUSES = (JobStatus.QUEUED, JobStatus.PROCESSING)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+NOTIFIED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)  # one notification per finished job
+DeliveryStatus = Literal[JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED]
+
+JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN.pattern)]
+PrincipalId = Annotated[str, Field(pattern=PRINCIPAL_ID_PATTERN.pattern)]
+Number = StrictInt | StrictFloat
+
+
+class _Model(BaseModel):
+    # Each function validates a few of these models: build a model's validator on its first use, not
+    # at import, so a cold start pays only for the models its function uses.
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Payload(_Model):
+    # Unknown fields are ignored so the backend can add fields without breaking deliveries.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+
+class MediaFile(_Payload):
+    file_path: str = Field(min_length=1, max_length=MAX_KEY)
+    url: str | None = Field(default=None, max_length=MAX_URL)
+    size_bytes: StrictInt = Field(ge=0, le=MAX_SIZE_BYTES)
+    format: str = Field(min_length=1, max_length=MAX_FORMAT)
+    dimensions: str = Field(max_length=MAX_DIMENSIONS)
+    description: str | None = Field(default=None, max_length=MAX_PROMPT)
+    duration_seconds: Number | None = Field(default=None, gt=0, le=MAX_DURATION_SECONDS)
+    fps: Number | None = Field(default=None, gt=0, le=MAX_FPS)
+    thumbnail_path: str | None = Field(default=None, min_length=1, max_length=MAX_KEY)
+
+    @field_validator("format")
+    @classmethod
+    def _lower_format(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("dimensions")
+    @classmethod
+    def _check_dimensions(cls, value: str) -> str:
+        problem = dimensions_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def width(self) -> int:
+        return int(self.dimensions.split("x")[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.dimensions.split("x")[1])
+
+
+class ErrorDetail(_Payload):
+    message: str = Field(min_length=1, max_length=MAX_ERROR_MESSAGE)
+
+
+class GenerationMetadata(_Payload):
+    model_name: str | None = Field(default=None, min_length=1, max_length=MAX_MODEL_NAME)
+    generation_time_seconds: Number | None = Field(default=None, ge=0, le=MAX_GENERATION_TIME_SECONDS)
+
+
+class CompletionData(_Payload):
+    original_prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT)
+    images: list[MediaFile] | None = Field(default=None, max_length=MAX_FILES)
+    videos: list[MediaFile] | None = Field(default=None, max_length=MAX_FILES)
+    metadata: GenerationMetadata | None = None
+
+
+class CompletionWebhook(_Payload):
+    """The generation backend's completion webhook, old payload (no user_id, no prompt) included."""
+
+    job_id: JobId
+    user_id: PrincipalId | None = None
+    organization_id: PrincipalId | None = None
+    status: DeliveryStatus
+    progress: StrictInt | None = Field(default=None, ge=0, le=MAX_PROGRESS)
+    data: CompletionData | None = None
+    error: Annotated[str, Field(min_length=1, max_length=MAX_ERROR_MESSAGE)] | ErrorDetail | None = None
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> "CompletionWebhook":
+        """Every key is a plain relative key: no traversal, no absolute path. Which folder it must lie
+        in depends on the route's kind and the deployment's pattern: see `key_problems`."""
+        for path in self.file_keys():
+            problem = s3_key_problem(path)
+            if problem:
+                raise ValueError(f"file_path {path[:100]!r}: {problem}")
+        return self
+
+    def file_keys(self) -> list[str]:
+        """Every S3 key the delivery names (files and thumbnails)."""
+        files = [*(self.data.images or []), *(self.data.videos or [])] if self.data else []
+        return [path for media in files for path in (media.file_path, media.thumbnail_path) if path]
+
+    @property
+    def error_message(self) -> str | None:
+        if isinstance(self.error, ErrorDetail):
+            return self.error.message
+        return self.error
+
+
+# --- Answers -------------------------------------------------------------------------------------
+
+
+class ErrorBody(_Model):
+    code: str
+    message: str
+
+
+class WebhookAnswer(_Model):
+    job_id: str
+    outcome: Literal["created", "updated", "duplicate", "stale"]
+
+
+class StatusView(_Model):
+    job_id: str
+    kind: Kind
+    status: JobStatus
+    progress: int
+    created_at: datetime
+    updated_at: datetime
+    error: str | None = None
+
+
+class ImageView(_Model):
+    index: int
+    url: str
+    width: int
+    height: int
+    format: str
+    size_bytes: int
+    description: str | None = None
+
+
+class VideoView(ImageView):
+    duration_seconds: float | None = None
+    fps: float | None = None
+    thumbnail_url: str | None = None
+
+
+class ResultView(StatusView):
+    prompt: str | None = None
+    model: str | None = None
+    images: list[ImageView] | None = None
+    videos: list[VideoView] | None = None
+
+
+# --- Generate, cancel, dispatch, notifications ---------------------------------------------------
+
+
+class GenerateRequest(_Model):
+    """POST /api/{images|videos}/generate. Unknown fields are refused: a typo must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
+    job_id: JobId | None = None
+    model: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")] | None = None
+    num_images: StrictInt | None = Field(default=None, ge=1, le=MAX_NUM_IMAGES)
+    size: str | None = Field(default=None, max_length=MAX_SIZE)
+    duration_seconds: StrictInt | None = Field(default=None, ge=1, le=MAX_REQUEST_DURATION_SECONDS)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be blank")
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
+            raise ValueError("prompt must not contain control characters")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str | None) -> str | None:
+        problem = size_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class GenerateAnswer(_Model):
+    job_id: str
+    status: JobStatus
+    status_url: str
+    result_url: str
+
+
+class DispatchMessage(_Model):
+    """What the generate route puts on the dispatch queue: the job id, the rest is in the table."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    job_id: JobId
+
+
+class BackendAnswer(_Model):
+    """The generation backend's answer to a dispatch; the old backend names its own job id."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    job_id: JobId | None = None
+
+
+class NotificationView(_Model):
+    id: str
+    type: str
+    title: str
+    message: str
+    read: bool
+    created_at: datetime
+    metadata: dict[str, str]
+
+
+class NotificationsPage(_Model):
+    items: list[NotificationView]
+    next_cursor: str | None
+    unread_count: int
+
+
+class NotificationsQuery(_Model):
+    """GET /api/notifications query string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, min_length=1, max_length=512)
+    unread: bool = False
+
+    @field_validator("unread", mode="before")
+    @classmethod
+    def _strict_boolean(cls, value: object) -> object:
+        if value not in ("true", "false", True, False):
+            raise ValueError("unread must be true or false")
+        return value
+
+
+class QueueRecord(_Model):
+    """One record of a Lambda SQS event (the fields the dispatcher uses). Not Powertools' SqsModel:
+    importing it imports every event model of the parser package (see docs/architecture.md)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True, populate_by_name=True)
+
+    message_id: str = Field(alias="messageId")
+    receipt_handle: str = Field(alias="receiptHandle")
+    body: str
+
+
+class QueueEvent(_Model):
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    Records: list[QueueRecord]

@@ -1,0 +1,166 @@
+"""PynamoDB models of the two tables. Keys and indexes are defined in template.yaml; these models
+must agree with it (tests create the tables from the template, so a drift fails them).
+
+A generation embeds its files: a finished job is one item, written by one conditional update, so a
+webhook with N files costs one write request whatever N is (well under the 400 KB item limit: at most
+MAX_FILES entries of bounded size).
+"""
+
+import zlib
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from mediagen.core.settings import settings
+
+NO_ORGANIZATION = "-"  # never a Clerk organization id (they start with "org_")
+IN_FLIGHT_SHARDS = 4
+
+
+def in_flight_shard(job_id: str) -> str:
+    """The in-flight index's partition of a job: spread over a few, so no single partition takes every
+    in-flight write at scale; the sweeper queries each."""
+    return str(zlib.crc32(job_id.encode()) % IN_FLIGHT_SHARDS)
+
+
+REGION = settings().region
+
+
+class GeneratedFile(MapAttribute):
+    """One file of a generation (the old ImageFile row)."""
+
+    # Short stored names: a finished job with 4 files then fits in 1 KB, one write unit instead of two
+    # (DynamoDB bills attribute names as bytes, in every file of every item).
+    s3_key = UnicodeAttribute(attr_name="k")
+    size_bytes = NumberAttribute(attr_name="b")
+    format = UnicodeAttribute(attr_name="f")
+    width = NumberAttribute(attr_name="w")
+    height = NumberAttribute(attr_name="h")
+    aspect_ratio = UnicodeAttribute(attr_name="a")
+    description = UnicodeAttribute(null=True, attr_name="d")
+    model = UnicodeAttribute(null=True, attr_name="m")
+    generation_time_seconds = NumberAttribute(null=True, attr_name="t")
+    # Videos only.
+    duration_seconds = NumberAttribute(null=True, attr_name="s")
+    fps = NumberAttribute(null=True, attr_name="r")
+    thumbnail_key = UnicodeAttribute(null=True, attr_name="th")
+
+    @property
+    def file_name(self) -> str:
+        """The old model's file name: the key's last segment (derived, not stored twice)."""
+        return str(self.s3_key).rsplit("/", 1)[-1]
+
+
+class InFlightIndex(GlobalSecondaryIndex["Generation"]):
+    """Sparse: only queued and processing jobs carry `in_flight`, ordered by creation, so the sweeper
+    finds stuck jobs with one Query per shard instead of a Scan. Keyed on the creation time, which never
+    changes, so progress updates cost no index write (only the job's entry and exit do)."""
+
+    class Meta:
+        index_name = "in_flight"
+        projection = IncludeProjection(["kind", "author_id", "source"])
+
+    in_flight = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Generation(Model):
+    """A generation job (the old ImageGeneration / VideoGeneration rows), keyed by its one job id."""
+
+    class Meta:
+        table_name = settings().generations_table
+        region = REGION
+        max_pool_connections = 50
+
+    job_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # image | video
+    author_id = UnicodeAttribute(null=True)  # absent: unattributed, visible to nobody
+    # Set once, by the write that creates the job (NO_ORGANIZATION when there is none), so a later
+    # webhook cannot attach an organization to a private job and widen who sees it.
+    organization_id = UnicodeAttribute(null=True)
+    prompt = UnicodeAttribute(null=True)
+    model = UnicodeAttribute(null=True)
+    num_images = NumberAttribute(null=True)
+    size = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # a JobStatus (`alias` on an alias item)
+    progress = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+    source = UnicodeAttribute()  # api | backend-direct
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)  # when it reached a final state
+    files = ListAttribute(of=GeneratedFile, null=True)
+    duration_seconds = NumberAttribute(null=True)  # videos: the requested length
+    # Dispatch to the generation backend (jobs created by POST .../generate).
+    dispatch_attempts = NumberAttribute(null=True)
+    dispatch_lease_until = UTCDateTimeAttribute(null=True)  # one dispatcher at a time per job
+    dispatched_at = UTCDateTimeAttribute(null=True)  # the backend accepted the job
+    backend_job_id = UnicodeAttribute(null=True)  # the old backend's own id, when it answers with one
+    # An alias item (keyed by the old backend's own id) points at our job: its webhooks land there.
+    alias_of = UnicodeAttribute(null=True)
+    in_flight = UnicodeAttribute(null=True)  # its shard while queued or processing, absent once final
+
+    in_flight_jobs = InFlightIndex()
+
+    @property
+    def organization(self) -> str | None:
+        """The job's organization, or None."""
+        org = self.organization_id
+        return None if org in (None, NO_ORGANIZATION) else org
+
+
+class UnreadIndex(GlobalSecondaryIndex["Notification"]):
+    class Meta:
+        index_name = "unread"
+        projection = AllProjection()
+
+    unread_user_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)
+
+
+class Notification(Model):
+    """A user's notification. The sort key starts with the time so a Query gives newest first, and is
+    derived from the job's own completion time so every retry computes the same key (created once)."""
+
+    class Meta:
+        table_name = settings().notifications_table
+        region = REGION
+        max_pool_connections = 50
+
+    user_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)
+    # Set (to user_id) only while unread: the sparse `unread` index lists and counts unread ones.
+    unread_user_id = UnicodeAttribute(null=True)
+    type = UnicodeAttribute()  # IMAGE_COMPLETED | IMAGE_FAILED | VIDEO_COMPLETED | VIDEO_FAILED
+    title = UnicodeAttribute()
+    message = UnicodeAttribute()
+    read = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    generation_id = UnicodeAttribute()
+    source = UnicodeAttribute()
+
+    unread = UnreadIndex()
+
+
+class UserJobsInFlight(Model):
+    """The jobs in flight a user created by generate: at most MaxJobsInFlightPerUser ids. The id is
+    added in the transaction that creates the job, under the condition that the set is below the cap,
+    so concurrent generates cannot pass it; an id leaves the set once its job is final (released by the
+    next generate that meets the cap, after reading the jobs: states only move forward)."""
+
+    class Meta:
+        table_name = settings().jobs_in_flight_table
+        region = REGION
+        max_pool_connections = 50
+
+    user_id = UnicodeAttribute(hash_key=True)
+    job_ids = UnicodeSetAttribute(null=True)

@@ -1,0 +1,522 @@
+"""The whole API on one machine: `make run` (python -m local.emulator.server).
+
+Every route of template.yaml on http://127.0.0.1:PORT, each request handed as an API Gateway HTTP API
+event (format 2.0) to the same handler AWS runs; SQS and Schedule events run their functions too. AWS
+is moto's server, in this process, with the template's tables, queues, secrets and the media bucket.
+The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, LOCAL_GENERATOR; and
+GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything it started.
+"""
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from deploy.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
+from deploy.cfn_template import TABLE_ENV, resources_of_type
+from local.emulator import devkeys
+from local.emulator.events import LocalEvents, Refused
+from local.emulator.gateway import Cors, Gateway, Request, Response, Route
+from local.emulator.generator import LocalGenerator
+from local.emulator.http_server import HttpLimits, HttpServer
+from local.emulator.intrinsics import REGION
+from local.emulator.playground import Playground, playground_port, with_origin
+from local.emulator.sandbox import (
+    DEFAULT_SANDBOXES,
+    Function,
+    InvocationError,
+    SandboxPool,
+    preload,
+    stop_forkserver,
+)
+from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
+from local.harness.events import appsync_subscribe_event
+from local.harness.sources import (
+    DynamoDBStreamEventSource,
+    Schedule,
+    SqsEventSource,
+    in_thread,
+    rate_seconds,
+)
+from local.services.dynamodb_local import DynamoDBLocalError
+from mediagen.contract.channels import USER_CHANNEL_PATTERN
+
+log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
+MEDIA_BUCKET = "mediagen-local-media"
+GENERATOR_PATH = "/_local/generator"
+OUTAGE_PATH = "/_local/events/outage"
+SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The contract's variables ("Running it on one machine"), read once."""
+
+    port: int
+    issuer: str
+    jwks_url: str
+    authorized_parties: str
+    webhook_secrets: str
+    generator_on: bool
+    generator_url: str | None  # another generation backend than the stand-in
+    dev_key: bool  # the issuer is the development key of .local/
+    dev_secret: bool
+    dynamodb_local: bool = False  # DYNAMODB=local: AWS's DynamoDB Local instead of moto's DynamoDB
+    dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
+    sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
+    idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
+    timeout_scale: int = 1  # LOCAL_TIMEOUT_SCALE: the template's function timeouts times this
+    events_port: int | None = None  # EVENTS_PORT: the live progress endpoint (default: PORT + 2, or free)
+    events_keepalive: int = 60  # LOCAL_EVENTS_KEEPALIVE_SECONDS: between two `ka` on its sockets
+    events_init: int = 10  # LOCAL_EVENTS_INIT_SECONDS: a socket silent this long after it opened is closed
+
+    @classmethod
+    def from_environment(cls, env: dict[str, str]) -> "Settings":
+        try:
+            port = int(env.get("PORT") or 3000)
+        except ValueError:
+            raise SystemExit(f"PORT must be a number, not {env['PORT']!r}") from None
+        switch = (env.get("LOCAL_GENERATOR") or "on").strip().lower()
+        if switch not in SWITCH:
+            raise SystemExit(f"LOCAL_GENERATOR must be on or off, not {switch!r}")
+        issuer, jwks_url = env.get("AUTH_ISSUER", "").strip(), env.get("AUTH_JWKS_URL", "").strip()
+        if bool(issuer) != bool(jwks_url):
+            raise SystemExit(
+                "Set both AUTH_ISSUER and AUTH_JWKS_URL, or neither (a development key is made)."
+            )
+        webhook_secrets = env.get("WEBHOOK_SECRETS", "").strip()
+        dynamodb = (env.get("DYNAMODB") or "moto").strip().lower()
+        if dynamodb not in ("moto", "local"):
+            raise SystemExit(f"DYNAMODB must be moto or local, not {dynamodb!r}")
+        persist = (env.get("DYNAMODB_PERSIST") or "0").strip().lower()
+        if persist not in SWITCH or (SWITCH[persist] and dynamodb != "local"):
+            raise SystemExit("DYNAMODB_PERSIST=1 keeps DynamoDB Local's data: use it with DYNAMODB=local")
+        sandboxes = _positive(env, "LOCAL_SANDBOXES", DEFAULT_SANDBOXES)
+        idle_seconds = _positive(env, "LOCAL_IDLE_SECONDS", 30)
+        timeout_scale = _positive(env, "LOCAL_TIMEOUT_SCALE", 1)
+        events_port = (env.get("EVENTS_PORT") or "").strip()
+        if events_port and not (events_port.isdigit() and int(events_port) < 65536):
+            raise SystemExit(f"EVENTS_PORT must be a port number, not {events_port!r}")
+        events_keepalive = _positive(env, "LOCAL_EVENTS_KEEPALIVE_SECONDS", 60)
+        events_init = _positive(env, "LOCAL_EVENTS_INIT_SECONDS", 10)
+        return cls(
+            port=port,
+            issuer=issuer or devkeys.DEV_ISSUER,
+            jwks_url=jwks_url or devkeys.dev_jwks_url(),
+            authorized_parties=env.get("AUTH_AUTHORIZED_PARTIES", "").strip(),
+            webhook_secrets=webhook_secrets or devkeys.dev_webhook_secret(),
+            generator_on=SWITCH[switch],
+            generator_url=env.get("GENERATOR_URL", "").strip() or None,
+            dev_key=not issuer,
+            dev_secret=not webhook_secrets,
+            dynamodb_local=dynamodb == "local",
+            dynamodb_persist=SWITCH[persist],
+            sandboxes=sandboxes,
+            idle_seconds=idle_seconds,
+            timeout_scale=timeout_scale,
+            events_port=int(events_port) if events_port else None,
+            events_keepalive=events_keepalive,
+            events_init=events_init,
+        )
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"{name} must be a positive whole number, not {text!r}")
+    return int(text)
+
+
+def sandbox_functions(specs: Iterable[FunctionSpec], timeout_scale: int) -> list[Function]:
+    """The template's functions as the sandboxes run them: each with its handler, its memory, and
+    its template `Timeout` times `LOCAL_TIMEOUT_SCALE`, which the sandbox enforces."""
+    return [
+        Function(
+            spec.logical_id, f"{spec.module}.{spec.attribute}", spec.timeout * timeout_scale, spec.memory
+        )
+        for spec in specs
+    ]
+
+
+class LocalService:
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.aws = EmbeddedAws()
+        self.threads: list[threading.Thread] = []
+        self.gateway: Gateway | None = None
+        self.generator: LocalGenerator | None = None
+        self.openapi: dict[str, Any] = {}
+        self.pool: SandboxPool | None = None
+        # Bound first: a port in use fails at once, and early requests wait in the backlog. Another
+        # server of the local service (a second port) is one more HttpServer in this list.
+        limits = HttpLimits(idle_seconds=settings.idle_seconds)
+        self.http = HttpServer(self.handle, settings.port, limits, name="http")
+        self.servers: list[HttpServer] = [self.http]
+        self.base_url = f"http://127.0.0.1:{self.http.port}"
+        self.playground = _bind_playground(settings, self.http.port, self.base_url)
+        self.namespaces = channel_namespaces()
+        self.events = self._bind_events()
+
+    def _bind_events(self) -> LocalEvents:
+        """The live progress endpoint (local/emulator/events.py): EVENTS_PORT, else PORT + 2 when it is
+        free, else any free port (printed at start and in /_local/info)."""
+        from local.emulator.events import EventsLimits
+
+        wanted = self.settings.events_port
+        if wanted is None:
+            api_port = int(self.http.port)
+            wanted = api_port + 2 if self.settings.port and api_port + 2 < 65536 else 0
+        arguments: dict[str, Any] = {
+            "namespaces": set(self.namespaces),
+            "verify_token": _verify_token,
+            "authorize": self._authorize_subscription,
+            "allowed_origins": self._allowed_origins,
+            "credentials": (FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
+            "region": REGION,
+            "directory": devkeys.local_dir(),
+            "limits": EventsLimits(
+                idle_seconds=self.settings.idle_seconds,
+                init_seconds=self.settings.events_init,
+                keepalive_seconds=self.settings.events_keepalive,
+            ),
+        }
+        try:
+            return LocalEvents(wanted, **arguments)
+        except OSError:
+            if self.settings.events_port is not None:
+                raise
+            return LocalEvents(0, **arguments)
+
+    def _allowed_origins(self) -> frozenset[str]:
+        cors = self.gateway.cors if self.gateway is not None else None
+        return frozenset(cors.allow_origins) if cors is not None else frozenset()
+
+    def _authorize_subscription(
+        self, channel: str, claims: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> str | None:
+        """What AppSync does after it verified the token: the namespace's onSubscribe function, invoked
+        directly with the AppSync Events event; None when it allows the subscription, else the error."""
+        namespace = channel.split("/")[1]
+        function = self.namespaces.get(namespace)
+        if function is None:
+            return None  # a namespace without an onSubscribe handler allows every authorized caller
+        assert self.pool is not None
+        event = appsync_subscribe_event(channel, claims, headers)
+        try:
+            answer = self.pool.invoke(function, event)
+        except InvocationError as error:
+            text = str(error)
+            return text.split("UnauthorizedException", 1)[-1].strip(" :-'\"") or "Unauthorized"
+        if isinstance(answer, dict) and answer.get("error"):
+            return str(answer["error"])[:300]
+        return None
+
+    def start(self) -> None:
+        data = devkeys.local_dir() / "dynamodb-local-data" if self.settings.dynamodb_persist else None
+        self.aws.start(dynamodb_local=self.settings.dynamodb_local, dynamodb_data=data)
+        generator_url = self.settings.generator_url or f"{self.base_url}{GENERATOR_PATH}"
+        parameters = parameter_values(
+            {
+                "AuthIssuer": self.settings.issuer,
+                "AuthJwksUrl": self.settings.jwks_url,
+                "AuthAuthorizedParties": self.authorized_parties,
+                "MediaBucketName": MEDIA_BUCKET,
+                "GeneratorUrl": generator_url,
+            }
+        )
+        self.stack = provision(self.aws, parameters, events_host=f"127.0.0.1:{self.events.port}")
+        generator_key = os.environ.get("GENERATOR_API_KEY") or secrets.token_urlsafe(24)
+        os.environ.pop("AWS_PROFILE", None)
+        # Before any handler is imported: the models read their table names at import, as in Lambda.
+        os.environ.update(
+            {
+                **self.stack.environment(),
+                **FAKE_CREDENTIALS,
+                **self.aws.endpoints(),
+                "PUBLIC_API_URL": self.base_url,
+                "WEBHOOK_SECRETS": self.settings.webhook_secrets,
+                "GENERATOR_API_KEY": generator_key,
+                "EVENTS_CA_BUNDLE": str(self.events.certificate),
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            }
+        )
+        from deploy.openapi import build_openapi
+
+        self.openapi = build_openapi()
+        self.generator = LocalGenerator(
+            s3=self.aws.client("s3"),
+            bucket=MEDIA_BUCKET,
+            webhook_secret=self.settings.webhook_secrets.split(",")[0].strip(),
+            api_key=generator_key,
+            active=self.settings.generator_on,
+            stop=self.stop,
+        )
+        specs = {spec.logical_id: spec for spec in functions()}
+        # Lambda's concurrency: each invocation in a sandbox process of its function, one at a time
+        # each; the environment is complete now (the handler modules read table names at import).
+        preload(spec.module for spec in specs.values())
+        self.pool = SandboxPool(
+            sandbox_functions(specs.values(), self.settings.timeout_scale),
+            dict(os.environ),
+            self.settings.sandboxes,
+        )
+        routes = [Route(route, self._invoker(route.function), lambda: None) for route in http_routes()]
+        self.gateway = Gateway(routes, self._cors())
+        for spec in specs.values():
+            self._start_event_sources(spec)
+        if self.playground:
+            self.playground.start()
+        self.events.start()
+        for server in self.servers:
+            server.start()
+
+    def _invoker(self, function: str) -> Any:
+        """The gateway's handler for `function`: an invocation in one of its sandboxes (which makes
+        the Lambda context)."""
+        pool = self.pool
+        assert pool is not None
+
+        def invoke(event: dict[str, Any], _context: Any) -> Any:
+            return pool.invoke(function, event)
+
+        return invoke
+
+    @property
+    def authorized_parties(self) -> str:
+        """AUTH_AUTHORIZED_PARTIES, plus the playground's origin (with the development key, or when a
+        list is set: an empty list means any azp, which an added origin would narrow)."""
+        parties = self.settings.authorized_parties
+        if self.playground and (self.settings.dev_key or parties):
+            return with_origin(parties, self.playground.origin)
+        return parties
+
+    def _cors(self) -> Cors | None:
+        for api in resources_of_type("AWS::Serverless::HttpApi").values():
+            configuration = (api.get("Properties") or {}).get("CorsConfiguration")
+            if isinstance(configuration, dict):
+                return Cors.from_template(self.stack.resolver(configuration))
+        return None
+
+    def _start_event_sources(self, spec: FunctionSpec) -> None:
+        invoker = self._invoker(spec.logical_id)
+
+        def invoke(event: dict[str, Any]) -> Any:
+            started = time.monotonic()
+            try:
+                return invoker(event, None)
+            finally:
+                log.info("%s invoked (%.0f ms)", spec.logical_id, (time.monotonic() - started) * 1000)
+
+        sources: list[SqsEventSource | Schedule | DynamoDBStreamEventSource] = []
+        for index, source in enumerate(spec.events_of_type("DynamoDB")):
+            sources.append(
+                DynamoDBStreamEventSource(
+                    self.aws.client("dynamodbstreams"),
+                    self.stack.resolver(source["Stream"]),
+                    invoke,
+                    batch_size=int(source.get("BatchSize", 100)),
+                    reports_failures="ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or []),
+                    max_retries=int(source.get("MaximumRetryAttempts", 5)),
+                    name=f"{spec.logical_id}-stream-{index}",
+                )
+            )
+        for index, source in enumerate(spec.events_of_type("SQS")):
+            queue = self.stack.queue_with_arn(self.stack.resolver(source["Queue"]))
+            sources.append(
+                SqsEventSource(
+                    self.aws.client("sqs"),
+                    queue.url,
+                    invoke,
+                    queue_arn=queue.arn,
+                    batch_size=int(source.get("BatchSize", 10)),
+                    reports_failures="ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or []),
+                    wait_seconds=1,  # short, so that a stop is seen within a second
+                    name=f"{spec.logical_id}-sqs-{index}",
+                )
+            )
+        for index, source in enumerate(spec.events_of_type("Schedule", "ScheduleV2")):
+            expression = str(source.get("Schedule") or source.get("ScheduleExpression") or "")
+            interval = rate_seconds(expression)
+            if interval is None:
+                log.warning(
+                    "%s: %s is not run by the local service (rate() only)", spec.logical_id, expression
+                )
+                continue
+            sources.append(Schedule(f"{spec.logical_id}-schedule-{index}", interval, invoke))
+        self.threads += [in_thread(source, self.stop) for source in sources]
+
+    def handle(self, request: Request) -> tuple[Response, str | None]:
+        path = request.target.split("?", 1)[0]
+        if self.gateway is None or self.generator is None:
+            return Response.json(503, {"code": "starting", "message": "The local service is starting."}), None
+        if (request.method, path) == ("GET", "/openapi.json"):
+            return Response.json(200, self.openapi), None
+        if (request.method, path) == ("POST", GENERATOR_PATH):
+            status, body = self.generator.accept(request.header("authorization"), request.body)
+            return Response.json(status, body), "generator stand-in"
+        if (request.method, path) == ("GET", "/_local/info"):
+            return Response.json(200, self.info()), None
+        if (request.method, path) == ("POST", OUTAGE_PATH):
+            return self._outage(request), None
+        return self.gateway.handle(request)
+
+    def info(self) -> dict[str, Any]:
+        """What a test or a developer needs to reach the embedded AWS."""
+        return {
+            "api": self.base_url,
+            "aws_endpoint": self.aws.endpoint,
+            "dynamodb_endpoint": self.aws.dynamodb_endpoint,
+            "region": REGION,
+            "media_bucket": MEDIA_BUCKET,
+            "tables": {variable: os.environ.get(variable) for variable in TABLE_ENV.values()},
+            "queues": {name: queue.url for name, queue in self.stack.queues.items()},
+            "routes": [route.route_key for route in http_routes()],
+            "local_generator": self.settings.generator_on,
+            "events": self.events.info(USER_CHANNEL_PATTERN),
+        }
+
+    def _outage(self, request: Request) -> Response:
+        """POST /_local/events/outage?seconds=N (1-60): the live progress endpoint drops every socket
+        and refuses connections for N seconds, as a browser sees AppSync go away (a front end's
+        fallback to polling, and its resubscription, can be tried by hand; the e2e tests do)."""
+        query = dict(parse_qsl(urlsplit(request.target).query))
+        seconds = query.get("seconds", "5")
+        if not seconds.isdigit() or not 1 <= int(seconds) <= 60:
+            return Response.json(422, {"code": "invalid_seconds", "message": "seconds is 1 to 60."})
+        self.events.outage(int(seconds))
+        return Response.json(200, {"outage_seconds": int(seconds)})
+
+    def close(self) -> None:
+        """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""
+        self.stop.set()
+        for server in self.servers:
+            server.close()
+        self.events.close()
+        if self.playground:
+            self.playground.close()
+        if self.generator is not None:
+            self.generator.close(timeout=5)
+        for thread in self.threads:
+            thread.join(timeout=5)
+        if self.pool is not None:
+            self.pool.close()
+            stop_forkserver()
+        self.aws.stop()
+
+    def _dynamodb_text(self) -> str:
+        if not self.settings.dynamodb_local:
+            return "moto's, in memory (DYNAMODB=local: AWS's DynamoDB Local)"
+        kept = (
+            "data kept in .local/"
+            if self.settings.dynamodb_persist
+            else "in memory (DYNAMODB_PERSIST=1 keeps it)"
+        )
+        return f"DynamoDB Local on {self.aws.dynamodb_endpoint}, {kept}"
+
+    def banner(self) -> str:
+        s = self.settings
+        token = "make token USER=user_1 ORG=org_1" if s.dev_key else f"a token from your issuer {s.issuer}"
+        auth = "$(make -s token)" if s.dev_key else "$TOKEN"
+        routes = {route.route_key for route in http_routes()}
+        if "POST /api/images/generate" in routes:
+            example = (
+                f'curl -s -X POST {self.base_url}/api/images/generate -H "Authorization: Bearer {auth}" '
+                "-H 'content-type: application/json' -d '{\"prompt\": \"Un phare breton\"}'"
+            )
+        else:
+            example = f'curl -s {self.base_url}/api/images/job_1/status -H "Authorization: Bearer {auth}"'
+        if s.generator_url:
+            generator = f"GENERATOR_URL={s.generator_url}"
+        elif s.generator_on:
+            generator = (
+                "local stand-in: jobs complete by themselves (LOCAL_GENERATOR=off: they wait for webhooks)"
+            )
+        else:
+            generator = "off: jobs wait for webhooks (LOCAL_GENERATOR=on: the stand-in completes them)"
+        port = self.http.port
+        demo = "make demo" if port == 3000 else f"PORT={port} make demo"
+        lines = [
+            f"mediagen on {self.base_url}  ({len(routes)} routes of template.yaml; Ctrl-C stops it)",
+            f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
+            f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
+            + ("  (development secret)" if s.dev_secret else ""),
+            f"  generator:      {generator}",
+            f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
+            f"  live events:    {self.events.endpoint}  (Amplify API.Events.endpoint, defaultAuthMode oidc;"
+            f" channel {USER_CHANNEL_PATTERN}; trust {self.events.certificate})",
+            f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
+            f"  DynamoDB:       {self._dynamodb_text()}",
+            f"  API description: {self.base_url}/openapi.json",
+            f"  try:            {example}",
+            f"  demo:           {demo}",
+        ]
+        return "\n".join(lines)
+
+
+def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground | None:
+    """The playground on its own port (local/emulator/playground.py); a taken port only loses the page."""
+    wanted = playground_port(dict(os.environ), settings.port or port)
+    if wanted is None:
+        return None
+    try:
+        return Playground.bind(wanted, api_url, settings.dev_key)
+    except OSError as exc:
+        log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
+        return None
+
+
+def _verify_token(token: str) -> Mapping[str, Any]:
+    """AppSync's OPENID_CONNECT check of a token (signature, issuer, expiry), with the layer's verifier
+    and this service's issuer settings."""
+    from mediagen.core.errors import NotAuthenticated, TemporaryFault
+    from mediagen.edge.auth import verified_claims
+
+    try:
+        return verified_claims(token)
+    except NotAuthenticated as refused:
+        raise Refused("UnauthorizedException", refused.message) from None
+    except TemporaryFault as fault:
+        raise Refused("UnauthorizedException", fault.message) from None
+
+
+def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # the functions' logs, as they come
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    log.setLevel(logging.INFO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    settings = Settings.from_environment(dict(os.environ))
+    try:
+        service = LocalService(settings, stop)
+    except OSError as exc:
+        raise SystemExit(f"Cannot listen on 127.0.0.1:{settings.port}: {exc.strerror} (set PORT)") from None
+    try:
+        try:
+            service.start()
+        except DynamoDBLocalError as exc:  # no Java, no npm, or it did not start: say so in one line
+            raise SystemExit(f"DYNAMODB=local: {exc}") from None
+        print(service.banner(), flush=True)
+        while not stop.wait(0.5):
+            pass
+        log.info("Stopping")
+    finally:
+        service.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""docs/architecture.md's map and the tree agree: every top-level folder of the repository is in the map
+and every folder the map names exists; every tier of the layer is in the tier table, with exactly the
+modules that are in its folder. A newcomer who reads the map finds what it says where it says."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "layers" / "shared" / "mediagen"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def map_section() -> str:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    start = text.index("## The map")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def table_rows(section: str, first_header: str) -> list[list[str]]:
+    """The rows of the table whose first header cell is `first_header`, as lists of cells."""
+    lines = section.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header}"))
+    rows = []
+    for line in lines[head + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def names_in(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def top_level_folders() -> set[str]:
+    """The folders the repository holds (what tools make on first use, .venv, events/, ... is not)."""
+    git = shutil.which("git")
+    assert git, "git is needed to list the repository's folders"
+    files = subprocess.run(  # noqa: S603 - git, with fixed arguments
+        [git, "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    return {name.split("/")[0] for name in files if "/" in name and not name.startswith(".")}
+
+
+def test_every_top_level_folder_is_on_the_map_and_every_folder_on_it_exists() -> None:
+    mapped = {names_in(row[0])[0].rstrip("/") for row in table_rows(map_section(), "folder")}
+    assert mapped == top_level_folders()
+
+
+def test_the_map_names_the_parts_where_they_live() -> None:
+    parts = {names_in(row[0])[0].rstrip("/"): row[1] for row in table_rows(map_section(), "folder")}
+    assert parts["deploy"] == "deploy and checks tooling"
+    assert parts["local"] == "the local stack"
+    for folder in ("emulator", "harness", "services"):
+        assert (ROOT / "local" / folder).is_dir()
+    for kit in ("sender", "frontend", "playground"):
+        assert (ROOT / "kits" / kit).is_dir()
+
+
+def test_every_tier_is_on_the_map_with_exactly_its_modules() -> None:
+    on_map = {
+        names_in(row[0])[0]: set(names_in(row[1]))
+        for row in table_rows(map_section(), "tier (`layers/shared/mediagen/`)")
+    }
+    in_tree = {
+        tier.name: {module.stem for module in tier.glob("*.py") if module.name != "__init__.py"}
+        for tier in LAYER.iterdir()
+        if tier.is_dir() and tier.name != "__pycache__"
+    }
+    assert on_map == in_tree
+
+
+def test_the_map_check_would_see_a_missing_folder() -> None:
+    rows = table_rows("| folder | part |\n| --- | --- |\n| `functions/` | the product |\n", "folder")
+    assert {names_in(row[0])[0].rstrip("/") for row in rows} != top_level_folders()
