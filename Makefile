@@ -130,7 +130,7 @@ CHECKS := .checks-venv
 ENV ?= dev
 DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.cli
 
-.PHONY: checkov pip-audit deploy api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
+.PHONY: checkov pip-audit deploy deploy-check api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
 
 $(CHECKS)/.installed: .ci/checks-requirements.txt
 	@[ -x $(CHECKS)/bin/python ] || $(PYTHON) -m venv $(CHECKS)
@@ -144,12 +144,20 @@ checkov: $(CHECKS)/.installed
 pip-audit: $(CHECKS)/.installed
 	PYTHONPATH=. $(CHECKS)/bin/python -m deploy.checks.audit_layer layers/shared/requirements.txt
 
-# Build (layer and functions with their bytecode, checked) and deploy ENV (dev or prod); the first
-# time, `sam deploy --guided` asks for the parameters and saves them in samconfig.toml.
-deploy: $(TOOLS)/.installed venv
+# Deploy ENV (dev or prod), docs/deploy.md. First the checks (credentials, region, tools: seconds, one
+# line per problem) and, the first time only, the template's parameters, asked and saved in samconfig.toml
+# [ENV] (SAMCONFIG names another file); then SAM CLI, the build (layer and functions with their bytecode,
+# checked) and `sam deploy` with the saved answers: never --guided, so nothing is asked again.
+deploy: venv
+	@$(DEPLOY) prepare --env $(ENV)
+	@$(MAKE) --no-print-directory $(TOOLS)/.installed
 	$(SAM) build
 	$(PY) -m deploy.checks.build .aws-sam/build
 	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
+
+# The checks of `make deploy` alone: credentials (STS), region, tools; nothing built, asked or changed.
+deploy-check: venv
+	@$(DEPLOY) check --env $(ENV)
 
 # One command each: what the front end and the generation backend's team need from a stack.
 api-url: venv
@@ -161,10 +169,13 @@ generator-api-key: venv
 stack-outputs: venv
 	@$(DEPLOY) outputs --env $(ENV)
 
-# The front end's flow against a deployment: make smoke API_URL=https://... (WEBHOOK_SECRET and
-# SMOKE_TOKEN from the environment; by default the development ones of `make run`).
+# The front end's flow, checked: bare `make smoke` against `make run` (its development key and secret, on
+# PORT); `make smoke API_URL=https://...` against a deployment (WEBHOOK_SECRET and SMOKE_TOKEN from the
+# environment), or `make smoke ENV=dev` against that environment's stack (its URL and webhook secret read
+# from AWS, region as every deploy command; SMOKE_TOKEN: a test user's Clerk token, docs/deploy.md).
+SMOKE_ENV := $(if $(filter command line,$(origin ENV)),--env $(ENV))
 smoke: venv
-	API_URL=$(API_URL) PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.smoke
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.smoke $(SMOKE_ENV)
 
 clean-checks:
 	rm -rf $(CHECKS)

@@ -1,7 +1,8 @@
-"""`make smoke API_URL=...`: the front end's whole flow against any deployment, checked.
+"""`make smoke`: the front end's whole flow against `make run` or any deployment, checked.
 
-    API_URL=https://abc.execute-api.eu-west-3.amazonaws.com \\
-    WEBHOOK_SECRET=whsec_... SMOKE_TOKEN=<a session token of a test user> make smoke
+    make smoke                                     against `make run` (http://127.0.0.1:$PORT)
+    SMOKE_TOKEN=<a test user's Clerk token> make smoke ENV=dev     against the dev stack
+    API_URL=https://... WEBHOOK_SECRET=whsec_... SMOKE_TOKEN=... make smoke      against any deployment
 
 Generate an image job with our own job id, play the generation backend (a signed `processing` then
 `completed` webhook), poll the status, read the result, find the job's one notification, then generate a
@@ -19,6 +20,7 @@ also receive the job (it is dispatched as any other): its own webhooks then arri
 deliveries, which the checks accept.
 """
 
+import argparse
 import base64
 import json
 import os
@@ -236,15 +238,46 @@ def completed(job_id: str, user: str) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    base = os.environ.get("API_URL", "").strip()
+def target(argv: list[str]) -> tuple[str, str | None]:
+    """The API to check and its webhook secret (None: the development one of `make run`): `--env
+    <env>` reads both from that environment's stack (region and credentials as every deploy command);
+    else API_URL, by default `make run`'s (http://127.0.0.1:$PORT)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--env", help="the deployed environment to check (its stack's ApiUrl and secret)")
+    arguments = parser.parse_args(argv)
+    secret = os.environ.get("WEBHOOK_SECRET", "").strip() or None
+    if arguments.env:
+        from deploy.cli import Stack, signing_secret
+
+        stack = Stack(arguments.env)
+        return stack.output("ApiUrl"), secret or signing_secret(stack.secret("WebhookSecretsArn"))
+    base = os.environ.get("API_URL", "").strip() or f"http://127.0.0.1:{os.environ.get('PORT') or 3000}"
     if not base.startswith(("http://", "https://")):
-        print("API_URL=https://... is required (make api-url ENV=dev prints a stack's)", file=sys.stderr)
-        return 2
-    secret = os.environ.get("WEBHOOK_SECRET", "").strip() or devkeys.dev_webhook_secret()
-    token = os.environ.get("SMOKE_TOKEN", "").strip() or devkeys.mint_token("smoke_user", hours=1)
+        raise SmokeFailed(f"API_URL={base} is not an http(s) URL (make api-url ENV=dev prints a stack's)")
+    return base, secret
+
+
+def main(argv: list[str] | None = None) -> int:
+    from deploy.aws_session import AwsSetupError
+    from deploy.cli import DeployError
+
     try:
-        Smoke(base, token, secret).run()
+        base, secret = target(sys.argv[1:] if argv is None else argv)
+    except (SmokeFailed, DeployError, AwsSetupError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    deployed = "--env" in (sys.argv[1:] if argv is None else argv)
+    token = os.environ.get("SMOKE_TOKEN", "").strip()
+    if not token and deployed:
+        print(
+            "error: SMOKE_TOKEN is required against a deployment: a test user's Clerk session token "
+            "(docs/deploy.md, 5)",
+            file=sys.stderr,
+        )
+        return 2
+    token = token or devkeys.mint_token("smoke_user", hours=1)
+    try:
+        Smoke(base, token, secret or devkeys.dev_webhook_secret()).run()
     except SmokeFailed as failure:
         print(f"\nsmoke FAILED: {failure}", file=sys.stderr)
         return 1

@@ -97,18 +97,23 @@ def aws_target(stack: str | None, generations: str | None, notifications: str | 
         raise TargetError(
             "TARGET=aws needs STACK=<stack name> (or GENERATIONS_TABLE and NOTIFICATIONS_TABLE)"
         )
-    session = boto3.Session(region_name=os.environ.get("AWS_REGION") or None)
-    region = session.region_name
-    if not region:
-        raise TargetError("no AWS region: set AWS_REGION (or a profile with a region)")
+    from deploy.aws_session import AwsSetupError, caller_identity, resolve_region, session
+
+    try:  # the region as every command that talks to AWS finds it (deploy/aws_session.py)
+        aws = session(resolve_region())
+    except AwsSetupError as exc:
+        raise TargetError(str(exc)) from None
+    region = aws.region_name
     bucket = os.environ.get("MEDIA_BUCKET") or None
     if stack:
         try:
-            described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+            described = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
         except botocore.exceptions.NoCredentialsError:
-            raise TargetError(
-                "no AWS credentials (the usual chain: environment, profile, SSO, role)"
-            ) from None
+            try:  # the same one-line fix as `make deploy-check`
+                caller_identity(aws)
+            except AwsSetupError as setup:
+                raise TargetError(str(setup)) from None
+            raise
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise TargetError(f"cannot read stack {stack!r} in {region}: {_aws_message(exc)}") from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
