@@ -91,9 +91,10 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
     ).save()
     sweeper_handler({}, context)  # JobTimedOut
 
-    deleted = library_handler(http_api_event("DELETE", "/api/images/job_ok", headers=auth), context)
+    assert deliver(completion_payload("job_lib", user_id="user_a")) == 200
+    deleted = library_handler(http_api_event("DELETE", "/api/images/job_lib", headers=auth), context)
     assert deleted["statusCode"] == 200  # JobDeleted
-    assert deliver(completion_payload("job_ok", user_id="user_a")) == 200  # WebhookDeliveryDeleted
+    assert deliver(completion_payload("job_lib", user_id="user_a")) == 200  # WebhookDeliveryDeleted
     assert run_file_removal_worker(context) == {"batchItemFailures": []}  # FilesRemoved
 
     user_c = {"authorization": f"Bearer {tokens.token('user_c')}", "content-type": "application/json"}
