@@ -23,6 +23,7 @@ STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/playground.js": ("playground.js", "text/javascript; charset=utf-8"),
+    "/live.js": ("live.js", "text/javascript; charset=utf-8"),
     "/playground.css": ("playground.css", "text/css; charset=utf-8"),
 }
 MAX_TOKEN_REQUEST = 4096
@@ -52,6 +53,7 @@ class Playground:
     dev_key: bool
     http: ThreadingHTTPServer
     thread: threading.Thread | None = None
+    events: dict[str, Any] | None = None  # the live progress endpoint (`events` of /_local/info)
 
     @property
     def origin(self) -> str:
@@ -78,7 +80,7 @@ class Playground:
         self.http.server_close()
 
     def config(self) -> dict[str, Any]:
-        return {"api": self.api_url, "dev_token": self.dev_key, "origin": self.origin}
+        return {"api": self.api_url, "dev_token": self.dev_key, "origin": self.origin, "events": self.events}
 
     def token(self, body: bytes) -> tuple[int, dict[str, Any]]:
         if not self.dev_key:
