@@ -5,9 +5,11 @@
 import { newer, subjectOf, subscribe, userChannel } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
-const FINAL = new Set(["completed", "failed", "canceled"]);
+let FINAL = new Set(); // the service's final statuses (config.json)
 let api = "";
 let events = null; // the live progress endpoint (config.json), or null
+// Fields of a generate request -> the inputs that hold them (a 422 names the field).
+const INPUTS = { prompt: "prompt", num_images: "num-images", size: "size", duration_seconds: "duration" };
 let current = null; // {kind, jobId}
 
 function log(method, path, status, note = "") {
@@ -20,6 +22,26 @@ function showError(message) {
   const status = $("status");
   status.textContent = message;
   status.className = "error";
+}
+
+// A 422 lists each field's problem (`errors`: field, message): show every one, by its input.
+function showFieldErrors(errors) {
+  for (const input of Object.values(INPUTS)) $(input).removeAttribute("aria-invalid");
+  const items = (errors || []).map(({ field, message }) => {
+    const name = String(field || "").split(".").pop();
+    if (INPUTS[name]) $(INPUTS[name]).setAttribute("aria-invalid", "true");
+    const item = document.createElement("li");
+    item.dataset.field = name;
+    item.textContent = name ? `${name}: ${message}` : message;
+    return item;
+  });
+  $("field-errors").replaceChildren(...items);
+}
+
+// The fields of the chosen kind only: a video has seconds, not a number of images.
+function showKindFields() {
+  const kind = $("kind").value;
+  for (const label of document.querySelectorAll("[data-kind]")) label.hidden = label.dataset.kind !== kind;
 }
 
 async function call(method, path, body) {
@@ -66,13 +88,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function generate(event) {
   event.preventDefault();
   const kind = $("kind").value;
-  const request = { prompt: $("prompt").value };
-  if (kind === "image") {
-    request.num_images = Number($("num-images").value);
-    request.size = $("size").value.trim() || undefined;
-  } else {
-    request.duration_seconds = Number($("duration").value);
-  }
+  const request = { prompt: $("prompt").value, size: $("size").value.trim() || undefined };
+  if (kind === "image") request.num_images = Number($("num-images").value);
+  else request.duration_seconds = Number($("duration").value);
+  showFieldErrors([]);
   $("result").replaceChildren();
   $("status").className = "";
   $("status").dataset.status = "";
@@ -85,6 +104,7 @@ async function generate(event) {
     await watch(kind, answer.job_id);
   } catch (error) {
     showError(error.message);
+    showFieldErrors(error.body?.errors);
   }
 }
 
@@ -221,6 +241,13 @@ async function start() {
   const config = await (await fetch("config.json")).json();
   api = config.api;
   events = config.events || null;
+  const rules = config.rules;
+  FINAL = new Set(rules.final_statuses);
+  $("num-images").max = rules.max_num_images;
+  $("duration").max = rules.max_duration_seconds;
+  $("prompt").maxLength = rules.max_prompt;
+  $("kind").onchange = showKindFields;
+  showKindFields();
   $("api").textContent = api;
   $("origin").textContent = window.location.origin;
   if (!config.dev_token) $("dev-token").hidden = true;
