@@ -25,6 +25,7 @@ STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/playground.js": ("playground.js", "text/javascript; charset=utf-8"),
+    "/live.js": ("live.js", "text/javascript; charset=utf-8"),
     "/playground.css": ("playground.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),  # what a browser asks for by itself
@@ -56,6 +57,7 @@ class Playground:
     dev_key: bool
     http: ThreadingHTTPServer
     thread: threading.Thread | None = None
+    events: dict[str, Any] | None = None  # the live progress endpoint (`events` of /_local/info)
 
     @property
     def origin(self) -> str:
@@ -82,7 +84,13 @@ class Playground:
         self.http.server_close()
 
     def config(self) -> dict[str, Any]:
-        return {"api": self.api_url, "dev_token": self.dev_key, "origin": self.origin, "rules": page_rules()}
+        return {
+            "api": self.api_url,
+            "dev_token": self.dev_key,
+            "origin": self.origin,
+            "rules": page_rules(),
+            "events": self.events,
+        }
 
     def token(self, body: bytes) -> tuple[int, dict[str, Any]]:
         if not self.dev_key:

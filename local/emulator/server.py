@@ -166,6 +166,8 @@ class LocalService:
         self.playground = _bind_playground(settings, self.http.port, self.base_url)
         self.namespaces = channel_namespaces()
         self.events = self._bind_events()
+        if self.playground:
+            self.playground.events = self.events.info(USER_CHANNEL_PATTERN)
 
     def _bind_events(self) -> LocalEvents:
         """The live progress endpoint (local/emulator/events.py): EVENTS_PORT, else PORT + 2 when it is
