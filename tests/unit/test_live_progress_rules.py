@@ -80,7 +80,12 @@ def test_a_job_without_organization_goes_to_its_author_only() -> None:
 
 def test_a_record_is_not_started_without_time_for_its_publishes(monkeypatch: pytest.MonkeyPatch) -> None:
     published: list[str] = []
-    monkeypatch.setattr(events_api, "publish", lambda channel, events: published.append(channel) or 1)
+
+    def publish(channel: str, events: list[str]) -> int:
+        published.append(channel)
+        return 1
+
+    monkeypatch.setattr(events_api, "publish", publish)
     assert publish_records([record(image(progress=60), image())], lambda: 5_000) == "7"
     assert published == []
     assert publish_records([record(image(progress=60), image())], lambda: 60_000) is None
