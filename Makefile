@@ -130,7 +130,7 @@ clean:
 bench: venv
 	$(PY) -m bench.run
 
-# The library's list, delete and write-unit figures (docs/performance.md, section 5).
+# The library's list, delete and write-unit figures (docs/performance.md, section 6).
 bench-library: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.library --doc
 

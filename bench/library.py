@@ -267,7 +267,7 @@ def write_doc(lines: list[str]) -> None:
     section = "\n".join(
         [
             START,
-            "## 5. A person's library (issue 21)",
+            "## 6. A person's library (issue 21)",
             "",
             "**Method.** `python -m bench.library --doc`: moto in process with the template's tables, the",
             "real handlers, every request counted at botocore's send and metered by `bench/meter.py`",

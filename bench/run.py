@@ -256,14 +256,15 @@ def fenced(lines: list[str]) -> str:
 
 def kept_sections() -> str:
     """What other benchmarks wrote into this page between their own markers (bench.migration,
-    bench.local_throughput, bench.library): kept."""
-    from bench import library, local_throughput, migration
+    bench.local_throughput, bench.live_progress, bench.library): kept."""
+    from bench import library, live_progress, local_throughput, migration
 
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
     kept = ""
     for start, end in (
         (migration.START, migration.END),
         (local_throughput.START, local_throughput.END),
+        (live_progress.START, live_progress.END),
         (library.START, library.END),
     ):
         if start in text and end in text:

@@ -22,27 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "deploy" / "monitoring.yaml"
 PERIOD = 300
 DEAD_LETTER_QUEUE = "DispatchDeadLetterQueue"
-# Every dead-letter queue: its alarm, what it means, and its runbook entry.
-DEAD_LETTER_QUEUES = {
-    DEAD_LETTER_QUEUE: (
-        "DispatchDeadLetterAlarm",
-        "Dispatch messages crashed the dispatcher repeatedly and sit in the dead-letter queue; their jobs "
-        "may be stuck queued.",
-        "dispatch-dead-letter-queue",
-    ),
-    "ErasureDeadLetterQueue": (
-        "ErasureDeadLetterAlarm",
-        "An erasure failed every attempt and sits in the dead-letter queue: a deleted person's data is "
-        "not erased yet.",
-        "erasure-dead-letter-queue",
-    ),
-    "FileRemovalDeadLetterQueue": (
-        "FileRemovalDeadLetterAlarm",
-        "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
-        "dead-letter queue and the files are still in the bucket.",
-        "file-removal-dead-letter-queue",
-    ),
-}
+FILE_REMOVAL_DEAD_LETTER_QUEUE = "FileRemovalDeadLetterQueue"
+ERASURE_DEAD_LETTER_QUEUE = "ErasureDeadLetterQueue"
+LIVE_DEAD_LETTER_QUEUE = "LivePublishDeadLetterQueue"
+# A stream consumer more than this behind the table (IteratorAge, ms) shows live progress late.
+ITERATOR_AGE_THRESHOLD_MS = 30_000
 RUNBOOK = "See docs/runbook.md#"
 
 
@@ -96,6 +80,13 @@ SERVICE_ALARMS = (
         "were failed.",
         "dispatchfailed",
     ),
+    ServiceAlarm(
+        "LivePublishFailedAlarm",
+        "LivePublishFailed",
+        "Live progress could not be published to AppSync Events after every attempt: browsers see those "
+        "changes late (their polling fallback still shows them).",
+        "livepublishfailed",
+    ),
 )
 
 # The dashboard: one widget per row, laid out two by two. Service metrics by name; AWS metrics as
@@ -127,10 +118,19 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Dispatch", ("DispatchSent", "DispatchRetried", "DispatchFailed", "BackendAliasRecorded")),
     ("Library", ("JobDeleted", "WebhookDeliveryDeleted", "FilesRemoved")),
     (
+        "Live progress",
+        ("LiveEventPublished", "LivePublishRetried", "LivePublishFailed", "LiveSubscribeRefused"),
+    ),
+    (
         "Erasure",
         ("ErasureRequested", "JobsErased", "FilesErased", "WebhookDeliveryErased", "ClerkEventIgnored"),
     ),
 )
+
+
+def stream_consumers() -> list[str]:
+    """The functions a DynamoDB stream invokes (their IteratorAge is watched)."""
+    return [spec.logical_id for spec in functions() if spec.events_of_type("DynamoDB")]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -198,19 +198,72 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
             Threshold=alarm.threshold,
             ComparisonOperator=alarm.comparison,
         )
-    for queue, (name, description, anchor) in DEAD_LETTER_QUEUES.items():
-        resources[name] = _alarm(
-            description,
-            anchor,
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[{"Name": "QueueName", "Value": _ref(f"{queue}Name")}],
+    resources["DispatchDeadLetterAlarm"] = _alarm(
+        "Dispatch messages crashed the dispatcher repeatedly and sit in the dead-letter queue; their jobs "
+        "may be stuck queued.",
+        "dispatch-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    resources["LivePublishDeadLetterAlarm"] = _alarm(
+        "The live progress publisher gave up on stream records (retries or age exhausted); their changes "
+        "were not pushed (status reads still show them).",
+        "live-publish-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{LIVE_DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    for function in stream_consumers():
+        resources[f"{function.removesuffix('Function')}IteratorAgeAlarm"] = _alarm(
+            f"{function} is more than {ITERATOR_AGE_THRESHOLD_MS // 1000} s behind the table's stream "
+            "(Lambda IteratorAge, maximum, twice in a row): live progress arrives late.",
+            "stream-iterator-age",
+            Namespace="AWS/Lambda",
+            MetricName="IteratorAge",
+            Dimensions=[{"Name": "FunctionName", "Value": _ref(function)}],
             Statistic="Maximum",
-            Period=PERIOD,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Period=60,
+            EvaluationPeriods=2,
+            Threshold=ITERATOR_AGE_THRESHOLD_MS,
+            ComparisonOperator="GreaterThanThreshold",
         )
+    resources["ErasureDeadLetterAlarm"] = _alarm(
+        "An erasure failed every attempt and sits in the dead-letter queue: a deleted person's data is "
+        "not erased yet.",
+        "erasure-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{ERASURE_DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    resources["FileRemovalDeadLetterAlarm"] = _alarm(
+        "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
+        "dead-letter queue and the files are still in the bucket.",
+        "file-removal-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
     for function in function_ids:
         resources[f"{function.removesuffix('Function')}ErrorsAlarm"] = _sum_alarm(
             f"{function} failed or was throttled (Lambda Errors + Throttles).",
@@ -267,19 +320,28 @@ def dashboard(function_ids: list[str], table_ids: list[str]) -> str:
         (title, [f'["${{MetricsNamespace}}", "{metric}", "service", "mediagen"]' for metric in metrics])
         for title, metrics in SERVICE_WIDGETS
     ]
-    # Each dead-letter queue on the widget of what it serves.
-    widget_queues = {
-        "Dispatch": DEAD_LETTER_QUEUE,
-        "Erasure": "ErasureDeadLetterQueue",
-        "Library": "FileRemovalDeadLetterQueue",
-    }
-    for title, rows in service:
-        queue = widget_queues.get(title, "")
-        if queue in DEAD_LETTER_QUEUES:
-            rows.append(
-                f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{queue}Name}}", '
-                '{"stat": "Maximum", "label": "Dead-letter queue"}]'
-            )
+    rows_of = dict(service)  # each widget's rows, by title (the lists of `service`)
+    for title, queue in (
+        ("Dispatch", DEAD_LETTER_QUEUE),
+        ("Library", FILE_REMOVAL_DEAD_LETTER_QUEUE),
+        ("Erasure", ERASURE_DEAD_LETTER_QUEUE),
+    ):
+        rows_of[title].append(
+            f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{queue}Name}}", '
+            '{"stat": "Maximum", "label": "Dead-letter queue"}]'
+        )
+    rows_of["Live progress"].extend(
+        [
+            '["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", '
+            f'"${{{LIVE_DEAD_LETTER_QUEUE}Name}}", '
+            '{"stat": "Maximum", "label": "Publisher dead-letter queue"}]',
+            *(
+                f'["AWS/Lambda", "IteratorAge", "FunctionName", "${{{function}}}", '
+                '{"stat": "Maximum", "yAxis": "right", "label": "Stream iterator age (ms)"}]'
+                for function in stream_consumers()
+            ),
+        ]
+    )
     api = '"AWS/ApiGateway", "{}", "ApiId", "${{HttpApi}}", "Stage", "$default"'
     widgets = [
         *service,
@@ -323,7 +385,10 @@ def parameters(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         "AlertEmail": "Optional e-mail address subscribed to the alert topic (empty for none).",
         "SignatureRejectionThreshold": "Webhook signature rejections in 5 minutes above which to alert.",
         "HttpApi": "The HTTP API's id.",
-        **{f"{queue}Name": f"{queue}'s name." for queue in DEAD_LETTER_QUEUES},
+        f"{DEAD_LETTER_QUEUE}Name": "The dispatch dead-letter queue's name.",
+        f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name": "The file removal dead-letter queue's name.",
+        f"{ERASURE_DEAD_LETTER_QUEUE}Name": "The erasure dead-letter queue's name.",
+        f"{LIVE_DEAD_LETTER_QUEUE}Name": "The live progress publisher's dead-letter queue's name.",
     }
     declared: dict[str, Any] = {
         name: {"Type": "Number" if name.endswith("Threshold") else "String", "Description": text}

@@ -41,6 +41,10 @@ class MetricName:
     WEBHOOK_DELETED = "WebhookDeliveryDeleted"  # a delivery for a deleted or expired job: nothing stored
     JOB_DELETED = "JobDeleted"
     FILES_REMOVED = "FilesRemoved"
+    LIVE_EVENT_PUBLISHED = "LiveEventPublished"
+    LIVE_PUBLISH_RETRIED = "LivePublishRetried"
+    LIVE_PUBLISH_FAILED = "LivePublishFailed"
+    LIVE_SUBSCRIBE_REFUSED = "LiveSubscribeRefused"
     # Erasure (Clerk's user.deleted, make erase).
     CLERK_EVENT_IGNORED = "ClerkEventIgnored"
     ERASURE_REQUESTED = "ErasureRequested"

@@ -91,6 +91,13 @@ class Settings(BaseModel):
     library_cursor_key: Text = None
     library_cursor_key_arn: Text = None
     file_removal_queue_url: HttpUrl = None
+    # Live progress: the AppSync Events API's HTTP publish endpoint (https://<http domain>/event), and
+    # a CA bundle to trust for it (the local service's own certificate; unset in AWS).
+    events_http_endpoint: Annotated[
+        str | None, BeforeValidator(_blank_is_none), Field(pattern=r"^https://[^\s]+/event$", max_length=2048)
+    ] = None
+    events_ca_bundle: Text = None
+    events_publish_attempts: int = Field(default=3, ge=1, le=10)
 
     @field_validator("media_key_pattern")
     @classmethod
