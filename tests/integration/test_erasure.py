@@ -160,6 +160,16 @@ def test_a_webhook_naming_an_erased_person_while_their_erasure_waits_stores_noth
     assert list(Notification.scan()) == []
 
 
+def test_a_progress_event_naming_an_erased_person_for_a_new_job_writes_nothing(lambda_context: Any) -> None:
+    delete_person(lambda_context)
+    payload = completion_payload("job_fresh", status="processing", progress=30, user_id=PERSON)
+
+    response = webhook_handler(webhook_event(payload), lambda_context)
+
+    assert response_json(response) == {"job_id": "job_fresh", "outcome": "erased"}
+    assert list(Generation.scan()) == [] and list(UserJobsInFlight.scan()) == []
+
+
 def test_the_old_payload_without_user_is_not_refused(lambda_context: Any) -> None:
     # An erasure concerns its person only: a webhook naming nobody creates its job as before.
     delete_person(lambda_context)

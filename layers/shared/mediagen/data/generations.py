@@ -70,6 +70,11 @@ class ConditionalWrite:
     applied: bool
     before: Generation | None
     file_count: int = 0
+    erased: bool = False  # refused: it would have given an erased person the job (nothing written)
+
+
+class AuthorErased(Exception):
+    """The person a write would have given something to was erased (their hash is in ErasedPeople)."""
 
 
 # --- The rules, as DynamoDB evaluates them ------------------------------------------------------
@@ -182,7 +187,11 @@ class JobCreation:
 
 
 def apply_delivery(
-    kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], now: datetime
+    kind: Kind,
+    webhook: CompletionWebhook,
+    files: list[MediaFile],
+    now: datetime,
+    author_hash: str | None = None,
 ) -> ConditionalWrite:
     """Apply a completion webhook delivery to its job: one UpdateItem, whose condition is the rule.
 
@@ -190,12 +199,14 @@ def apply_delivery(
     author, puts the job in that person's jobs in flight in the same TransactWriteItems (never refused
     for the cap: the backend already runs it; the next generate is). The UpdateItem is tried first with
     the job attributed (the usual case: the job came from generate, its id is already in the set), so
-    only a job entering flight with its author pays for the transaction."""
+    only a job entering flight with its author pays for the transaction. That transaction also checks
+    that the person (`author_hash`, their keyed hash) was not erased: an erased person is given
+    nothing (`erased`, nothing written)."""
     actions = _delivery_actions(kind, webhook, files, now)
     condition = delivery_condition(kind, webhook)
     if webhook.status != JobStatus.PROCESSING or not webhook.user_id:
         return _update_if(webhook.job_id, actions, condition)
-    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition)
+    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition, author_hash)
 
 
 def enters_flight_condition(seen: Generation | None) -> Condition:
@@ -212,7 +223,7 @@ def enters_flight_condition(seen: Generation | None) -> Condition:
 
 
 def _deliver_into_flight(
-    job_id: str, user_id: str, actions: list[Action], condition: Condition
+    job_id: str, user_id: str, actions: list[Action], condition: Condition, author_hash: str | None
 ) -> ConditionalWrite:
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
@@ -226,6 +237,8 @@ def _deliver_into_flight(
             return _write_of(False, raw, job_id)  # final (or an alias): a processing event cannot apply
         try:
             with TransactWrite(connection=_connection()) as transaction:
+                if author_hash is not None:  # condition checks come first in the request
+                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
                 transaction.update(
                     Generation(job_id),
                     actions=actions,
@@ -238,6 +251,10 @@ def _deliver_into_flight(
             return ConditionalWrite(applied=True, before=seen, file_count=_files_in(raw))
         except TransactWriteError as exc:
             reasons = list(exc.cancellation_reasons or [])
+            if author_hash is not None:
+                if reasons[:1] and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                    return ConditionalWrite(applied=False, before=seen, erased=True)
+                reasons = reasons[1:]  # the job's update, then the user's jobs in flight
             codes = [reason.code if reason else None for reason in reasons]
             if codes[:1] == ["ConditionalCheckFailed"]:
                 current = reasons[0].raw_item if reasons[0] else None
@@ -620,16 +637,19 @@ def tombstone_job(
             raise
 
 
-def notify_if_notifiable(notification: Notification) -> bool:
+def notify_if_notifiable(notification: Notification, author_hash: str | None = None) -> bool:
     """Put the job's notification unless it exists, in one TransactWriteItems with a check that the
     job is still finished and its author's: a delete between the job's write and this one leaves no
-    notification behind. True when created."""
+    notification behind. True when created. With `author_hash` (the author's keyed hash), the same
+    transaction checks that the author was not erased, and AuthorErased says they were."""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
             with TransactWrite(connection=_connection()) as transaction:
+                if author_hash is not None:  # the first condition check of the request
+                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
                 transaction.condition_check(
                     Generation,
                     notification.generation_id,
@@ -639,6 +659,8 @@ def notify_if_notifiable(notification: Notification) -> bool:
             return True
         except TransactWriteError as exc:
             codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            if author_hash is not None and codes[:1] == ["ConditionalCheckFailed"]:
+                raise AuthorErased(notification.generation_id) from exc
             if "ConditionalCheckFailed" in codes:
                 return False
             if "TransactionConflict" not in codes:

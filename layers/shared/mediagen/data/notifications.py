@@ -40,11 +40,12 @@ def notification_id(finished_at: datetime, job_id: str) -> str:
     return f"{finished_at.strftime('%Y%m%dT%H%M%S%fZ')}_{job_id}"
 
 
-def notify_once(notification: Notification) -> bool:
+def notify_once(notification: Notification, author_hash: str | None = None) -> bool:
     """Create the job's notification unless it exists (see job_notification), and only while its job is
     finished and its author's (a deleted job gets none, even when the delete lands between the job's
-    write and this one). True when created."""
-    if not notify_if_notifiable(notification):
+    write and this one). True when created. With `author_hash`: AuthorErased when its author was erased.
+    """
+    if not notify_if_notifiable(notification, author_hash):
         return False
     count(MetricName.NOTIFICATION_CREATED)
     logger.info("Notification created", extra={"notification_type": notification.type})
