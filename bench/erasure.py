@@ -55,6 +55,8 @@ def environment(endpoint: str) -> dict[str, str]:
         "ERASURE_HASH_KEY": "bench-erasure-hash-key-0123456789abcdefghijklmnop",
         "ERASURE_FINAL_PASS_DELAY_SECONDS": "0",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "MediagenBench",
+        "POWERTOOLS_SERVICE_NAME": "mediagen",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "PYTHONPATH": "layers/shared:functions:.",
     }
