@@ -30,6 +30,7 @@ STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/playground.js": ("playground.js", "text/javascript; charset=utf-8"),
+    "/live.js": ("live.js", "text/javascript; charset=utf-8"),
     "/playground.css": ("playground.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),  # what a browser asks for by itself
@@ -61,6 +62,7 @@ class Playground:
     api_url: str
     dev_key: bool
     http: HttpServer | None = None
+    events: dict[str, Any] | None = None  # the live progress endpoint (`events` of /_local/info)
 
     @property
     def port(self) -> int:
@@ -132,7 +134,13 @@ class Playground:
         return _error(404, "not_found", "No such page."), None
 
     def config(self) -> dict[str, Any]:
-        return {"api": self.api_url, "dev_token": self.dev_key, "origin": self.origin, "rules": page_rules()}
+        return {
+            "api": self.api_url,
+            "dev_token": self.dev_key,
+            "origin": self.origin,
+            "rules": page_rules(),
+            "events": self.events,
+        }
 
     def token(self, body: bytes) -> tuple[int, dict[str, Any]]:
         if not self.dev_key:
