@@ -125,6 +125,35 @@ _CANCEL = Operation(
     response_example={**_STATUS_EXAMPLE, "status": "canceled"},
 )
 
+_LIST = Operation(
+    "LibraryPage",
+    query="LibraryQuery",
+    errors=(400, 401, 422, 503),
+    response_example={
+        "items": [
+            {
+                **_STATUS_EXAMPLE,
+                "status": "completed",
+                "progress": 100,
+                "dispatched_at": _ISO,
+                "finished_at": _ISO,
+                "prompt": "Un phare breton au coucher du soleil",
+                "model": "gemini-2.5-flash-image",
+                "source": "front-end",
+                "author_id": "user_2abc",
+                "organization_id": None,
+                "preview_url": f"https://bucket.s3.amazonaws.com/images/{_JOB}/0.png?X-Amz-Signature=...",
+            }
+        ],
+        "next_cursor": None,
+    },
+)
+_DELETE = Operation(
+    "DeleteAnswer",
+    errors=(401, 403, 404, 503),
+    response_example={"job_id": _JOB, "deleted": True},
+)
+
 # Every route of template.yaml; a route missing here is described without its bodies (a test says so).
 OPERATIONS: dict[str, Operation] = {
     "POST /api/images/generate": _GENERATE,
@@ -178,6 +207,10 @@ OPERATIONS: dict[str, Operation] = {
         },
     ),
     "POST /api/notifications/{notification_id}/read": Operation("NotificationView"),
+    "GET /api/images": _LIST,
+    "GET /api/videos": _LIST,
+    "DELETE /api/images/{job_id}": _DELETE,
+    "DELETE /api/videos/{job_id}": _DELETE,
 }
 ERROR_TEXT = {
     400: "Malformed body (not UTF-8, not JSON, duplicate keys, too deeply nested)",
@@ -284,6 +317,8 @@ HANDLER_SETTINGS = {
     "MEDIA_BUCKET": "media",
     "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
     "GENERATOR_URL": "https://generator.example/jobs",
+    "LIBRARY_CURSOR_KEY": "openapi-generation-only",
+    "FILE_REMOVAL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/file-removal",
 }
 
 
