@@ -73,6 +73,19 @@ def test_what_shows_no_change_to_anyone_is_not_published(unpublished: dict[str, 
     assert change_of(unpublished) is None
 
 
+def test_a_backfill_of_old_jobs_is_not_live_progress() -> None:
+    # Given a job the migration writes with the old system's times, recorded by the stream now
+    old = record(image(status="completed", progress=100), None, "INSERT")
+    old["dynamodb"]["ApproximateCreationDateTime"] = 1_790_000_000  # 2026-09-21: months after the job
+    old["dynamodb"]["NewImage"]["updated_at"] = {"S": "2026-01-01T00:00:00.000000+0000"}
+    assert change_of(old) is None
+    # A write of now is published
+    now = record(image(progress=60), image())
+    now["dynamodb"]["ApproximateCreationDateTime"] = 1_795_000_000
+    now["dynamodb"]["NewImage"]["updated_at"] = {"S": "2026-11-18T11:06:39.000000+0000"}
+    assert change_of(now) is not None
+
+
 def test_a_job_without_organization_goes_to_its_author_only() -> None:
     change = change_of(record(image(organization_id={"S": "-"}), None, "INSERT"))
     assert change is not None and change.channels == ("/jobs/users/user-a",)
