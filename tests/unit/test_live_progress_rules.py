@@ -50,6 +50,8 @@ def test_a_progress_step_is_published_to_the_author_and_the_organization_as_the_
         "progress": 60,
         "created_at": "2026-12-04T10:00:00Z",
         "updated_at": "2026-12-04T10:00:00Z",
+        "dispatched_at": None,
+        "finished_at": None,
     }
 
 
@@ -67,6 +69,7 @@ def test_a_failed_job_carries_its_error() -> None:
         record(image(author_id={"NULL": True})),  # unattributed: visible to nobody
         record({**image(), "alias_of": {"S": "job_0"}, "status": {"S": "alias"}}),  # an alias item
         record({"job_id": {"S": "x"}, "status": {"S": "something else"}}),  # not a job
+        record(image("deleted", deleted_at={"S": STAMP}), image()),  # a deleted job's tombstone
     ],
 )
 def test_what_shows_no_change_to_anyone_is_not_published(unpublished: dict[str, Any]) -> None:
