@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local.emulator import devkeys
-from mediagen.contract.payloads import FINAL_STATUSES
+from mediagen.contract.payloads import FINAL_STATUSES, IN_FLIGHT_STATUSES
 from mediagen.core import shared_rules
 
 log = logging.getLogger("local-stack")
@@ -119,6 +119,8 @@ def page_rules() -> dict[str, Any]:
         "size_pattern": shared_rules.SIZE_PATTERN.pattern,
         "max_prompt": shared_rules.MAX_PROMPT,
         "final_statuses": [str(status) for status in FINAL_STATUSES],
+        # in their order: a pushed event of a later status is newer (live progress)
+        "in_flight_statuses": [str(status) for status in IN_FLIGHT_STATUSES],
     }
 
 
