@@ -50,6 +50,7 @@ def test_a_progress_step_is_published_to_the_author_and_the_organization_as_the_
         "progress": 60,
         "created_at": "2026-12-04T10:00:00Z",
         "updated_at": "2026-12-04T10:00:00Z",
+        # The status body's timings (issue 21): null until the job is dispatched and finished.
         "dispatched_at": None,
         "finished_at": None,
     }
