@@ -72,3 +72,17 @@ def test_the_playground_takes_its_bounds_and_final_statuses_from_the_service() -
         mediagen.core.shared_rules.MAX_NUM_IMAGES,
         mediagen.core.shared_rules.MAX_REQUEST_DURATION_SECONDS,
     )
+
+
+def test_the_live_clients_order_statuses_as_the_service_moves_them() -> None:
+    """Events may arrive out of order: the kits keep the newest by the order of statuses, which is the
+    service's (in flight in its order, then any final state, which never moves)."""
+    from mediagen.contract.payloads import IN_FLIGHT_STATUSES
+
+    expected = {str(status): IN_FLIGHT_STATUSES.index(status) for status in IN_FLIGHT_STATUSES}
+    expected |= {str(status): len(IN_FLIGHT_STATUSES) for status in FINAL_STATUSES}
+    for source in (ROOT / "kits" / "frontend" / "src" / "live.ts", ROOT / "kits" / "playground" / "live.js"):
+        found = re.search(r"const RANK[^=]*=\s*\{([^}]*)\}", source.read_text())
+        assert found, f"{source}: RANK not found"
+        rank = {name: int(value) for name, value in re.findall(r"(\w+):\s*(\d+)", found[1])}
+        assert rank == expected, source
