@@ -110,22 +110,3 @@ def test_other_credentials_are_refused() -> None:
     body = b"{}"
     headers = {**signed(body, key="AKIDOTHER"), "host": "127.0.0.1:3002"}
     assert sigv4_problem("POST", "https://127.0.0.1:3002/event", headers, body, "AKIDLOCAL", "secret")
-
-
-def test_the_clients_rank_statuses_as_the_service_orders_them() -> None:
-    """Reconciliation keeps a later status: the kit's ranks and the playground's order are the
-    service's (in-flight statuses in order, then the final ones), not lists of their own."""
-    from pathlib import Path
-
-    from local.emulator.playground import page_rules
-    from mediagen.contract.payloads import FINAL_STATUSES, IN_FLIGHT_STATUSES
-
-    root = Path(__file__).resolve().parents[2]
-    kit = (root / "kits" / "frontend" / "src" / "live.ts").read_text()
-    ranks = dict(re.findall(r"(\w+): (\d)", re.search(r"const RANK[^{]*\{([^}]*)\}", kit).group(1)))  # type: ignore[union-attr]
-    expected = {str(s): str(i) for i, s in enumerate(IN_FLIGHT_STATUSES)}
-    expected |= {str(s): str(len(IN_FLIGHT_STATUSES)) for s in FINAL_STATUSES}
-    assert ranks == expected
-    assert page_rules()["in_flight_statuses"] == [str(s) for s in IN_FLIGHT_STATUSES]
-    playground = (root / "kits" / "playground" / "live.js").read_text()
-    assert not any(f'"{status}"' in playground or f"{status}:" in playground for status in expected)
