@@ -21,7 +21,7 @@ from typing import Any
 from local.emulator import devkeys
 from local.emulator.gateway import Request, Response
 from local.emulator.http_server import LOOPBACK_NAMES, HttpLimits, HttpServer
-from mediagen.contract.payloads import FINAL_STATUSES
+from mediagen.contract.payloads import FINAL_STATUSES, IN_FLIGHT_STATUSES
 from mediagen.core import shared_rules
 
 log = logging.getLogger("local-stack")
@@ -169,6 +169,8 @@ def page_rules() -> dict[str, Any]:
         "size_pattern": shared_rules.SIZE_PATTERN.pattern,
         "max_prompt": shared_rules.MAX_PROMPT,
         "final_statuses": [str(status) for status in FINAL_STATUSES],
+        # in their order: a pushed event of a later status is newer (live progress)
+        "in_flight_statuses": [str(status) for status in IN_FLIGHT_STATUSES],
     }
 
 
