@@ -111,7 +111,7 @@ class EmbeddedAws:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         make_moto_writes_atomic()
-        limits = HttpLimits(connection_budget=500, max_body_bytes=AWS_MAX_BODY_BYTES)
+        limits = HttpLimits(max_body_bytes=AWS_MAX_BODY_BYTES)
         application = aws_guard(DomainDispatcherApplication(create_backend_app))
         self._server = HttpServer(None, self.port, limits, name="embedded-aws", wsgi=application)
         self.port = self._server.port

