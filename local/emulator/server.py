@@ -27,7 +27,7 @@ from local.emulator import devkeys
 from local.emulator.events import LocalEvents, Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
-from local.emulator.http_server import HttpLimits, HttpServer
+from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
 from local.emulator.intrinsics import REGION
 from local.emulator.playground import Playground, playground_port, with_origin
 from local.emulator.sandbox import (
@@ -527,6 +527,7 @@ def main() -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     log.setLevel(logging.INFO)
+    raise_open_files_limit()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
