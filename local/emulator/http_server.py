@@ -422,10 +422,10 @@ class HttpServer:
         while not self._stop.is_set():
             wasyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
 
-    def close(self) -> None:
-        """Stop accepting, finish the requests under way (5 s at most), close every connection."""
+    def close(self, timeout: float = 5) -> None:
+        """Stop accepting, finish the requests under way (`timeout` at most), close every connection."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            self._thread.join(timeout=1)  # its loop turns every 0.2 s
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         wasyncore.close_all(self._map)
