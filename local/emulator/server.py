@@ -210,9 +210,11 @@ class LocalService:
         }
         try:
             return LocalEvents(wanted, **arguments)
-        except OSError:
+        except OSError as exc:
             if self.settings.events_port is not None:
-                raise
+                raise SystemExit(
+                    f"Cannot listen on 127.0.0.1:{wanted} for live events: {exc.strerror} (set EVENTS_PORT)"
+                ) from None
             return LocalEvents(0, **arguments)
 
     def _allowed_origins(self) -> frozenset[str]:
