@@ -154,19 +154,9 @@ _DELETE = Operation(
     response_example={"job_id": _JOB, "deleted": True},
 )
 _CLERK = Operation(
-    "Clerk's account events, signed by Svix (svix-id, svix-timestamp, svix-signature; or webhook-*)",
-    WEBHOOK,
     "ClerkAnswer",
     request="ClerkEvent",
     errors=(400, 401, 413, 415, 422, 503),
-    notes=(
-        (
-            401,
-            "Missing or invalid Svix signature (no active Clerk secret signed it), or a timestamp 5 min off",
-        ),
-        (422, "Not a Clerk event, or `user.deleted` without `data.id`: nobody is erased"),
-        (503, "A temporary fault; Svix retries with the same svix-id"),
-    ),
     request_example={
         "data": {"deleted": True, "id": "user_29wBMCtzATuFJut8jO2VNTVekS4", "object": "user"},
         "object": "event",
@@ -343,6 +333,9 @@ HANDLER_SETTINGS = {
     "GENERATOR_URL": "https://generator.example/jobs",
     "LIBRARY_CURSOR_KEY": "openapi-generation-only",
     "FILE_REMOVAL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/file-removal",
+    "CLERK_WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "ERASURE_HASH_KEY": "openapi-generation-only-openapi-generation-only",
+    "ERASURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/erasure",
 }
 
 
