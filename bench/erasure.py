@@ -6,15 +6,16 @@
 - **job by job** (the library's delete applied to each job, as DELETE /api/images/{id} does): each job
   deleted with its own file removal message, which the remove_files worker handles one job at a time.
 
-Each runs in a fresh worker process (its peak memory is that process's maximum RSS) against moto's
-server over HTTP, with the same seeded world: the person's 1,000 jobs (4 files each, in two
-organizations, 1,000 notifications, 10 jobs in flight) and a bystander's 100 jobs. Then a worker killed
+Each runs in a fresh worker process (its peak memory is that process's maximum RSS) over HTTP against
+AWS's DynamoDB Local and moto's server (S3, SQS), with the same seeded world: the person's 1,000 jobs
+(4 files each, in two organizations, 1,000 notifications, 10 jobs in flight) and a bystander's 100
+jobs. Then a worker killed
 halfway (SIGKILL after 500 jobs) and run again: it finishes, and the bystander keeps everything.
 
     .venv/bin/python -m bench.erasure [--jobs 1000] [--files-per-job 4]
 
 Prints the figures docs/performance.md ("Erasure") quotes. Request counts are exact (botocore's
-requests, retries included); seconds are moto's on this machine, not AWS's.
+requests, retries included); seconds are those of the stand-ins on this machine, not AWS's.
 """
 
 import argparse
@@ -40,7 +41,7 @@ TABLES = {
 BUCKET = "bench-erasure-media"
 
 
-def environment(endpoint: str) -> dict[str, str]:
+def environment(endpoint: str, dynamodb: str) -> dict[str, str]:
     from local.harness.environment import FAKE_CREDENTIALS
 
     return {
@@ -48,6 +49,7 @@ def environment(endpoint: str) -> dict[str, str]:
         **FAKE_CREDENTIALS,
         **TABLES,
         "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
         "MEDIA_BUCKET": BUCKET,
         # moto's queue URLs: the endpoint, its account, the name (create_queues' prefix "bench-").
         "ERASURE_QUEUE_URL": f"{endpoint}/123456789012/bench-ErasureQueue",
@@ -265,17 +267,24 @@ def main() -> int:
     if args.worker:
         worker(args.worker, args.kill_after)
         return 0
+    import contextlib
+    import logging
+
     from moto.server import ThreadedMotoServer
 
-    from local.emulator.moto_atomic import make_moto_writes_atomic
+    from local.services import dynamodb_local
 
-    make_moto_writes_atomic()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rows, checks = [], {}
     for mode in ("batched", "job_by_job", "killed_then_retried"):
+        # S3 and SQS: moto's server; DynamoDB: AWS's DynamoDB Local (moto's scans every item of a table
+        # for each index query and transaction: 1,100 jobs made it the bench's bottleneck, not ours).
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
-        env = environment(f"http://{host}:{port}")
+        stack = contextlib.ExitStack()
+        dynamodb = stack.enter_context(dynamodb_local.running())
+        env = environment(f"http://{host}:{port}", dynamodb)
         os.environ.update(env)
         seeded = _seed_in_child(env, args.jobs, args.files_per_job)
         print(f"{mode}: seeded {args.jobs} jobs, {seeded['files']} files", file=sys.stderr)
@@ -288,6 +297,7 @@ def main() -> int:
         assert result is not None
         rows.append(summary(mode, result))
         checks[mode] = _scan_in_child(env)
+        stack.close()
         server.stop()
     print(
         json.dumps(
