@@ -354,6 +354,41 @@ def test_http_refusals_are_json(events: dict[str, Any], minter: TokenMinter) -> 
     assert status == 413
 
 
+def test_a_slow_head_gets_408_and_bad_framing_400(events: dict[str, Any]) -> None:
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=15) as plain,
+        tls(events).wrap_socket(plain, server_hostname="127.0.0.1") as secure,
+    ):
+        started = time.monotonic()
+        secure.sendall(b"GET /event HTTP/1.1\r\n")  # and never the rest
+        answer = secure.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer, answer
+        assert time.monotonic() - started < 10
+    status, body = raw_https(events, b"GET /event HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    assert status == 400 and body["code"] == "bad_request"
+
+
+def test_a_thousand_idle_connections_do_not_lock_anyone_out(
+    events: dict[str, Any], minter: TokenMinter
+) -> None:
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    context = tls(events)
+    idle = []
+    try:
+        for _ in range(1010):  # past the budget of 1,000: the quietest are closed to make room
+            plain = socket.create_connection(("127.0.0.1", port), timeout=15)
+            idle.append(context.wrap_socket(plain, server_hostname="127.0.0.1"))
+        with initialized(events, minter.token("user_alice")) as ws:
+            assert (
+                subscribe(ws, events, channel_of(events, "user_alice"), minter.token("user_alice"))["type"]
+                == "subscribe_success"
+            )
+    finally:
+        for connection in idle:
+            connection.close()
+
+
 def test_the_front_ends_origin_may_connect(events: dict[str, Any], minter: TokenMinter) -> None:
     with open_socket(events, minter.token("user_alice"), origin=FRONT_END) as ws:
         ws.send(json.dumps({"type": "connection_init"}))
