@@ -18,6 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.e2e import conftest as e2e_conftest
 from tests.e2e.conftest import LocalService, free_port, run_service
 from tests.e2e.test_playground import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tests.migration.conftest import migrate
@@ -41,15 +42,21 @@ def playground_service(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path
     """The service with the test's keys; the playground's origin is an allowed party (CORS, azp)."""
     browser_or_skip()
     playground_port = free_port()
-    yield from run_service(
-        tmp_path_factory.mktemp("library-playground"),
-        LOCAL_GENERATOR="off",
-        PLAYGROUND_PORT=str(playground_port),
-        AUTH_ISSUER=ISSUER,
-        AUTH_JWKS_URL=jwks_file.as_uri(),
-        AUTH_AUTHORIZED_PARTIES=f"http://127.0.0.1:{playground_port}",
-        WEBHOOK_SECRETS=WEBHOOK_SECRET,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        # After 250 jobs the local service's live progress publisher can still be working through the
+        # table's stream when SIGTERM comes, and a stop waits for its batch (about 8 s each; seen: two
+        # batches read again after the stop, reported to the live progress work in notes/log.md): the
+        # clean-stop check stays, with 60 s instead of 20.
+        patch.setattr(e2e_conftest, "STOP_SECONDS", 60)
+        yield from run_service(
+            tmp_path_factory.mktemp("library-playground"),
+            LOCAL_GENERATOR="off",
+            PLAYGROUND_PORT=str(playground_port),
+            AUTH_ISSUER=ISSUER,
+            AUTH_JWKS_URL=jwks_file.as_uri(),
+            AUTH_AUTHORIZED_PARTIES=f"http://127.0.0.1:{playground_port}",
+            WEBHOOK_SECRETS=WEBHOOK_SECRET,
+        )
 
 
 def s3_of(service: LocalService) -> tuple[Any, str]:
@@ -189,19 +196,3 @@ def test_alice_walks_250_jobs_in_pages_of_20_then_deletes_one(
         assert time.monotonic() < deadline, "the deleted job's file is still in the bucket after a minute"
         time.sleep(0.5)
     assert all(shot.stat().st_size > 10_000 for shot in shots)
-    wait_until_quiet(service)
-
-
-def wait_until_quiet(service: LocalService, quiet_seconds: float = 15.0, at_most: float = 240.0) -> None:
-    """Let the service finish what 250 jobs set off (the live progress publisher works through the
-    table's stream, a batch of records per invocation, and logs only when a batch ends) before the
-    fixture stops it: a sandbox busy at SIGTERM is waited for, and the stop is bounded to 20 s."""
-    deadline = time.monotonic() + at_most
-    seen, since = len(service.output()), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = len(service.output())
-        if now != seen:
-            seen, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_seconds:
-            return
