@@ -55,6 +55,23 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 _HEADER_NAME = re.compile(rb"\r\n([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:")
 
 
+def raise_open_files_limit(wanted: int = 8192) -> int:
+    """The process's soft limit of open files raised towards `wanted` (within the hard limit): the
+    connection budgets (1,000 per port) and the sandboxes' pipes need more than the 1,024 many systems
+    start a process with. Returns the limit in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.warning("Open files limited to %d: fewer connections than the budgets can be served", soft)
+    return int(soft)
+
+
 def loopback_hosts(port: int) -> frozenset[str]:
     """The `Host` values a local port answers: its loopback names with its port."""
     return frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
@@ -405,10 +422,10 @@ class HttpServer:
         while not self._stop.is_set():
             wasyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
 
-    def close(self) -> None:
-        """Stop accepting, finish the requests under way (5 s at most), close every connection."""
+    def close(self, timeout: float = 5) -> None:
+        """Stop accepting, finish the requests under way (`timeout` at most), close every connection."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            self._thread.join(timeout=1)  # its loop turns every 0.2 s
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         wasyncore.close_all(self._map)

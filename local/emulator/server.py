@@ -27,7 +27,7 @@ from local.emulator import devkeys
 from local.emulator.events import LocalEvents, Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
-from local.emulator.http_server import HttpLimits, HttpServer
+from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
 from local.emulator.intrinsics import REGION
 from local.emulator.playground import Playground, playground_port, with_origin
 from local.emulator.sandbox import (
@@ -55,6 +55,7 @@ MEDIA_BUCKET = "mediagen-local-media"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi.json"
 GENERATOR_PATH = "/_local/generator"
 RESTART_PATH = "/_local/events/restart"
+STOP_GRACE_SECONDS = 6  # for the requests under way, the pollers and the generator's jobs, together
 SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -209,9 +210,11 @@ class LocalService:
         }
         try:
             return LocalEvents(wanted, **arguments)
-        except OSError:
+        except OSError as exc:
             if self.settings.events_port is not None:
-                raise
+                raise SystemExit(
+                    f"Cannot listen on 127.0.0.1:{wanted} for live events: {exc.strerror} (set EVENTS_PORT)"
+                ) from None
             return LocalEvents(0, **arguments)
 
     def _allowed_origins(self) -> frozenset[str]:
@@ -430,15 +433,21 @@ class LocalService:
     def close(self) -> None:
         """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""
         self.stop.set()
+        # One grace period for all of them, not 5 s each in turn (many pollers and servers add up).
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+
+        def remaining() -> float:
+            return max(0.1, deadline - time.monotonic())
+
         for server in self.servers:
-            server.close()
+            server.close(timeout=remaining())
         self.events.close()
         if self.playground:
             self.playground.close()
         if self.generator is not None:
-            self.generator.close(timeout=5)
+            self.generator.close(timeout=remaining())
         for thread in self.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=remaining())
         if self.pool is not None:
             self.pool.close()
             stop_forkserver()
@@ -527,6 +536,7 @@ def main() -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     log.setLevel(logging.INFO)
+    raise_open_files_limit()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

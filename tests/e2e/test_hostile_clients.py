@@ -561,6 +561,9 @@ class Trickle:
 
 
 def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
+    from local.emulator.http_server import raise_open_files_limit
+
+    assert raise_open_files_limit() > SLOW_SOCKETS + 100, "this test opens 1,010 sockets"
     # Given 1,010 sockets that trickle a request head, a byte a second each (faster than the idle
     # timeout), reconnecting whenever the server closes one, for 15 s
     request = b"GET /api/images/job_slow/status HTTP/1.1\r\n" + host(service) + b"\r\nX-Slow: " + b"a" * 100

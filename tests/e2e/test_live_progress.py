@@ -126,6 +126,30 @@ def data_until_final(ws: ClientConnection, job_id: str, timeout: float = 30) -> 
     return seen
 
 
+def test_a_taken_events_port_is_said_in_one_line(tmp_path: Path, jwks_file: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT, service_env
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env, _ = service_env(tmp_path, EVENTS_PORT=str(port), **own_keys(jwks_file))
+        ran = subprocess.run(
+            [sys.executable, "-m", "local.emulator.server"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port} for live events" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
 def test_info_describes_the_endpoint_as_the_contract_says(events: dict[str, Any]) -> None:
     assert events["endpoint"].startswith("https://127.0.0.1:") and events["endpoint"].endswith("/event")
     assert events["region"] == "us-east-1" and events["auth_mode"] == "oidc"
