@@ -132,21 +132,21 @@ class _Refs(Mapping[str, Any]):
     """`Ref X` for the expanded template: parameters (defaults, samples), then resources by type."""
 
     def __init__(self, template: dict[str, Any], parameters: Mapping[str, Any]) -> None:
-        self.values: dict[str, Any] = {
+        self.table: dict[str, Any] = {
             name: parameters.get(name, declared.get("Default", ""))
             for name, declared in template.get("Parameters", {}).items()
         }
         for logical_id, resource in template["Resources"].items():
-            self.values[logical_id] = resource_ref(resource["Type"], logical_id)
+            self.table[logical_id] = resource_ref(resource["Type"], logical_id)
 
     def __getitem__(self, key: str) -> Any:
-        return self.values[key]
+        return self.table[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.table)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.table)
 
 
 class _Attributes(Mapping[str, Any]):

@@ -234,7 +234,7 @@ def install(directory: str | Path | None = None) -> None:
     @functools.wraps(serialize)
     def serialize_and_record(self: Any, *args: Any, **kwargs: Any) -> Any:
         document = serialize(self, *args, **kwargs)
-        _record_metrics(document)
+        _record_metrics(dict(document))
         return document
 
     AmazonCloudWatchEMFProvider.serialize_metric_set = serialize_and_record  # type: ignore[method-assign]

@@ -129,9 +129,10 @@ def service_dimension_values() -> dict[str, Any]:
     return {"service": names.pop()}
 
 
-def emitted_problems(
-    watched: Watched, emitted: set[tuple[str, str, tuple[tuple[str, str], ...]]]
-) -> str | None:
+Emitted = set[tuple[str, str, tuple[tuple[str, str], ...]]]
+
+
+def emitted_problems(watched: Watched, emitted: Emitted) -> str | None:
     """Why no recorded EMF record matches one of our alarms (None: one does)."""
     wanted = tuple(sorted((name, str(value)) for name, value in watched.dimensions))
     for name, value in wanted:
@@ -208,11 +209,14 @@ def test_every_alarm_watches_a_metric_that_exists(request: pytest.FixtureRequest
 def test_a_missing_or_extra_dimension_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SERVICE_NAMESPACE_VARIABLE, "MediagenTest")
     alarm = Watched("StuckJobsAlarm", {"Ref": "MetricsNamespace"}, "JobTimedOut", (("service", "mediagen"),))
-    emitted = {("MediagenTest", "JobTimedOut", (("service", "mediagen"),))}
+    emitted: Emitted = {("MediagenTest", "JobTimedOut", (("service", "mediagen"),))}
     assert emitted_problems(alarm, emitted) is None
-    with_function = {("MediagenTest", "JobTimedOut", (("function_name", "f"), ("service", "mediagen")))}
+    with_function: Emitted = {
+        ("MediagenTest", "JobTimedOut", (("function_name", "f"), ("service", "mediagen")))
+    }
     assert "emitted only with the dimensions" in str(emitted_problems(alarm, with_function))
-    assert "no test made the code emit" in str(emitted_problems(alarm, {("Other", "JobTimedOut", ())}))
+    other: Emitted = {("Other", "JobTimedOut", ())}
+    assert "no test made the code emit" in str(emitted_problems(alarm, other))
     renamed = Watched("StuckJobsAlarm", {"Ref": "MetricsNamespace"}, "JobTimedOut", (("service", "mg"),))
     assert "not 'mg'" in str(emitted_problems(renamed, emitted))
 
