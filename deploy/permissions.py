@@ -68,6 +68,18 @@ MANAGED_POLICIES: dict[str, tuple[tuple[str, ...], str]] = {
         ),
         "the SQS event source mapping (Lambda's poller) receives and deletes the messages with it",
     ),
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole": (
+        (
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+        ),
+        "the DynamoDB Streams event source mapping (Lambda's poller) reads the table's stream with it",
+    ),
 }
 
 

@@ -69,6 +69,11 @@ def _named_resource(value: Any, types: dict[str, str]) -> str | None:
             found = _named_resource(branch, types)
             if found:
                 return found
+    if key == "Fn::Sub":  # `https://${EventsApi.Dns.Http}/event`: the first resource it names
+        text = argument if isinstance(argument, str) else argument[0]
+        for name in re.findall(r"\$\{([A-Za-z0-9]+)", str(text)):
+            if name in types:
+                return name
     return None
 
 
@@ -189,6 +194,34 @@ def _record(params: dict[str, Any], model: Any, context: dict[str, Any] | None =
     )
 
 
+def _record_signed(auth: Any, request: Any) -> None:
+    """A request the code signs itself (SigV4Auth.add_auth), not a botocore API call: AppSync Events'
+    HTTP publish (POST <endpoint>/event, {"channel": "/<namespace>/...", "events": [...]})."""
+    if getattr(auth, "_service_name", None) != "appsync":
+        return  # botocore's own signing of every API call: recorded by `_record` already
+    function = _function_of_stack()
+    if function is None:
+        return
+    from deploy.permissions import resource_arn
+
+    try:
+        channel = str(json.loads(request.data or b"{}").get("channel", ""))
+    except (ValueError, AttributeError):
+        channel = ""
+    namespace = channel.strip("/").split("/", 1)[0] or "<none>"
+    endpoint = str(request.url).rsplit("/event", 1)[0]
+    api = next((_logical(value) for value in (str(request.url), endpoint) if _logical(value)), None)
+    resource = (
+        f"{resource_arn('AWS::AppSync::Api', api)}/channelNamespace/{namespace}"
+        if api
+        else f"(not named by the function's environment: {request.url})"
+    )
+    _write(
+        [(function, "appsync:EventPublish", resource, "EventPublish (HTTP)")],
+        lambda entry: {"function": entry[0], "action": entry[1], "resource": entry[2], "operation": entry[3]},
+    )
+
+
 def emf_metrics(document: dict[str, Any]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
     """(namespace, metric name, ((dimension, value), ...)) of each metric of one EMF document."""
     found = []
@@ -238,6 +271,17 @@ def install(directory: str | Path | None = None) -> None:
         return document
 
     AmazonCloudWatchEMFProvider.serialize_metric_set = serialize_and_record  # type: ignore[method-assign]
+
+    from botocore.auth import SigV4Auth
+
+    add_auth = SigV4Auth.add_auth
+
+    @functools.wraps(add_auth)
+    def add_auth_and_record(self: Any, request: Any) -> Any:
+        _record_signed(self, request)
+        return add_auth(self, request)
+
+    SigV4Auth.add_auth = add_auth_and_record  # type: ignore[method-assign]
     _state["installed"] = True
 
 
