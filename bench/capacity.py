@@ -28,6 +28,9 @@ NEW = "new"
 OLD_NOTE = "old (fix note: backend's own id)"
 OLD_MATCH = "old (ids match)"
 DISPATCH = "dispatch (not in the issue's list)"
+# A job the generation backend started itself: created by a `processing` webhook naming its person,
+# which puts it in their jobs in flight (the cap) in the same transaction; then completed.
+BACKEND_STARTED = "new, started by the backend"
 
 
 @dataclass
@@ -126,6 +129,28 @@ def run(world: World) -> CapacityResult:
                 item["metadata"]["generation_id"] == job_id for item in json.loads(page["body"])["items"]
             ):
                 raise RuntimeError("the new flow's notification is missing")
+            backend_id = f"backend_{uuid.uuid4().hex[:16]}"
+
+            def started(status: str, **options: Any) -> dict[str, Any]:
+                payload = completion_payload(
+                    backend_id, status=status, images=IMAGES, user_id=USER, prompt=PROMPT, **options
+                )
+                return world.deliver(world.webhook_event(payload))
+
+            _expect(
+                step(
+                    BACKEND_STARTED,
+                    "webhook processing (creates)",
+                    lambda: started("processing", progress=50),
+                ),
+                200,
+                "webhook",
+            )
+            _expect(
+                step(BACKEND_STARTED, f"webhook completed ({IMAGES} images)", lambda: started("completed")),
+                200,
+                "webhook",
+            )
             for flow, ids_match in ((OLD_NOTE, False), (OLD_MATCH, True)):
                 _old_life(world, step, flow, ids_match)
     finally:
@@ -169,7 +194,7 @@ def _units(value: float) -> str:
 
 def report(result: CapacityResult) -> list[str]:
     lines: list[str] = []
-    for flow in (NEW, OLD_NOTE, OLD_MATCH):
+    for flow in (NEW, BACKEND_STARTED, OLD_NOTE, OLD_MATCH):
         rows = [
             [c.step, c.operation, c.target, c.size, _units(c.wcu), _units(c.gsi_wcu), _units(c.rcu), c.note]
             for c in result.charges
@@ -186,6 +211,7 @@ def report(result: CapacityResult) -> list[str]:
     for label, flow, with_dispatch in (
         (NEW, NEW, False),
         ("new + dispatch", NEW, True),
+        (BACKEND_STARTED, BACKEND_STARTED, False),
         (OLD_NOTE, OLD_NOTE, False),
         (OLD_MATCH, OLD_MATCH, False),
     ):

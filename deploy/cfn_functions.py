@@ -89,3 +89,26 @@ def http_routes() -> list[HttpRoute]:
     return [
         http_route(event, spec.logical_id) for spec in functions() for event in spec.events_of_type("HttpApi")
     ]
+
+
+def channel_namespaces() -> dict[str, str | None]:
+    """Each AppSync Events channel namespace of the template: its name, and the function its
+    onSubscribe handler invokes directly (through a Lambda data source), or None when it has none."""
+    data_sources = {
+        logical_id: resource.get("Properties") or {}
+        for logical_id, resource in resources_of_type("AWS::AppSync::DataSource").items()
+    }
+    namespaces: dict[str, str | None] = {}
+    for resource in resources_of_type("AWS::AppSync::ChannelNamespace").values():
+        properties = resource.get("Properties") or {}
+        handler = ((properties.get("HandlerConfigs") or {}).get("OnSubscribe") or {}).get("Integration") or {}
+        function = None
+        source = handler.get("DataSourceName")
+        if isinstance(source, dict) and "Fn::GetAtt" in source:
+            arn = (data_sources.get(source["Fn::GetAtt"][0], {}).get("LambdaConfig") or {}).get(
+                "LambdaFunctionArn"
+            )
+            if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                function = arn["Fn::GetAtt"][0]
+        namespaces[str(properties["Name"])] = function
+    return namespaces

@@ -72,11 +72,16 @@ def resources_of_type(resource_type: str, *, nested: bool = False) -> dict[str, 
 
 
 def table_definitions() -> dict[str, dict[str, Any]]:
-    """CreateTable arguments (less the name) of each DynamoDB table, by logical id."""
-    return {
+    """CreateTable arguments (less the name) of each DynamoDB table, by logical id. CloudFormation's
+    StreamSpecification has the view type only; CreateTable's also says that the stream is enabled."""
+    definitions = {
         name: {key: value for key, value in resource["Properties"].items() if key in TABLE_PROPERTIES}
         for name, resource in resources_of_type("AWS::DynamoDB::Table").items()
     }
+    for definition in definitions.values():
+        if "StreamSpecification" in definition:
+            definition["StreamSpecification"] = {"StreamEnabled": True, **definition["StreamSpecification"]}
+    return definitions
 
 
 # The environment variable through which each table's name reaches the code (see Globals).

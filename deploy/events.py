@@ -26,8 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.cfn_functions import FunctionSpec, HttpRoute, functions, http_route
-from local.harness.events import ACCOUNT_ID, REGION, http_api_event, scheduled_event, sqs_event
+from deploy.cfn_functions import FunctionSpec, HttpRoute, channel_namespaces, functions, http_route
+from local.harness.events import (
+    ACCOUNT_ID,
+    REGION,
+    appsync_subscribe_event,
+    dynamodb_stream_event,
+    http_api_event,
+    scheduled_event,
+    sqs_event,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "events"
@@ -49,6 +57,9 @@ ANSWERS: dict[str, str] = {
     "NotificationsFunction": "200, the job's notification",
     "StuckJobSweeperFunction": "no job to time out",
     "UnknownRouteFunction": "404, code not_found",
+    "LiveSubscribeFunction": "null: user_2abc may subscribe to its channel /jobs/users/user-2abc",
+    "LivePublisherFunction": "the record reported failed (batchItemFailures): sam local reaches no "
+    "AppSync Events API, so the stream would give it again",
 }
 
 
@@ -165,8 +176,47 @@ def example_sqs_event(queue: str, now: int) -> dict[str, Any]:
     return sqs_event([message], f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue}")
 
 
+def example_stream_event(now: int) -> dict[str, Any]:
+    """A change of the example job as the generations table's stream records it (completed)."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000+0000")
+    image = {
+        "job_id": {"S": JOB_ID},
+        "kind": {"S": "image"},
+        "author_id": {"S": USER},
+        "organization_id": {"S": "-"},
+        "status": {"S": "completed"},
+        "progress": {"N": "100"},
+        "source": {"S": "api"},
+        "created_at": {"S": stamp},
+        "updated_at": {"S": stamp},
+    }
+    old = {**image, "status": {"S": "processing"}, "progress": {"N": "60"}}
+    record = {
+        "eventID": "c4ca4238a0b923820dcc509a6f75849b",
+        "eventName": "MODIFY",
+        "eventVersion": "1.1",
+        "awsRegion": REGION,
+        "dynamodb": {
+            "ApproximateCreationDateTime": now,
+            "Keys": {"job_id": {"S": JOB_ID}},
+            "NewImage": image,
+            "OldImage": old,
+            "SequenceNumber": "111100000000000000000001",
+            "SizeBytes": 300,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+    arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/mediagen-generations/stream/2026-01-01T00:00:00.000"
+    return dynamodb_stream_event([record], arn)
+
+
 def event_for(spec: FunctionSpec, credentials: Credentials) -> dict[str, Any]:
-    """The first event source of the function: an HTTP route, an SQS queue, or a schedule."""
+    """The first event source of the function: an HTTP route, an SQS queue, a schedule, a DynamoDB
+    stream; or, for a channel namespace's onSubscribe handler, AppSync's subscribe event."""
+    for namespace, function in channel_namespaces().items():
+        if function == spec.logical_id:
+            claims = {"sub": USER, "iss": credentials.issuer, "exp": credentials.now + 3600}
+            return appsync_subscribe_event(f"/{namespace}/users/{USER.replace('_', '-')}", claims)
     for source in spec.events.values():
         properties = source.get("Properties") or {}
         if source["Type"] == "HttpApi":
@@ -177,6 +227,8 @@ def event_for(spec: FunctionSpec, credentials: Credentials) -> dict[str, Any]:
                 queue["Fn::GetAtt"][0] if isinstance(queue, dict) else str(queue).rsplit(":", 1)[-1],
                 credentials.now,
             )
+        if source["Type"] == "DynamoDB":
+            return example_stream_event(credentials.now)
         if source["Type"] in ("Schedule", "ScheduleV2"):
             return scheduled_event(
                 spec.logical_id,

@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "deploy" / "monitoring.yaml"
 PERIOD = 300
 DEAD_LETTER_QUEUE = "DispatchDeadLetterQueue"
+LIVE_DEAD_LETTER_QUEUE = "LivePublishDeadLetterQueue"
+# A stream consumer more than this behind the table (IteratorAge, ms) shows live progress late.
+ITERATOR_AGE_THRESHOLD_MS = 30_000
 RUNBOOK = "See docs/runbook.md#"
 
 
@@ -75,6 +78,13 @@ SERVICE_ALARMS = (
         "were failed.",
         "dispatchfailed",
     ),
+    ServiceAlarm(
+        "LivePublishFailedAlarm",
+        "LivePublishFailed",
+        "Live progress could not be published to AppSync Events after every attempt: browsers see those "
+        "changes late (their polling fallback still shows them).",
+        "livepublishfailed",
+    ),
 )
 
 # The dashboard: one widget per row, laid out two by two. Service metrics by name; AWS metrics as
@@ -104,7 +114,16 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Dispatch", ("DispatchSent", "DispatchRetried", "DispatchFailed", "BackendAliasRecorded")),
+    (
+        "Live progress",
+        ("LiveEventPublished", "LivePublishRetried", "LivePublishFailed", "LiveSubscribeRefused"),
+    ),
 )
+
+
+def stream_consumers() -> list[str]:
+    """The functions a DynamoDB stream invokes (their IteratorAge is watched)."""
+    return [spec.logical_id for spec in functions() if spec.events_of_type("DynamoDB")]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -185,6 +204,33 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
+    resources["LivePublishDeadLetterAlarm"] = _alarm(
+        "The live progress publisher gave up on stream records (retries or age exhausted); their changes "
+        "were not pushed (status reads still show them).",
+        "live-publish-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{LIVE_DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    for function in stream_consumers():
+        resources[f"{function.removesuffix('Function')}IteratorAgeAlarm"] = _alarm(
+            f"{function} is more than {ITERATOR_AGE_THRESHOLD_MS // 1000} s behind the table's stream "
+            "(Lambda IteratorAge, maximum, twice in a row): live progress arrives late.",
+            "stream-iterator-age",
+            Namespace="AWS/Lambda",
+            MetricName="IteratorAge",
+            Dimensions=[{"Name": "FunctionName", "Value": _ref(function)}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=2,
+            Threshold=ITERATOR_AGE_THRESHOLD_MS,
+            ComparisonOperator="GreaterThanThreshold",
+        )
     for function in function_ids:
         resources[f"{function.removesuffix('Function')}ErrorsAlarm"] = _sum_alarm(
             f"{function} failed or was throttled (Lambda Errors + Throttles).",
@@ -241,9 +287,21 @@ def dashboard(function_ids: list[str], table_ids: list[str]) -> str:
         (title, [f'["${{MetricsNamespace}}", "{metric}", "service", "mediagen"]' for metric in metrics])
         for title, metrics in SERVICE_WIDGETS
     ]
-    service[-1][1].append(
+    service[3][1].append(
         f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{DEAD_LETTER_QUEUE}Name}}", '
         '{"stat": "Maximum", "label": "Dead-letter queue"}]'
+    )
+    service[4][1].extend(
+        [
+            '["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", '
+            f'"${{{LIVE_DEAD_LETTER_QUEUE}Name}}", '
+            '{"stat": "Maximum", "label": "Publisher dead-letter queue"}]',
+            *(
+                f'["AWS/Lambda", "IteratorAge", "FunctionName", "${{{function}}}", '
+                '{"stat": "Maximum", "yAxis": "right", "label": "Stream iterator age (ms)"}]'
+                for function in stream_consumers()
+            ),
+        ]
     )
     api = '"AWS/ApiGateway", "{}", "ApiId", "${{HttpApi}}", "Stage", "$default"'
     widgets = [
@@ -289,6 +347,7 @@ def parameters(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         "SignatureRejectionThreshold": "Webhook signature rejections in 5 minutes above which to alert.",
         "HttpApi": "The HTTP API's id.",
         f"{DEAD_LETTER_QUEUE}Name": "The dispatch dead-letter queue's name.",
+        f"{LIVE_DEAD_LETTER_QUEUE}Name": "The live progress publisher's dead-letter queue's name.",
     }
     declared: dict[str, Any] = {
         name: {"Type": "Number" if name.endswith("Threshold") else "String", "Description": text}

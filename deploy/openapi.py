@@ -186,7 +186,7 @@ OPERATIONS: dict[str, Operation] = {
                     "message": "1 image(s) créée(s).",
                     "read": False,
                     "created_at": _ISO,
-                    "metadata": {"generation_id": _JOB, "source": "api"},
+                    "metadata": {"generation_id": _JOB, "source": "front-end"},
                 }
             ],
             "next_cursor": None,

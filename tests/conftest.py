@@ -26,6 +26,7 @@ environment.apply(
         "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "GENERATOR_URL": "http://127.0.0.1:9/generator-not-started",
+        "EVENTS_HTTP_ENDPOINT": "https://127.0.0.1:9/event",
     }
 )
 
@@ -54,7 +55,7 @@ from local.harness.parties import (  # noqa: E402
     TokenMinter,
     public_jwk,
 )
-from local.harness.sources import SqsEventSource  # noqa: E402
+from local.harness.sources import DynamoDBStreamEventSource, SqsEventSource  # noqa: E402
 from tests.skip_summary import pytest_terminal_summary  # noqa: E402, F401 - a pytest hook
 from tests.support import RequestLog  # noqa: E402
 
@@ -100,7 +101,7 @@ def reset_process_state() -> None:
     from mediagen.data import generations
     from mediagen.data.models import Generation, Notification, UserJobsInFlight
     from mediagen.edge import auth, webhook_signature
-    from mediagen.outbound import dispatch_queue, media
+    from mediagen.outbound import dispatch_queue, events_api, media
 
     settings.reset_settings()
     generations.reset_connection()
@@ -108,6 +109,7 @@ def reset_process_state() -> None:
     dispatch_queue._sqs.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth.reset_key_cache()
+    events_api.reset_connection()
     Generation._connection = None
     Notification._connection = None
     UserJobsInFlight._connection = None
@@ -232,6 +234,41 @@ def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("PUBLIC_API_URL", "https://api.mediagen.test")
     yield backend
     backend.stop()
+
+
+@pytest.fixture
+def events_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A stand-in AppSync Events publish endpoint (TLS, SigV4 checked), the publisher pointed at it."""
+    from local.harness.parties import FakeEventsApi
+
+    api = FakeEventsApi(tmp_path)
+    monkeypatch.setenv("EVENTS_HTTP_ENDPOINT", api.endpoint)
+    monkeypatch.setenv("EVENTS_CA_BUNDLE", str(api.certificate))
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def run_live_publisher(aws_server: str, lambda_context: Any) -> Any:
+    """Hand the generations table's new stream records to the live publisher, as the event source
+    mapping does (from the fixture's start); returns its answers. Streams are read over HTTP (moto's
+    server, DynamoDB Local): moto's in-process mock does not route DynamoDB Streams."""
+    import boto3
+
+    from live_publisher.app import lambda_handler
+
+    client = boto3.client("dynamodbstreams", endpoint_url=aws_server)
+    table = boto3.client("dynamodb", endpoint_url=aws_server).describe_table(
+        TableName=TABLE_NAMES["GenerationsTable"]
+    )["Table"]
+    source = DynamoDBStreamEventSource(
+        client, table["LatestStreamArn"], lambda event: lambda_handler(event, lambda_context)
+    )
+
+    def run(max_rounds: int = 10) -> list[Any]:
+        return source.drain(max_rounds)
+
+    return run
 
 
 @pytest.fixture

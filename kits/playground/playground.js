@@ -2,9 +2,14 @@
 // Every call is a cross-origin fetch() with `Authorization: Bearer <token>`: the browser sends a CORS
 // preflight first, exactly as for the real front end (kits/frontend has the typed client).
 
+import { newer, subjectOf, subscribe, userChannel } from "./live.js";
+
 const $ = (id) => document.getElementById(id);
-const FINAL = new Set(["completed", "failed", "canceled"]);
+let FINAL = new Set(); // the service's final statuses (config.json)
 let api = "";
+let events = null; // the live progress endpoint (config.json), or null
+// Fields of a generate request -> the inputs that hold them (a 422 names the field).
+const INPUTS = { prompt: "prompt", num_images: "num-images", size: "size", duration_seconds: "duration" };
 let current = null; // {kind, jobId}
 
 function log(method, path, status, note = "") {
@@ -17,6 +22,26 @@ function showError(message) {
   const status = $("status");
   status.textContent = message;
   status.className = "error";
+}
+
+// A 422 lists each field's problem (`errors`: field, message): show every one, by its input.
+function showFieldErrors(errors) {
+  for (const input of Object.values(INPUTS)) $(input).removeAttribute("aria-invalid");
+  const items = (errors || []).map(({ field, message }) => {
+    const name = String(field || "").split(".").pop();
+    if (INPUTS[name]) $(INPUTS[name]).setAttribute("aria-invalid", "true");
+    const item = document.createElement("li");
+    item.dataset.field = name;
+    item.textContent = name ? `${name}: ${message}` : message;
+    return item;
+  });
+  $("field-errors").replaceChildren(...items);
+}
+
+// The fields of the chosen kind only: a video has seconds, not a number of images.
+function showKindFields() {
+  const kind = $("kind").value;
+  for (const label of document.querySelectorAll("[data-kind]")) label.hidden = label.dataset.kind !== kind;
 }
 
 async function call(method, path, body) {
@@ -63,13 +88,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function generate(event) {
   event.preventDefault();
   const kind = $("kind").value;
-  const request = { prompt: $("prompt").value };
-  if (kind === "image") {
-    request.num_images = Number($("num-images").value);
-    request.size = $("size").value.trim() || undefined;
-  } else {
-    request.duration_seconds = Number($("duration").value);
-  }
+  const request = { prompt: $("prompt").value, size: $("size").value.trim() || undefined };
+  if (kind === "image") request.num_images = Number($("num-images").value);
+  else request.duration_seconds = Number($("duration").value);
+  showFieldErrors([]);
   $("result").replaceChildren();
   $("status").className = "";
   $("status").dataset.status = "";
@@ -82,27 +104,74 @@ async function generate(event) {
     await watch(kind, answer.job_id);
   } catch (error) {
     showError(error.message);
+    showFieldErrors(error.body?.errors);
   }
 }
 
-// Polls with backoff (300 ms, x1.5, at most 2 s) until a final state, as the typed client does.
+// Follows the job: pushed over the live progress channel while its socket is up; polled with backoff
+// (300 ms, x1.5, at most 2 s) while it is down, as the typed client does. The newest state wins.
 async function watch(kind, jobId) {
-  let delay = 300;
-  for (;;) {
-    const status = await call("GET", `/api/${kind}s/${jobId}/status`);
+  let latest = null;
+  const show = (status, source) => {
+    if (status.job_id !== jobId || !newer(latest, status)) return;
+    latest = status;
     $("progress").value = status.progress;
-    $("status").textContent = `${jobId}: ${status.status} ${status.progress}%`;
+    $("status").textContent = `${jobId}: ${status.status} ${status.progress}% (${source})`;
     $("status").dataset.status = status.status;
-    if (FINAL.has(status.status)) {
-      $("cancel").disabled = true;
-      if (status.status === "completed") await showResult(kind, jobId);
-      if (status.status === "failed") showError(`${jobId} failed: ${status.error}`);
-      await refreshNotifications();
-      return;
+    $("status").dataset.source = source;
+    if (source === "push") $("status").dataset.pushed = String(Number($("status").dataset.pushed || 0) + 1);
+  };
+  const poll = async () => show(await call("GET", `/api/${kind}s/${jobId}/status`), "poll");
+  const live = await openLive((status) => show(status, "push"), poll);
+  let delay = 300;
+  try {
+    while (!latest || !FINAL.has(latest.status)) {
+      if (!live?.isLive()) await poll();
+      await sleep(live?.isLive() ? 100 : delay);
+      delay = Math.min(2000, delay * 1.5);
     }
-    await sleep(delay);
-    delay = Math.min(2000, delay * 1.5);
+  } finally {
+    live?.close();
   }
+  $("cancel").disabled = true;
+  if (latest.status === "completed") await showResult(kind, jobId);
+  if (latest.status === "failed") showError(`${jobId} failed: ${latest.error}`);
+  await refreshNotifications();
+}
+
+// The person's channel on the live progress endpoint; says which channel, and when it is down.
+async function openLive(onEvent, catchUp) {
+  const user = subjectOf($("token").value.trim());
+  if (!events || !user) {
+    $("live").textContent = "Live progress: off (polling the status route).";
+    return null;
+  }
+  const channel = await userChannel(user);
+  return subscribe({
+    realtime: events.realtime,
+    endpoint: events.endpoint,
+    token: $("token").value.trim(),
+    channel,
+    onEvent,
+    onState: (state, detail) => {
+      $("live").dataset.state = state;
+      if (state === "live") {
+        $("live").textContent = `Live progress: subscribed to ${channel} on ${events.realtime}.`;
+        catchUp().catch(() => {});
+      } else if (state === "down") {
+        $("live").replaceChildren(
+          `Live progress: ${channel} unavailable (${detail}); polling the status route instead. `,
+          Object.assign(document.createElement("a"), {
+            href: events.endpoint,
+            target: "_blank",
+            textContent: "Trust the local certificate",
+          }),
+        );
+      } else {
+        $("live").textContent = `Live progress: connecting to ${channel}...`;
+      }
+    },
+  });
 }
 
 async function showResult(kind, jobId) {
@@ -171,6 +240,14 @@ async function refreshNotifications() {
 async function start() {
   const config = await (await fetch("config.json")).json();
   api = config.api;
+  events = config.events || null;
+  const rules = config.rules;
+  FINAL = new Set(rules.final_statuses);
+  $("num-images").max = rules.max_num_images;
+  $("duration").max = rules.max_duration_seconds;
+  $("prompt").maxLength = rules.max_prompt;
+  $("kind").onchange = showKindFields;
+  showKindFields();
   $("api").textContent = api;
   $("origin").textContent = window.location.origin;
   if (!config.dev_token) $("dev-token").hidden = true;

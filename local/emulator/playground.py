@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from local.emulator import devkeys
+from mediagen.contract.payloads import FINAL_STATUSES
+from mediagen.core import shared_rules
 
 log = logging.getLogger("local-stack")
 PAGES = Path(__file__).resolve().parents[2] / "kits" / "playground"
@@ -23,7 +25,10 @@ STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/playground.js": ("playground.js", "text/javascript; charset=utf-8"),
+    "/live.js": ("live.js", "text/javascript; charset=utf-8"),
     "/playground.css": ("playground.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),  # what a browser asks for by itself
 }
 MAX_TOKEN_REQUEST = 4096
 
@@ -52,6 +57,7 @@ class Playground:
     dev_key: bool
     http: ThreadingHTTPServer
     thread: threading.Thread | None = None
+    events: dict[str, Any] | None = None  # the live progress endpoint (`events` of /_local/info)
 
     @property
     def origin(self) -> str:
@@ -78,7 +84,13 @@ class Playground:
         self.http.server_close()
 
     def config(self) -> dict[str, Any]:
-        return {"api": self.api_url, "dev_token": self.dev_key, "origin": self.origin}
+        return {
+            "api": self.api_url,
+            "dev_token": self.dev_key,
+            "origin": self.origin,
+            "rules": page_rules(),
+            "events": self.events,
+        }
 
     def token(self, body: bytes) -> tuple[int, dict[str, Any]]:
         if not self.dev_key:
@@ -95,6 +107,19 @@ class Playground:
             return 422, {"code": "validation_error", "message": "user and org: letters, digits, _ and -."}
         token = devkeys.mint_token(user, str(org) if org else None, hours=1, azp=self.origin)
         return 200, {"token": token, "user": user, "org": org}
+
+
+def page_rules() -> dict[str, Any]:
+    """The service's own rules the page applies to its form (one source: shared_rules), so that its
+    fields never offer what the API refuses."""
+    return {
+        "max_num_images": shared_rules.MAX_NUM_IMAGES,
+        "max_duration_seconds": shared_rules.MAX_REQUEST_DURATION_SECONDS,
+        "max_size_side": shared_rules.MAX_SIZE_SIDE,
+        "size_pattern": shared_rules.SIZE_PATTERN.pattern,
+        "max_prompt": shared_rules.MAX_PROMPT,
+        "final_statuses": [str(status) for status in FINAL_STATUSES],
+    }
 
 
 def _principal(value: str) -> bool:

@@ -14,26 +14,44 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-from deploy.cfn_functions import FunctionSpec, functions, http_routes
+from deploy.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
 from deploy.cfn_template import TABLE_ENV, resources_of_type
 from local.emulator import devkeys
+from local.emulator.events import LocalEvents, Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
 from local.emulator.http_server import HttpLimits, HttpServer
 from local.emulator.intrinsics import REGION
 from local.emulator.playground import Playground, playground_port, with_origin
-from local.emulator.sandbox import DEFAULT_SANDBOXES, Function, SandboxPool, preload, stop_forkserver
+from local.emulator.sandbox import (
+    DEFAULT_SANDBOXES,
+    Function,
+    InvocationError,
+    SandboxPool,
+    preload,
+    stop_forkserver,
+)
 from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
-from local.harness.sources import Schedule, SqsEventSource, in_thread, rate_seconds
+from local.harness.events import appsync_subscribe_event
+from local.harness.sources import (
+    DynamoDBStreamEventSource,
+    Schedule,
+    SqsEventSource,
+    in_thread,
+    rate_seconds,
+)
 from local.services.dynamodb_local import DynamoDBLocalError
+from mediagen.contract.channels import USER_CHANNEL_PATTERN
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
 MEDIA_BUCKET = "mediagen-local-media"
 GENERATOR_PATH = "/_local/generator"
+OUTAGE_PATH = "/_local/events/outage"
 SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -55,6 +73,9 @@ class Settings:
     sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
     idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
     timeout_scale: int = 1  # LOCAL_TIMEOUT_SCALE: the template's function timeouts times this
+    events_port: int | None = None  # EVENTS_PORT: the live progress endpoint (default: PORT + 2, or free)
+    events_keepalive: int = 60  # LOCAL_EVENTS_KEEPALIVE_SECONDS: between two `ka` on its sockets
+    events_init: int = 10  # LOCAL_EVENTS_INIT_SECONDS: a socket silent this long after it opened is closed
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> "Settings":
@@ -80,6 +101,11 @@ class Settings:
         sandboxes = _positive(env, "LOCAL_SANDBOXES", DEFAULT_SANDBOXES)
         idle_seconds = _positive(env, "LOCAL_IDLE_SECONDS", 30)
         timeout_scale = _positive(env, "LOCAL_TIMEOUT_SCALE", 1)
+        events_port = (env.get("EVENTS_PORT") or "").strip()
+        if events_port and not (events_port.isdigit() and int(events_port) < 65536):
+            raise SystemExit(f"EVENTS_PORT must be a port number, not {events_port!r}")
+        events_keepalive = _positive(env, "LOCAL_EVENTS_KEEPALIVE_SECONDS", 60)
+        events_init = _positive(env, "LOCAL_EVENTS_INIT_SECONDS", 10)
         return cls(
             port=port,
             issuer=issuer or devkeys.DEV_ISSUER,
@@ -95,6 +121,9 @@ class Settings:
             sandboxes=sandboxes,
             idle_seconds=idle_seconds,
             timeout_scale=timeout_scale,
+            events_port=int(events_port) if events_port else None,
+            events_keepalive=events_keepalive,
+            events_init=events_init,
         )
 
 
@@ -135,6 +164,64 @@ class LocalService:
         self.servers: list[HttpServer] = [self.http]
         self.base_url = f"http://127.0.0.1:{self.http.port}"
         self.playground = _bind_playground(settings, self.http.port, self.base_url)
+        self.namespaces = channel_namespaces()
+        self.events = self._bind_events()
+        if self.playground:
+            self.playground.events = self.events.info(USER_CHANNEL_PATTERN)
+
+    def _bind_events(self) -> LocalEvents:
+        """The live progress endpoint (local/emulator/events.py): EVENTS_PORT, else PORT + 2 when it is
+        free, else any free port (printed at start and in /_local/info)."""
+        from local.emulator.events import EventsLimits
+
+        wanted = self.settings.events_port
+        if wanted is None:
+            api_port = int(self.http.port)
+            wanted = api_port + 2 if self.settings.port and api_port + 2 < 65536 else 0
+        arguments: dict[str, Any] = {
+            "namespaces": set(self.namespaces),
+            "verify_token": _verify_token,
+            "authorize": self._authorize_subscription,
+            "allowed_origins": self._allowed_origins,
+            "credentials": (FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
+            "region": REGION,
+            "directory": devkeys.local_dir(),
+            "limits": EventsLimits(
+                idle_seconds=self.settings.idle_seconds,
+                init_seconds=self.settings.events_init,
+                keepalive_seconds=self.settings.events_keepalive,
+            ),
+        }
+        try:
+            return LocalEvents(wanted, **arguments)
+        except OSError:
+            if self.settings.events_port is not None:
+                raise
+            return LocalEvents(0, **arguments)
+
+    def _allowed_origins(self) -> frozenset[str]:
+        cors = self.gateway.cors if self.gateway is not None else None
+        return frozenset(cors.allow_origins) if cors is not None else frozenset()
+
+    def _authorize_subscription(
+        self, channel: str, claims: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> str | None:
+        """What AppSync does after it verified the token: the namespace's onSubscribe function, invoked
+        directly with the AppSync Events event; None when it allows the subscription, else the error."""
+        namespace = channel.split("/")[1]
+        function = self.namespaces.get(namespace)
+        if function is None:
+            return None  # a namespace without an onSubscribe handler allows every authorized caller
+        assert self.pool is not None
+        event = appsync_subscribe_event(channel, claims, headers)
+        try:
+            answer = self.pool.invoke(function, event)
+        except InvocationError as error:
+            text = str(error)
+            return text.split("UnauthorizedException", 1)[-1].strip(" :-'\"") or "Unauthorized"
+        if isinstance(answer, dict) and answer.get("error"):
+            return str(answer["error"])[:300]
+        return None
 
     def start(self) -> None:
         data = devkeys.local_dir() / "dynamodb-local-data" if self.settings.dynamodb_persist else None
@@ -149,7 +236,7 @@ class LocalService:
                 "GeneratorUrl": generator_url,
             }
         )
-        self.stack = provision(self.aws, parameters)
+        self.stack = provision(self.aws, parameters, events_host=f"127.0.0.1:{self.events.port}")
         generator_key = os.environ.get("GENERATOR_API_KEY") or secrets.token_urlsafe(24)
         os.environ.pop("AWS_PROFILE", None)
         # Before any handler is imported: the models read their table names at import, as in Lambda.
@@ -161,6 +248,7 @@ class LocalService:
                 "PUBLIC_API_URL": self.base_url,
                 "WEBHOOK_SECRETS": self.settings.webhook_secrets,
                 "GENERATOR_API_KEY": generator_key,
+                "EVENTS_CA_BUNDLE": str(self.events.certificate),
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             }
         )
@@ -190,6 +278,7 @@ class LocalService:
             self._start_event_sources(spec)
         if self.playground:
             self.playground.start()
+        self.events.start()
         for server in self.servers:
             server.start()
 
@@ -230,7 +319,19 @@ class LocalService:
             finally:
                 log.info("%s invoked (%.0f ms)", spec.logical_id, (time.monotonic() - started) * 1000)
 
-        sources: list[SqsEventSource | Schedule] = []
+        sources: list[SqsEventSource | Schedule | DynamoDBStreamEventSource] = []
+        for index, source in enumerate(spec.events_of_type("DynamoDB")):
+            sources.append(
+                DynamoDBStreamEventSource(
+                    self.aws.client("dynamodbstreams"),
+                    self.stack.resolver(source["Stream"]),
+                    invoke,
+                    batch_size=int(source.get("BatchSize", 100)),
+                    reports_failures="ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or []),
+                    max_retries=int(source.get("MaximumRetryAttempts", 5)),
+                    name=f"{spec.logical_id}-stream-{index}",
+                )
+            )
         for index, source in enumerate(spec.events_of_type("SQS")):
             queue = self.stack.queue_with_arn(self.stack.resolver(source["Queue"]))
             sources.append(
@@ -267,6 +368,8 @@ class LocalService:
             return Response.json(status, body), "generator stand-in"
         if (request.method, path) == ("GET", "/_local/info"):
             return Response.json(200, self.info()), None
+        if (request.method, path) == ("POST", OUTAGE_PATH):
+            return self._outage(request), None
         return self.gateway.handle(request)
 
     def info(self) -> dict[str, Any]:
@@ -281,13 +384,26 @@ class LocalService:
             "queues": {name: queue.url for name, queue in self.stack.queues.items()},
             "routes": [route.route_key for route in http_routes()],
             "local_generator": self.settings.generator_on,
+            "events": self.events.info(USER_CHANNEL_PATTERN),
         }
+
+    def _outage(self, request: Request) -> Response:
+        """POST /_local/events/outage?seconds=N (1-60): the live progress endpoint drops every socket
+        and refuses connections for N seconds, as a browser sees AppSync go away (a front end's
+        fallback to polling, and its resubscription, can be tried by hand; the e2e tests do)."""
+        query = dict(parse_qsl(urlsplit(request.target).query))
+        seconds = query.get("seconds", "5")
+        if not seconds.isdigit() or not 1 <= int(seconds) <= 60:
+            return Response.json(422, {"code": "invalid_seconds", "message": "seconds is 1 to 60."})
+        self.events.outage(int(seconds))
+        return Response.json(200, {"outage_seconds": int(seconds)})
 
     def close(self) -> None:
         """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""
         self.stop.set()
         for server in self.servers:
             server.close()
+        self.events.close()
         if self.playground:
             self.playground.close()
         if self.generator is not None:
@@ -339,6 +455,8 @@ class LocalService:
             f"  generator:      {generator}",
             f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
             f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
+            f"  live events:    {self.events.endpoint}  (Amplify API.Events.endpoint, defaultAuthMode oidc;"
+            f" channel {USER_CHANNEL_PATTERN}; trust {self.events.certificate})",
             f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
             f"  DynamoDB:       {self._dynamodb_text()}",
             f"  API description: {self.base_url}/openapi.json",
@@ -358,6 +476,20 @@ def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground 
     except OSError as exc:
         log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
         return None
+
+
+def _verify_token(token: str) -> Mapping[str, Any]:
+    """AppSync's OPENID_CONNECT check of a token (signature, issuer, expiry), with the layer's verifier
+    and this service's issuer settings."""
+    from mediagen.core.errors import NotAuthenticated, TemporaryFault
+    from mediagen.edge.auth import verified_claims
+
+    try:
+        return verified_claims(token)
+    except NotAuthenticated as refused:
+        raise Refused("UnauthorizedException", refused.message) from None
+    except TemporaryFault as fault:
+        raise Refused("UnauthorizedException", fault.message) from None
 
 
 def main() -> int:

@@ -86,7 +86,10 @@ class EmbeddedAws:
                 region_name=REGION,
             )
         return self._session.client(
-            service, endpoint_url=self.dynamodb_endpoint if service == "dynamodb" else self.endpoint
+            service,
+            endpoint_url=self.dynamodb_endpoint
+            if service in ("dynamodb", "dynamodbstreams")
+            else self.endpoint,
         )
 
 
@@ -124,8 +127,10 @@ def parameter_values(local: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
-    """Create the template's tables, queues, secrets and buckets in the embedded AWS."""
+def provision(aws: EmbeddedAws, parameters: Mapping[str, str], events_host: str = "127.0.0.1") -> Stack:
+    """Create the template's tables, queues, secrets and buckets in the embedded AWS. An AppSync Events
+    API is the local service's own endpoint on `events_host` (host:port), for its HTTP and real-time
+    domains alike."""
     refs: dict[str, Any] = dict(parameters)
     attributes: dict[str, Any] = {}
     template = load_template()
@@ -136,10 +141,24 @@ def provision(aws: EmbeddedAws, parameters: Mapping[str, str]) -> Stack:
             f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{resource['Type']}/{logical_id}"
         )
 
+    for logical_id in resources_of_type("AWS::AppSync::Api"):
+        attributes.update(
+            {
+                f"{logical_id}.Dns.Http": events_host,
+                f"{logical_id}.Dns.Realtime": events_host,
+                f"{logical_id}.ApiId": logical_id,
+                f"{logical_id}.ApiArn": f"arn:aws:appsync:{REGION}:{ACCOUNT_ID}:apis/{logical_id}",
+            }
+        )
+
     names = {logical_id: logical_id for logical_id in table_definitions()}
-    create_tables(aws.client("dynamodb"), names, keep_existing=True)  # DynamoDB Local's kept data
+    dynamodb = aws.client("dynamodb")
+    create_tables(dynamodb, names, keep_existing=True)  # DynamoDB Local's kept data
     for logical_id, name in names.items():
         attributes[f"{logical_id}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+        stream_arn = dynamodb.describe_table(TableName=name)["Table"].get("LatestStreamArn")
+        if stream_arn:
+            attributes[f"{logical_id}.StreamArn"] = stream_arn
 
     queues = _create_queues(aws.client("sqs"), resolver, refs, attributes)
 

@@ -145,6 +145,59 @@ def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str) -> dict[str
     return {"Records": [sqs_record(message, queue_arn) for message in messages]}
 
 
+def dynamodb_stream_event(records: Iterable[Mapping[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """The DynamoDB Streams event of the event source mapping, for records GetRecords returned (boto3's
+    parsed shape: its datetime back to the epoch seconds Lambda sends)."""
+    return {"Records": [dynamodb_stream_record(record, stream_arn) for record in records]}
+
+
+def dynamodb_stream_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
+    stream = dict(record.get("dynamodb") or {})
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        stream["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record.get("eventID") or uuid.uuid4().hex,
+        "eventName": record.get("eventName"),
+        "eventVersion": record.get("eventVersion") or "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion") or REGION,
+        "dynamodb": stream,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def appsync_subscribe_event(
+    channel: str, claims: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What AppSync Events gives a channel namespace's onSubscribe handler (direct Lambda integration)
+    for a subscription authorized with OPENID_CONNECT: the token's claims as the identity, the channel,
+    and the request's headers (the authorization itself left out)."""
+    identity = (
+        None
+        if claims is None
+        else {"sub": claims.get("sub"), "issuer": claims.get("iss"), "claims": dict(claims)}
+    )
+    return {
+        "identity": identity,
+        "result": None,
+        "request": {
+            "headers": {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"},
+            "domainName": None,
+        },
+        "info": {
+            "channel": {"path": channel, "segments": channel.strip("/").split("/")},
+            "channelNamespace": {"name": channel.split("/")[1] if channel.count("/") else ""},
+            "operation": "SUBSCRIBE",
+        },
+        "error": None,
+        "prev": None,
+        "stash": {},
+        "outErrors": [],
+        "events": None,
+    }
+
+
 def scheduled_event(rule: str, *, event_id: str | None = None, at: datetime | None = None) -> dict[str, Any]:
     """The EventBridge event of a schedule rule named `rule`."""
     return {

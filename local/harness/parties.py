@@ -186,3 +186,75 @@ class FakeBackend:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeEventsApi:
+    """A stand-in for an AppSync Events API's HTTP publish endpoint on a loopback TLS port (a certificate
+    made in `directory`): checks each request's SigV4 signature against `credentials` (by default the
+    process's own, what the function under test signs with), records each publish (channel, events),
+    and answers as scripted (`answers`: statuses used in order; then 200)."""
+
+    def __init__(self, directory: Path, credentials: tuple[str, str] | None = None) -> None:
+        import os
+        import ssl
+
+        from local.emulator.events import certificate, sigv4_problem
+
+        self.published: list[tuple[str, list[str]]] = []
+        self.refused: list[str] = []
+        self.answers: list[int] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                url = f"https://{headers.get('host', '')}{self.path}"
+                key, secret = credentials or (
+                    os.environ["AWS_ACCESS_KEY_ID"],
+                    os.environ["AWS_SECRET_ACCESS_KEY"],
+                )
+                problem = sigv4_problem("POST", url, headers, body, key, secret)
+                status = 401 if problem else (api.answers.pop(0) if api.answers else 200)
+                if problem:
+                    api.refused.append(problem)
+                elif status == 200:
+                    document = json.loads(body)
+                    api.published.append((document["channel"], list(document["events"])))
+                answer = {"successful": [], "failed": []} if status == 200 else {"errors": [{"message": "x"}]}
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.certificate, key = certificate(directory)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certificate, key)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"https://{host!s}:{port}/event"
+
+    def events_on(self, channel: str) -> list[dict[str, Any]]:
+        """What was published to `channel`, in order, as JSON."""
+        return [
+            json.loads(event)
+            for published, events in self.published
+            if published == channel
+            for event in events
+        ]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

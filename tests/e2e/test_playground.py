@@ -29,6 +29,10 @@ CHROMIUM_ARGS = [
 ]
 JOB_SECONDS = 45_000  # ms: a job completes in about 2 s; the bound only stops a broken run
 ARTIFACTS = ROOT / ".local" / "artifacts"
+OVERFLOWING_BOXES = """[...document.querySelectorAll('body *')]
+    .filter(e => !['INPUT', 'TEXTAREA', 'SELECT'].includes(e.tagName))
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => `${e.tagName}#${e.id}: ${e.scrollWidth} px in ${e.clientWidth}`)"""
 
 
 def browser_or_skip() -> None:
@@ -134,13 +138,21 @@ def test_the_page_mints_a_token_generates_an_image_and_shows_it(
         assert answer["request_headers"]["authorization"].startswith("Bearer ")
 
 
-def test_the_page_plays_a_video(page_and_traffic: tuple[Any, list[dict[str, Any]], str]) -> None:
-    page, _, _ = page_and_traffic
+def signed_in(page: Any) -> None:
     if not page.input_value("#token"):
         page.click("#mint")
         page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
+
+
+def test_the_page_plays_a_video(page_and_traffic: tuple[Any, list[dict[str, Any]], str]) -> None:
+    page, _, _ = page_and_traffic
+    signed_in(page)
     page.select_option("#kind", "video")
+    # Only the fields a video uses: its seconds and its size (the stand-in honours it), no image count
+    assert page.is_visible("#duration") and page.is_visible("#size")
+    assert not page.is_visible("#num-images")
     page.fill("#duration", "1")
+    page.fill("#size", "320x180")
     page.click("#go")
     wait_for_job(page)
     page.wait_for_selector("#result video")
@@ -148,7 +160,56 @@ def test_the_page_plays_a_video(page_and_traffic: tuple[Any, list[dict[str, Any]
     page.wait_for_function("document.querySelector('#result video').readyState >= 1", timeout=20_000)
     duration = page.evaluate("document.querySelector('#result video').duration")
     assert 0.5 < duration < 3
+    assert page.evaluate("document.querySelector('#result video').videoWidth") == 320
     page.screenshot(path=str(ARTIFACTS / "playground-video-latest.png"), full_page=True)
+
+
+def test_a_refused_request_shows_each_fields_message(
+    page_and_traffic: tuple[Any, list[dict[str, Any]], str],
+) -> None:
+    """A 422 names every field it refuses (`errors`): the page lists them and marks their inputs."""
+    page, _, _ = page_and_traffic
+    signed_in(page)
+    page.select_option("#kind", "image")
+    assert page.is_visible("#num-images") and not page.is_visible("#duration")
+    assert page.get_attribute("#num-images", "max") == "8", "the service's bound, from config.json"
+    page.fill("#prompt", "   ")
+    page.fill("#size", "9000x9000")
+    page.click("#go")
+    page.wait_for_selector("#field-errors li[data-field=size]")
+    errors = page.inner_text("#field-errors")
+    assert "prompt: Value error, prompt must not be blank" in errors
+    assert "size: Value error, size must be WIDTHxHEIGHT, each from 1 to 8192" in errors
+    assert page.get_attribute("#size", "aria-invalid") == "true"
+    assert page.get_attribute("#prompt", "aria-invalid") == "true"
+    assert "422 validation_error" in page.inner_text("#status")
+    # Corrected, the next request clears them
+    page.fill("#prompt", "Un phare")
+    page.fill("#size", "400x300")  # wider than a phone's column: the 400 px test below
+    page.click("#go")
+    wait_for_job(page)
+    assert page.inner_text("#field-errors") == ""
+    assert page.get_attribute("#size", "aria-invalid") is None
+
+
+def test_the_page_has_its_icon_and_fits_a_400_px_screen(
+    page_and_traffic: tuple[Any, list[dict[str, Any]], str],
+) -> None:
+    page, traffic, origin = page_and_traffic
+    icons = [entry for entry in traffic if entry.get("url", "").startswith(f"{origin}/favicon")]
+    assert icons and all(entry["status"] == 200 for entry in icons), icons
+    assert not [entry for entry in traffic if entry.get("status") == 404]
+    # A phone's width, after the jobs above: ids, URLs, the request log, the result and notifications
+    page.set_viewport_size({"width": 400, "height": 900})
+    page.wait_for_timeout(200)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    # Nor any box whose content overflows it (the request log and the result's figure did, clipped
+    # behind a scroll bar); text fields scroll by nature.
+    overflowing = page.evaluate(OVERFLOWING_BOXES)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground-400px-latest.png"), full_page=True)
+    assert width <= 400, f"the page is {width} px wide at 400 px"
+    assert overflowing == [], overflowing
 
 
 def test_cors_answers_only_the_allowed_origins(dev_service: LocalService) -> None:

@@ -115,7 +115,7 @@ def test_pages_are_newest_first_with_an_opaque_cursor(tokens: Any, lambda_contex
     assert seen == list(reversed(ids))
     first = response_json(list_page(headers, lambda_context, limit=1))["items"][0]
     assert set(first) == {"id", "type", "title", "message", "read", "created_at", "metadata"}
-    assert first["metadata"] == {"generation_id": "job_00044", "source": "api"}
+    assert first["metadata"] == {"generation_id": "job_00044", "source": "front-end"}
 
 
 @pytest.mark.usefixtures("aws_server")

@@ -127,6 +127,10 @@ def test_each_event_gets_its_documented_answer(
     assert answers["StuckJobSweeperFunction"]["timed_out"] == 0
     unknown = answers["UnknownRouteFunction"]
     assert unknown["statusCode"] == 404 and body(unknown)["code"] == "not_found"
+    assert answers["LiveSubscribeFunction"] is None
+    assert answers["LivePublisherFunction"] == {
+        "batchItemFailures": [{"itemIdentifier": "111100000000000000000001"}]
+    }
     assert variables["AUTH_ISSUER"]
 
 

@@ -160,3 +160,90 @@ def test_fifty_concurrent_generates_leave_at_most_the_cap_in_flight(
     assert len(accepted) == 10
     assert UserJobsInFlight.get("user_a").job_ids == set(accepted)
     assert len(list(Generation.scan())) == 10  # the refused ones wrote nothing
+
+
+# --- Jobs the generation backend started (create on missing by a `processing` webhook) ------------
+
+
+def start_by_webhook(job_id: str, user_id: str | None = "user_a", progress: int = 10) -> str:
+    payload = completion_payload(job_id, status="processing", user_id=user_id, progress=progress)
+    response = webhook_handler(webhook_event(payload), LambdaContext())
+    assert response["statusCode"] == 200, response
+    outcome: str = response_json(response)["outcome"]
+    return outcome
+
+
+@pytest.mark.usefixtures("aws")
+def test_jobs_the_backend_started_count_against_the_cap(
+    capped: int, tokens: TokenMinter, lambda_context: Any
+) -> None:
+    # Given a person with 2 generated jobs in flight (cap 3)
+    token = tokens.token("user_a")
+    for index in range(2):
+        assert generate_handler(generate_event(token, f"job_{index}"), lambda_context)["statusCode"] == 202
+
+    # When the backend starts 2 jobs of its own for them (signed `processing` webhooks naming them)
+    assert start_by_webhook("backend_a") == "created"
+    assert start_by_webhook("backend_b") == "created"  # never refused for the cap: it already runs
+
+    # Then they are in the person's jobs in flight, and generate is refused while 3 or more are
+    assert UserJobsInFlight.get("user_a").job_ids == {"job_0", "job_1", "backend_a", "backend_b"}
+    assert generate_handler(generate_event(token, "job_next"), lambda_context)["statusCode"] == 429
+    finish_by_webhook("job_0", "completed")  # 3 still in flight: still at the cap
+    assert generate_handler(generate_event(token, "job_next"), lambda_context)["statusCode"] == 429
+    finish_by_webhook("backend_a", "completed")  # 2 in flight: a place
+    assert generate_handler(generate_event(token, "job_next"), lambda_context)["statusCode"] == 202
+    assert UserJobsInFlight.get("user_a").job_ids == {"job_1", "backend_b", "job_next"}
+    assert in_flight("user_a") == ["backend_b", "job_1", "job_next"]
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_unattributed_job_claimed_while_processing_counts_against_the_cap(
+    capped: int, tokens: TokenMinter, lambda_context: Any
+) -> None:
+    # Given a job the backend started without naming anyone (unattributed, counted for nobody)
+    assert start_by_webhook("backend_anon", user_id=None, progress=10) == "created"
+    assert UserJobsInFlight.count() == 0
+    # When a later processing event names its person, and a repeated one arrives
+    assert start_by_webhook("backend_anon", progress=20) == "updated"
+    assert start_by_webhook("backend_anon", progress=20) == "duplicate"
+    # Then it is in that person's jobs in flight, once
+    assert UserJobsInFlight.get("user_a").job_ids == {"backend_anon"}
+    assert Generation.get("backend_anon").author_id == "user_a"
+    # And a stale or foreign event changes nothing
+    assert start_by_webhook("backend_anon", progress=5) == "stale"
+    other = completion_payload("backend_anon", status="processing", user_id="user_b", progress=90)
+    assert webhook_handler(webhook_event(other), LambdaContext())["statusCode"] == 409
+    assert UserJobsInFlight.count() == 1
+
+
+def test_concurrent_generates_and_backend_started_jobs_keep_the_count_exact(
+    aws_server: str, tokens: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one person and the template's default cap (10)
+    monkeypatch.delenv("MAX_JOBS_IN_FLIGHT_PER_USER", raising=False)
+    token = tokens.token("user_a")
+    # When 20 generates and 12 `processing` webhooks starting jobs for them (4 of them twice) run in
+    # 32 sandboxes at once
+    generates = [generate_event(token, f"job_{index:02d}") for index in range(20)]
+    started = [f"backend_{index:02d}" for index in range(8)]
+    webhooks = [
+        webhook_event(completion_payload(job_id, status="processing", user_id="user_a", progress=10))
+        for job_id in [*started, *started[:4]]
+    ]
+    answers = deliver_all_at_once(
+        "tests.integration.sandbox_functions.generate_or_deliver", [*generates, *webhooks], sandboxes=32
+    )
+
+    # Then every webhook is acknowledged, generates were accepted only below the cap, and the person's
+    # jobs in flight are exactly the jobs in flight, whoever created them
+    statuses = [answer["statusCode"] for answer in answers]
+    assert statuses[20:] == [200] * 12, answers[20:]
+    accepted = statuses[:20].count(202)
+    assert 2 <= accepted <= 10 and statuses[:20].count(429) == 20 - accepted, statuses
+    jobs = in_flight("user_a")
+    assert len(jobs) == accepted + 8
+    assert UserJobsInFlight.get("user_a", consistent_read=True).job_ids == set(jobs)
+    # And the next generate is refused: at least 10 are in flight
+    refused = deliver_all_at_once("generate.app.lambda_handler", [generate_event(token, "job_more")])
+    assert refused[0]["statusCode"] == 429

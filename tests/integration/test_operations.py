@@ -106,12 +106,33 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
     ]
 
 
+def run_live_progress(tokens: Any, context: Any, events_api: Any) -> None:
+    """Live progress: a publish that fails every attempt, then succeeds; a subscription refused. (The
+    stream record is made from the stored item: moto's in-process mock has no DynamoDB Streams; the
+    stream itself is read in test_live_progress.py.)"""
+    from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
+
+    from live_publisher.app import lambda_handler as publisher
+    from live_subscribe.app import lambda_handler as subscriber
+    from local.harness.events import appsync_subscribe_event
+
+    image = Generation.get("job_ok").serialize()
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": image, "SequenceNumber": "100"}}
+    events_api.answers = [500, 500, 500]
+    assert publisher({"Records": [record]}, context) == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+    assert publisher({"Records": [record]}, context) == {"batchItemFailures": []}
+    claims = {"sub": "user_a", "iss": "https://clerk.test"}
+    with pytest.raises(UnauthorizedException):
+        subscriber(appsync_subscribe_event("/jobs/users/user-b", claims), context)
+
+
 @pytest.fixture
 def scenario_output(
     tokens: Any,
     lambda_context: Any,
     fake_backend: Any,
     run_dispatcher: Any,
+    events_api: Any,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -129,6 +150,7 @@ def scenario_output(
     )  # this process's first invocation, as in a new sandbox
     capsys.readouterr()
     secrets = run_scenario(tokens, lambda_context, fake_backend, run_dispatcher)
+    run_live_progress(tokens, lambda_context, events_api)
     output = capsys.readouterr().out + log_stream.getvalue()
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any("level" in line for line in lines) and any("_aws" in line for line in lines)

@@ -105,9 +105,14 @@ def _is_http_answer(node: ast.AST) -> bool:
     if isinstance(node, ast.ImportFrom):
         module = node.module or ""
         names = {alias.name for alias in node.names}
+        if module.startswith("aws_lambda_powertools.event_handler.events_appsync"):
+            return False  # AppSync Events (live progress): not HTTP, its refusal is not an HTTP status
         return module.startswith("aws_lambda_powertools.event_handler") and (
             module.endswith("exceptions")
-            or bool(names - {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response"})
+            or bool(
+                names
+                - {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response", "AppSyncEventsResolver"}
+            )
         )
     if isinstance(node, ast.Call):
         return isinstance(node.func, ast.Name) and node.func.id == "Response"

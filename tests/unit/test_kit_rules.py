@@ -55,3 +55,20 @@ def _statuses_in(source: str, name: str) -> set[str]:
 def test_the_front_end_kits_final_statuses_are_the_services() -> None:
     client = (ROOT / "kits" / "frontend" / "src" / "client.ts").read_text()
     assert _statuses_in(client, "FINAL_STATUSES") == {str(status) for status in FINAL_STATUSES}
+
+
+def test_the_playground_takes_its_bounds_and_final_statuses_from_the_service() -> None:
+    """Its form's bounds and the statuses it stops polling at come from config.json (`page_rules`,
+    from shared_rules and JobStatus), not from numbers and lists of its own."""
+    from local.emulator.playground import page_rules
+
+    page = ROOT / "kits" / "playground"
+    html, script = (page / "index.html").read_text(), (page / "playground.js").read_text()
+    assert not re.search(r"<input[^>]*\bmax(length)?=", html, flags=re.I), "a bound written in the form"
+    assert not re.search(r"new Set\(\[", script), "a list of statuses written in the page"
+    rules = page_rules()
+    assert set(rules["final_statuses"]) == {str(status) for status in FINAL_STATUSES}
+    assert (rules["max_num_images"], rules["max_duration_seconds"]) == (
+        mediagen.core.shared_rules.MAX_NUM_IMAGES,
+        mediagen.core.shared_rules.MAX_REQUEST_DURATION_SECONDS,
+    )

@@ -114,3 +114,25 @@ def test_servers_and_security_for_every_operation() -> None:
     for method, path, operation in operations():
         expected = "webhookId" if "/webhooks/" in path else "user"
         assert expected in operation["security"][0], (method, path)
+
+
+def test_the_contracts_enums_and_fields_are_typed_not_plain_strings() -> None:
+    """What a client switches on is typed, so the generated TypeScript keeps it: a notification's
+    `type` and its `metadata` fields, a job's `source`, a file's `format`."""
+    schemas = build_openapi()["components"]["schemas"]
+    notification = schemas["NotificationView"]["properties"]
+    assert notification["type"]["enum"] == [
+        "IMAGE_COMPLETED",
+        "IMAGE_FAILED",
+        "VIDEO_COMPLETED",
+        "VIDEO_FAILED",
+    ]
+    assert notification["metadata"] == {"$ref": "#/components/schemas/NotificationMetadata"}
+    metadata = schemas["NotificationMetadata"]
+    assert set(metadata["required"]) == {"generation_id", "source"}
+    assert metadata["properties"]["source"]["enum"] == ["front-end", "backend-direct"]
+    assert set(schemas["ImageView"]["properties"]["format"]["enum"]) == {"png", "jpeg", "jpg", "webp"}
+    assert set(schemas["VideoView"]["properties"]["format"]["enum"]) == {"mp4", "webm"}
+    typescript = (OUTPUT.parent / "kits" / "frontend" / "src" / "schema.d.ts").read_text(encoding="utf-8")
+    assert 'type: "IMAGE_COMPLETED" | "IMAGE_FAILED" | "VIDEO_COMPLETED" | "VIDEO_FAILED";' in typescript
+    assert 'source: "front-end" | "backend-direct";' in typescript

@@ -3,6 +3,7 @@
 declare module "@clerk/nextjs" {
   export function useAuth(): {
     isSignedIn: boolean | undefined;
+    userId: string | null | undefined;
     getToken: (options?: { template?: string }) => Promise<string | null>;
   };
 }

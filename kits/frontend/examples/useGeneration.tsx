@@ -1,14 +1,20 @@
 "use client";
 // A Next.js (App Router) client component with Clerk: generate, watch the progress, show the result,
 // cancel; and the notifications. Copy it into app/ with the kit (src/) next to it, and set
-// NEXT_PUBLIC_MEDIAGEN_URL (http://127.0.0.1:3001 with `PORT=3001 make run`, see the README).
+// NEXT_PUBLIC_MEDIAGEN_URL (http://127.0.0.1:3001 with `PORT=3001 make run`, see the README), and for
+// live progress NEXT_PUBLIC_MEDIAGEN_EVENTS_URL and NEXT_PUBLIC_MEDIAGEN_EVENTS_REGION (the stack outputs
+// EventsEndpoint and EventsRegion; `events.endpoint` and `events.region` of /_local/info locally).
 import { useAuth } from "@clerk/nextjs";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import {
+  configureLiveProgress,
   createMediagenClient,
   MediagenError,
+  userChannel,
+  watchJob,
   type Kind,
+  type LiveMode,
   type NotificationView,
   type ResultView,
   type StatusView,
@@ -16,22 +22,30 @@ import {
 
 declare const process: { env: Record<string, string | undefined> };
 const API_URL = process.env.NEXT_PUBLIC_MEDIAGEN_URL ?? "http://127.0.0.1:3001";
+const EVENTS_URL = process.env.NEXT_PUBLIC_MEDIAGEN_EVENTS_URL;
+const EVENTS_REGION = process.env.NEXT_PUBLIC_MEDIAGEN_EVENTS_REGION ?? "us-east-1";
 
 export function useMediagen() {
   const { getToken } = useAuth();
-  return useMemo(() => createMediagenClient({ baseUrl: API_URL, getToken: () => getToken() }), [getToken]);
+  return useMemo(() => {
+    // Amplify's Events client with the Clerk token: once per getToken (configure is idempotent).
+    if (EVENTS_URL) configureLiveProgress({ endpoint: EVENTS_URL, region: EVENTS_REGION, getToken: () => getToken() });
+    return createMediagenClient({ baseUrl: API_URL, getToken: () => getToken() });
+  }, [getToken]);
 }
 
 export type GenerationState =
   | { phase: "idle" }
-  | { phase: "running"; jobId: string; status: StatusView | null }
+  | { phase: "running"; jobId: string; status: StatusView | null; mode: LiveMode | null }
   | { phase: "done"; jobId: string; result: ResultView }
   | { phase: "ended"; jobId: string; status: StatusView }
   | { phase: "error"; error: MediagenError | Error };
 
-/** Generate one job and follow it to its end; `cancel` asks the API to cancel it. */
+/** Generate one job and follow it to its end: pushed over the live progress channel while its socket is
+ * up, polled while it is down (`mode` says which); `cancel` asks the API to cancel it. */
 export function useGeneration(kind: Kind) {
   const client = useMediagen();
+  const { userId } = useAuth();
   const [state, setState] = useState<GenerationState>({ phase: "idle" });
   const abort = useRef<AbortController | null>(null);
 
@@ -52,11 +66,24 @@ export function useGeneration(kind: Kind) {
             ? { num_images: options.numImages ?? 1, size: options.size ?? null }
             : { duration_seconds: options.durationSeconds ?? null }),
         });
-        setState({ phase: "running", jobId: answer.job_id, status: null });
-        const final = await client.waitUntilFinal(kind, answer.job_id, {
-          signal: controller.signal,
-          onStatus: (status) => setState({ phase: "running", jobId: answer.job_id, status }),
-        });
+        let latest: { status: StatusView | null; mode: LiveMode | null } = { status: null, mode: null };
+        const show = () => setState({ phase: "running", jobId: answer.job_id, ...latest });
+        show();
+        const final =
+          EVENTS_URL && userId
+            ? await watchJob({
+                client,
+                kind,
+                jobId: answer.job_id,
+                channel: await userChannel(userId),
+                signal: controller.signal,
+                onStatus: (status) => ((latest = { ...latest, status }), show()),
+                onMode: (mode) => ((latest = { ...latest, mode }), show()),
+              }).done
+            : await client.waitUntilFinal(kind, answer.job_id, {
+                signal: controller.signal,
+                onStatus: (status) => ((latest = { ...latest, status }), show()),
+              });
         if (final.status === "completed") {
           setState({ phase: "done", jobId: answer.job_id, result: await client.result(kind, answer.job_id) });
         } else {
@@ -71,7 +98,7 @@ export function useGeneration(kind: Kind) {
         setState({ phase: "error", error: error instanceof Error ? error : new Error(String(error)) });
       }
     },
-    [client, kind],
+    [client, kind, userId],
   );
 
   const cancel = useCallback(async () => {
@@ -99,6 +126,7 @@ export function GenerationPanel({ kind = "image" }: { kind?: Kind }) {
         <button type="button" onClick={() => void cancel()} disabled={state.phase !== "running"}>Cancel</button>
       </form>
       {state.phase === "running" && <progress max={100} value={state.status?.progress ?? 0} />}
+      {state.phase === "running" && state.mode === "polling" && <small>Live updates paused: checking every 2 s</small>}
       {state.phase === "ended" && <p>Job {state.status.status}: {state.status.error ?? ""}</p>}
       {state.phase === "error" && <p role="alert">{state.error.message}</p>}
       {files.map((file) =>

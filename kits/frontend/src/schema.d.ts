@@ -338,8 +338,6 @@ export interface components {
             width: number;
             /** Height */
             height: number;
-            /** Format */
-            format: string;
             /** Size Bytes */
             size_bytes: number;
             /**
@@ -347,6 +345,11 @@ export interface components {
              * @default null
              */
             description?: string | null;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "png" | "jpeg" | "jpg" | "webp";
         };
         /**
          * JobStatus
@@ -390,12 +393,25 @@ export interface components {
              */
             thumbnail_path?: string | null;
         };
+        /** NotificationMetadata */
+        NotificationMetadata: {
+            /** Generation Id */
+            generation_id: string;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "front-end" | "backend-direct";
+        };
         /** NotificationView */
         NotificationView: {
             /** Id */
             id: string;
-            /** Type */
-            type: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "IMAGE_COMPLETED" | "IMAGE_FAILED" | "VIDEO_COMPLETED" | "VIDEO_FAILED";
             /** Title */
             title: string;
             /** Message */
@@ -407,10 +423,7 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-            /** Metadata */
-            metadata: {
-                [key: string]: string;
-            };
+            metadata: components["schemas"]["NotificationMetadata"];
         };
         /** NotificationsPage */
         NotificationsPage: {
@@ -507,8 +520,6 @@ export interface components {
             width: number;
             /** Height */
             height: number;
-            /** Format */
-            format: string;
             /** Size Bytes */
             size_bytes: number;
             /**
@@ -516,6 +527,11 @@ export interface components {
              * @default null
              */
             description?: string | null;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "mp4" | "webm";
             /**
              * Duration Seconds
              * @default null
@@ -1919,7 +1935,7 @@ export interface operations {
                      *           "created_at": "2026-11-30T18:00:00Z",
                      *           "metadata": {
                      *             "generation_id": "cmh3h35780001gg0lwosk26du",
-                     *             "source": "api"
+                     *             "source": "front-end"
                      *           }
                      *         }
                      *       ],

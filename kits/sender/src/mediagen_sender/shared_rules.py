@@ -8,6 +8,7 @@ here reaches the kit by `make kit-rules`, never by hand. No import beyond the st
 """
 
 import re
+from typing import Literal, get_args
 
 # --- Job ids and people ------------------------------------------------------------------------------
 
@@ -29,8 +30,10 @@ MAX_FILES = 16
 MAX_KEY = 1024  # S3's limit for a key
 MAX_SIZE_BYTES = 50 * 1024**3
 MAX_FORMAT = 10
-IMAGE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp"})
-VIDEO_FORMATS = frozenset({"mp4", "webm"})
+ImageFormat = Literal["png", "jpeg", "jpg", "webp"]  # as stored and answered: lower case
+VideoFormat = Literal["mp4", "webm"]
+IMAGE_FORMATS = frozenset(get_args(ImageFormat))
+VIDEO_FORMATS = frozenset(get_args(VideoFormat))
 MAX_DURATION_SECONDS = 24 * 3600  # of a video file
 MAX_FPS = 1000
 MAX_GENERATION_TIME_SECONDS = 7 * 24 * 3600

@@ -27,6 +27,8 @@ from mediagen.core.shared_rules import (
     MAX_SIZE_BYTES,
     MAX_URL,
     PRINCIPAL_ID_PATTERN,
+    ImageFormat,
+    VideoFormat,
     dimensions_problem,
     s3_key_problem,
     size_problem,
@@ -171,17 +173,21 @@ class StatusView(_Model):
     error: str | None = None
 
 
-class ImageView(_Model):
+class _FileView(_Model):
     index: int
     url: str
     width: int
     height: int
-    format: str
     size_bytes: int
     description: str | None = None
 
 
-class VideoView(ImageView):
+class ImageView(_FileView):
+    format: ImageFormat
+
+
+class VideoView(_FileView):
+    format: VideoFormat
     duration_seconds: float | None = None
     fps: float | None = None
     thumbnail_url: str | None = None
@@ -250,14 +256,25 @@ class BackendAnswer(_Model):
     job_id: JobId | None = None
 
 
+NotificationType = Literal["IMAGE_COMPLETED", "IMAGE_FAILED", "VIDEO_COMPLETED", "VIDEO_FAILED"]
+# Who started a job: the front end (POST .../generate), or the generation backend itself (a webhook
+# for a job we had no record of).
+Source = Literal["front-end", "backend-direct"]
+
+
+class NotificationMetadata(_Model):
+    generation_id: str
+    source: Source
+
+
 class NotificationView(_Model):
     id: str
-    type: str
+    type: NotificationType
     title: str
     message: str
     read: bool
     created_at: datetime
-    metadata: dict[str, str]
+    metadata: NotificationMetadata
 
 
 class NotificationsPage(_Model):

@@ -38,6 +38,10 @@ class MetricName:
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
     JOBS_IN_FLIGHT_LIMITED = "JobsInFlightLimited"
+    LIVE_EVENT_PUBLISHED = "LiveEventPublished"
+    LIVE_PUBLISH_RETRIED = "LivePublishRetried"
+    LIVE_PUBLISH_FAILED = "LivePublishFailed"
+    LIVE_SUBSCRIBE_REFUSED = "LiveSubscribeRefused"
     COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 

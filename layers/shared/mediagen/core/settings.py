@@ -75,6 +75,13 @@ class Settings(BaseModel):
     dispatch_backoff_seconds: int = Field(default=10, ge=0, le=3600)
     stuck_job_timeout_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
     max_jobs_in_flight_per_user: int = Field(default=10, ge=1, le=10_000)
+    # Live progress: the AppSync Events API's HTTP publish endpoint (https://<http domain>/event), and
+    # a CA bundle to trust for it (the local service's own certificate; unset in AWS).
+    events_http_endpoint: Annotated[
+        str | None, BeforeValidator(_blank_is_none), Field(pattern=r"^https://[^\s]+/event$", max_length=2048)
+    ] = None
+    events_ca_bundle: Text = None
+    events_publish_attempts: int = Field(default=3, ge=1, le=10)
 
     @field_validator("media_key_pattern")
     @classmethod

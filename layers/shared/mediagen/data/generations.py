@@ -139,10 +139,77 @@ class JobCreation:
 def apply_delivery(
     kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], now: datetime
 ) -> ConditionalWrite:
-    """Apply a completion webhook delivery to its job: one UpdateItem, whose condition is the rule."""
-    return _update_if(
-        webhook.job_id, _delivery_actions(kind, webhook, files, now), delivery_condition(kind, webhook)
+    """Apply a completion webhook delivery to its job: one UpdateItem, whose condition is the rule.
+
+    A `processing` delivery naming a user that creates the job, or gives an unattributed job its
+    author, puts the job in that person's jobs in flight in the same TransactWriteItems (never refused
+    for the cap: the backend already runs it; the next generate is). The UpdateItem is tried first with
+    the job attributed (the usual case: the job came from generate, its id is already in the set), so
+    only a job entering flight with its author pays for the transaction."""
+    actions = _delivery_actions(kind, webhook, files, now)
+    condition = delivery_condition(kind, webhook)
+    if webhook.status != JobStatus.PROCESSING or not webhook.user_id:
+        return _update_if(webhook.job_id, actions, condition)
+    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition)
+
+
+def enters_flight_condition(seen: Generation | None) -> Condition:
+    """The job is still as seen before the transaction: missing, or unattributed and not written since.
+    (The delivery's own condition comes on top.)"""
+    if seen is None:
+        return Generation.job_id.does_not_exist()
+    unchanged = (
+        Generation.updated_at == seen.updated_at
+        if seen.updated_at is not None
+        else Generation.updated_at.does_not_exist()
     )
+    return Generation.job_id.exists() & Generation.author_id.does_not_exist() & unchanged
+
+
+def _deliver_into_flight(
+    job_id: str, user_id: str, actions: list[Action], condition: Condition
+) -> ConditionalWrite:
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        applied, raw = _conditional_update(job_id, actions, condition & Generation.author_id.exists())
+        if applied or (raw and "author_id" in raw):
+            return _write_of(applied, raw, job_id)
+        seen = _item(raw, files=False)
+        if seen is not None and seen.status not in IN_FLIGHT_STATUSES:
+            return _write_of(False, raw, job_id)  # final (or an alias): a processing event cannot apply
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.update(
+                    Generation(job_id),
+                    actions=actions,
+                    condition=condition & enters_flight_condition(seen),
+                    return_values="ALL_OLD",
+                )
+                transaction.update(
+                    UserJobsInFlight(user_id), actions=[UserJobsInFlight.job_ids.add({job_id})]
+                )
+            return ConditionalWrite(applied=True, before=seen, file_count=_files_in(raw))
+        except TransactWriteError as exc:
+            reasons = list(exc.cancellation_reasons or [])
+            codes = [reason.code if reason else None for reason in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                current = reasons[0].raw_item if reasons[0] else None
+                changed = _item(current, files=False) if current else find(job_id)
+                unchanged = (
+                    changed is not None
+                    and seen is not None
+                    and not changed.author_id
+                    and changed.updated_at == seen.updated_at
+                )
+                if unchanged:  # the delivery's own condition failed: refused, as it stands
+                    return _write_of(False, current, job_id)
+                continue  # created, attributed or moved on in between: decide again
+            if "TransactionConflict" not in codes:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not a secret
+    raise TemporaryFault("The job changed while this delivery was applied; retry.")
 
 
 def create_job(job: Generation) -> Generation | None:
@@ -427,6 +494,14 @@ def reset_connection() -> None:
 
 def _update_if(job_id: str, actions: list[Action], condition: Condition) -> ConditionalWrite:
     """UpdateItem with `condition`, one request: ALL_OLD on success and on condition failure."""
+    return _write_of(*_conditional_update(job_id, actions, condition), job_id)
+
+
+def _conditional_update(
+    job_id: str, actions: list[Action], condition: Condition
+) -> tuple[bool, dict[str, Any] | None]:
+    """UpdateItem with `condition`: whether it applied, and the raw item before it (applied) or as it
+    is (refused; None when missing, or when the store does not return it)."""
     request = Generation(job_id).get_update_kwargs_from_instance(
         actions, condition, return_values_on_condition_failure="ALL_OLD"
     )
@@ -436,17 +511,15 @@ def _update_if(job_id: str, actions: list[Action], condition: Condition) -> Cond
     except ClientError as exc:
         if not _condition_check_failed(exc):
             raise
-        current: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        if current:
-            return ConditionalWrite(
-                applied=False, before=_item(current, files=False), file_count=_files_in(current)
-            )
-        found = find(job_id)
-        return ConditionalWrite(
-            applied=False, before=found, file_count=len(found.files or []) if found else 0
-        )
-    previous = response.get("Attributes")
-    return ConditionalWrite(applied=True, before=_item(previous, files=False), file_count=_files_in(previous))
+        return False, exc.response.get("Item")  # type: ignore[return-value]
+    return True, response.get("Attributes")
+
+
+def _write_of(applied: bool, raw: dict[str, Any] | None, job_id: str) -> ConditionalWrite:
+    if applied or raw:
+        return ConditionalWrite(applied=applied, before=_item(raw, files=False), file_count=_files_in(raw))
+    found = find(job_id)  # refused, and the store did not return the item
+    return ConditionalWrite(applied=False, before=found, file_count=len(found.files or []) if found else 0)
 
 
 def _condition_check_failed(exc: ClientError) -> bool:

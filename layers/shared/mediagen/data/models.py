@@ -152,10 +152,13 @@ class Notification(Model):
 
 
 class UserJobsInFlight(Model):
-    """The jobs in flight a user created by generate: at most MaxJobsInFlightPerUser ids. The id is
-    added in the transaction that creates the job, under the condition that the set is below the cap,
-    so concurrent generates cannot pass it; an id leaves the set once its job is final (released by the
-    next generate that meets the cap, after reading the jobs: states only move forward)."""
+    """A user's jobs in flight, whoever created them. Generate adds the id in the transaction that
+    creates the job, under the condition that the set is below MaxJobsInFlightPerUser, so concurrent
+    generates cannot pass it; a `processing` webhook that creates the job (or gives an unattributed one
+    its author) adds it in the transaction of its write, without that condition (the backend already
+    runs it: the next generate is refused instead). An id leaves the set once its job is final
+    (released by the next generate that meets the cap, after reading the jobs: states only move
+    forward)."""
 
     class Meta:
         table_name = settings().jobs_in_flight_table

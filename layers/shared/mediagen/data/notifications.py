@@ -8,15 +8,25 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from mediagen.contract.payloads import JobStatus, NotificationsPage, NotificationView
+from mediagen.contract.payloads import (
+    JobStatus,
+    NotificationMetadata,
+    NotificationsPage,
+    NotificationType,
+    NotificationView,
+    Source,
+)
 from mediagen.core.errors import MalformedRequest, NotFound
 from mediagen.core.observability import MetricName, count, logger
-from mediagen.data.generations import condition_failed
+from mediagen.data.generations import SOURCE_BACKEND_DIRECT, condition_failed
 from mediagen.data.models import Notification
 
 NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
 
-TITLES = {
+# The contract's names of the stored sources (POST .../generate stores "api").
+SOURCE_NAMES: dict[str, Source] = {"api": "front-end", SOURCE_BACKEND_DIRECT: "backend-direct"}
+
+TITLES: dict[NotificationType, str] = {
     "IMAGE_COMPLETED": "🎨 Images générées avec succès",
     "IMAGE_FAILED": "❌ Échec de la génération d'images",
     "VIDEO_COMPLETED": "🎬 Vidéo générée avec succès",
@@ -55,7 +65,11 @@ def job_notification(
     error: str | None,
 ) -> Notification:
     """The notification of a finished job; its key comes from the job's stored completion time."""
-    notification_type = f"{kind.upper()}_{'COMPLETED' if status == JobStatus.COMPLETED else 'FAILED'}"
+    notification_type: NotificationType
+    if kind == "image":
+        notification_type = "IMAGE_COMPLETED" if status == JobStatus.COMPLETED else "IMAGE_FAILED"
+    else:
+        notification_type = "VIDEO_COMPLETED" if status == JobStatus.COMPLETED else "VIDEO_FAILED"
     if status == JobStatus.COMPLETED:
         noun = "image(s) créée(s)" if kind == "image" else "vidéo(s) créée(s)"
         message = f"{file_count} {noun}."
@@ -117,7 +131,9 @@ def notification_view(item: Notification) -> NotificationView:
         message=item.message,
         read=bool(item.read),
         created_at=item.created_at,
-        metadata={"generation_id": item.generation_id, "source": item.source},
+        metadata=NotificationMetadata(
+            generation_id=item.generation_id, source=SOURCE_NAMES.get(item.source, "front-end")
+        ),
     )
 
 

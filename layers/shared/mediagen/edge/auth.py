@@ -28,14 +28,31 @@ def authenticate(headers: Mapping[str, str]) -> Caller:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         _reject("A bearer token is required.", "missing_token")
-    if len(token) > MAX_TOKEN_LENGTH:
-        _reject("The token is malformed.", "invalid_token")
-    claims = _verified_claims(token)
+    return caller_of(verified_claims(token))
+
+
+def caller_of(claims: Mapping[str, Any]) -> Caller:
+    """The caller named by verified claims, after the rules that are ours rather than the token's
+    signature: `azp` among the allowed parties, no pending session, a user id. Shared with the live
+    progress subscribe handler, which gets claims AppSync has already verified (OPENID_CONNECT)."""
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        _reject("The token names no user.", "invalid_token")
+    allowed = settings().auth_authorized_parties
+    azp = claims.get("azp")
+    if azp is not None and allowed and azp not in allowed:
+        _reject("The token was issued for another party.", "invalid_token")
+    if claims.get("sts") == "pending":
+        _reject("The session is pending.", "invalid_token")
     return Caller(user_id=claims["sub"], organization_id=_organization(claims))
 
 
-def _verified_claims(token: str) -> dict[str, Any]:
+def verified_claims(token: str) -> dict[str, Any]:
+    """The claims of a token whose signature (RS256, the issuer's JWKS), issuer, `exp` and `nbf` hold:
+    what an OpenID Connect verifier checks (AppSync's, and the local service's stand-in of it)."""
     import jwt
+
+    if len(token) > MAX_TOKEN_LENGTH:
+        _reject("The token is malformed.", "invalid_token")
 
     try:
         header = jwt.get_unverified_header(token)
@@ -58,14 +75,6 @@ def _verified_claims(token: str) -> dict[str, Any]:
         _reject("The token was issued by an unknown issuer.", "invalid_token")
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         _reject("The token is invalid.", "invalid_token")
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        _reject("The token names no user.", "invalid_token")
-    allowed = settings().auth_authorized_parties
-    azp = claims.get("azp")
-    if azp is not None and allowed and azp not in allowed:
-        _reject("The token was issued for another party.", "invalid_token")
-    if claims.get("sts") == "pending":
-        _reject("The session is pending.", "invalid_token")
     return claims
 
 

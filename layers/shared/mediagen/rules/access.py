@@ -67,7 +67,7 @@ def result_view(generation: Generation) -> ResultView:
             code="not_completed",
             status=generation.status,
         )
-    views: list[ImageView] = []
+    views: list[ImageView | VideoView] = []
     for index, stored in enumerate(generation.files or []):
         common = {
             "index": index,

@@ -1,0 +1,94 @@
+"""Live progress: each change of a job, as the generations table's stream records it, published to its
+author's channel (and its organization's) as the job's status body.
+
+The table is the source (docs/architecture.md, "Live progress"): every write of every path (generate,
+dispatch, webhook, cancel, sweeper, migration) reaches the stream, nothing is published that was not
+stored, and no request path waits for AppSync. A record is published when the status body it makes
+differs from the one before the write (a dispatch lease or a duplicate delivery publishes nothing).
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mediagen.contract.channels import job_channels
+from mediagen.contract.payloads import JobStatus
+from mediagen.core.observability import logger
+from mediagen.data.models import Generation
+from mediagen.outbound import events_api
+from mediagen.rules.access import status_view
+
+
+@dataclass(frozen=True)
+class Change:
+    """One job change to publish: the stream record's sequence number, where, and the body."""
+
+    sequence_number: str
+    job_id: str
+    channels: tuple[str, ...]
+    body: str  # the status body, JSON
+
+
+def status_body(image: Mapping[str, Any]) -> tuple[Generation, dict[str, Any]] | None:
+    """The job and its status body of a stream image (DynamoDB JSON); None for what is not a job's
+    state (an alias item, an item that is not a job)."""
+    if not image or "alias_of" in image:
+        return None
+    try:
+        generation = Generation.from_raw_data(dict(image))
+        if generation.status not in set(JobStatus):
+            return None
+        view = status_view(generation)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        logger.warning("A stream image is not a job", extra={"keys": sorted(image)[:20]})
+        return None
+    return generation, view.model_dump(mode="json", exclude_unset=True)
+
+
+def change_of(record: Mapping[str, Any]) -> Change | None:
+    """The change a DynamoDB stream record (Lambda's event shape) makes visible, or None."""
+    if record.get("eventName") not in ("INSERT", "MODIFY"):
+        return None  # a removal: the job is gone (deleted, erased); nothing to show
+    stream = record.get("dynamodb") or {}
+    new = status_body(stream.get("NewImage") or {})
+    if new is None:
+        return None
+    generation, body = new
+    old = status_body(stream.get("OldImage") or {})
+    if old is not None and _visible(old[1]) == _visible(body):
+        return None
+    channels = job_channels(generation.author_id, generation.organization)
+    if not channels:
+        return None  # unattributed: visible to nobody, pushed to nobody
+    return Change(
+        sequence_number=str(stream.get("SequenceNumber", "")),
+        job_id=generation.job_id,
+        channels=tuple(channels),
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+def _visible(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a viewer sees change: everything but the time of the write."""
+    return {key: value for key, value in body.items() if key != "updated_at"}
+
+
+def publish_records(records: Iterable[Mapping[str, Any]]) -> str | None:
+    """Publish the changes of a batch of stream records, in order; the sequence number of the first
+    record that could not be published (Lambda retries from there: the records after it are published
+    again, which the client's reconciliation absorbs), or None when all were."""
+    for record in records:
+        change = change_of(record)
+        if change is None:
+            continue
+        try:
+            for channel in change.channels:
+                events_api.publish(channel, [change.body])
+        except events_api.PublishFailed:
+            logger.warning(
+                "Live progress not published; the record is retried",
+                extra={"correlation_id": change.job_id, "sequence_number": change.sequence_number},
+            )
+            return change.sequence_number
+    return None

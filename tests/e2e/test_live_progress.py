@@ -1,0 +1,407 @@
+"""Live progress over the local service's AppSync Events endpoint, as a client speaks it: TLS with the
+certificate the service made, the `aws-appsync-event-ws` protocol with its authorization header, each
+step of a job pushed in order to its author only; and whatever a hostile client sends (garbage,
+oversize messages, a thousand subscriptions to other people's channels, silence, other hosts and
+origins) is refused or closed, the service stays up, and nothing leaks across people."""
+
+import base64
+import json
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin, Subprotocol
+
+from tests.e2e.conftest import LocalService, own_keys, run_service
+from tests.support import FRONT_END, TokenMinter, completion_payload, signed_headers
+
+pytestmark = pytest.mark.e2e
+PROTOCOL = "aws-appsync-event-ws"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path) -> Iterator[LocalService]:
+    """Jobs wait for the webhooks the test sends; a `ka` every second; a silent socket closed in 2 s."""
+    yield from run_service(
+        tmp_path_factory.mktemp("live"),
+        LOCAL_GENERATOR="off",
+        LOCAL_EVENTS_KEEPALIVE_SECONDS="1",
+        LOCAL_EVENTS_INIT_SECONDS="2",
+        **own_keys(jwks_file),
+    )
+
+
+@pytest.fixture(scope="module")
+def events(service: LocalService) -> dict[str, Any]:
+    info: dict[str, Any] = service.info()["events"]
+    return info
+
+
+def tls(events: dict[str, Any]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=events["certificate"])
+
+
+def header(token: str, events: dict[str, Any]) -> str:
+    host = events["endpoint"].split("/")[2]
+    encoded = base64.urlsafe_b64encode(json.dumps({"Authorization": token, "host": host}).encode())
+    return "header-" + encoded.decode().rstrip("=")
+
+
+def open_socket(events: dict[str, Any], token: str, origin: str | None = None) -> ClientConnection:
+    return connect(
+        events["realtime"],
+        ssl=tls(events),
+        subprotocols=[Subprotocol(PROTOCOL), Subprotocol(header(token, events))],
+        open_timeout=10,
+        max_size=None,
+        legacy=True,  # a connection of its own: the tests open and close it as they need
+        origin=None if origin is None else Origin(origin),
+    )
+
+
+def receive(ws: ClientConnection, timeout: float = 10, skip_ka: bool = True) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if not (skip_ka and message.get("type") == "ka"):
+            return dict(message)
+
+
+def initialized(events: dict[str, Any], token: str) -> ClientConnection:
+    ws = open_socket(events, token)
+    ws.send(json.dumps({"type": "connection_init"}))
+    ack = receive(ws)
+    assert ack["type"] == "connection_ack" and ack["connectionTimeoutMs"] > 0, ack
+    return ws
+
+
+def subscribe(ws: ClientConnection, events: dict[str, Any], channel: str, token: str) -> dict[str, Any]:
+    host = events["endpoint"].split("/")[2]
+    message_id = str(uuid.uuid4())
+    ws.send(
+        json.dumps(
+            {
+                "type": "subscribe",
+                "id": message_id,
+                "channel": channel,
+                "authorization": {"Authorization": token, "host": host},
+            }
+        )
+    )
+    answer = receive(ws)
+    assert answer.get("id") == message_id, answer
+    return answer
+
+
+def channel_of(events: dict[str, Any], user: str) -> str:
+    # The pattern /_local/info gives, with the documented mapping of a Clerk id (`_` -> `-`).
+    return str(events["channel"]).replace("{user_id}", user.replace("_", "-"))
+
+
+def deliver(service: LocalService, job_id: str, user: str, **fields: Any) -> None:
+    body = json.dumps(completion_payload(job_id, user_id=user, **fields))
+    answer = requests.post(
+        f"{service.base}/api/webhooks/image-completion", data=body, headers=signed_headers(body), timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def data_until_final(ws: ClientConnection, job_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not seen or seen[-1]["status"] not in ("completed", "failed", "canceled"):
+        message = receive(ws, timeout=max(0.01, deadline - time.monotonic()))
+        assert message["type"] == "data", message
+        event = json.loads(message["event"])
+        if event["job_id"] == job_id:
+            seen.append(event)
+    return seen
+
+
+def test_info_describes_the_endpoint_as_the_contract_says(events: dict[str, Any]) -> None:
+    assert events["endpoint"].startswith("https://127.0.0.1:") and events["endpoint"].endswith("/event")
+    assert events["region"] == "us-east-1" and events["auth_mode"] == "oidc"
+    assert events["channel"] == "/jobs/users/{user_id}"
+    assert Path(events["certificate"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_every_step_reaches_its_author_in_order_and_nobody_else(
+    service: LocalService, events: dict[str, Any], minter: TokenMinter
+) -> None:
+    alice, bob = minter.token("user_alice"), minter.token("user_bob")
+    with initialized(events, alice) as mine, initialized(events, bob) as theirs:
+        assert subscribe(mine, events, channel_of(events, "user_alice"), alice)["type"] == "subscribe_success"
+        # Bob asks for Alice's channel with his own token: refused; his own is fine
+        refused = subscribe(theirs, events, channel_of(events, "user_alice"), bob)
+        assert refused["type"] == "subscribe_error"
+        assert refused["errors"][0]["errorType"] == "UnauthorizedException"
+        assert subscribe(theirs, events, "/jobs/users/*", bob)["type"] == "subscribe_error"
+        assert subscribe(theirs, events, channel_of(events, "user_bob"), bob)["type"] == "subscribe_success"
+
+        job_id = f"job_live_{uuid.uuid4().hex[:8]}"
+        for progress in (10, 35, 60, 85):
+            deliver(service, job_id, "user_alice", status="processing", progress=progress)
+        deliver(service, job_id, "user_alice")
+
+        steps = data_until_final(mine, job_id)
+        assert [(e["status"], e["progress"]) for e in steps] == [
+            ("processing", 10),
+            ("processing", 35),
+            ("processing", 60),
+            ("processing", 85),
+            ("completed", 100),
+        ]
+        status = requests.get(
+            f"{service.base}/api/images/{job_id}/status",
+            headers={"authorization": f"Bearer {alice}"},
+            timeout=10,
+        ).json()
+        assert steps[-1] == status  # the status body, as the status route answers it
+        # Bob got `ka` only: nothing of Alice's
+        with pytest.raises(TimeoutError):
+            receive(theirs, timeout=1.5)
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda m: m.token("user_alice", expires_in=-120),  # expired
+        lambda m: m.token("user_alice", issuer="https://other-issuer.example"),  # another issuer
+        lambda m: "not-a-token",
+    ],
+)
+def test_a_bad_token_is_refused_at_connection_init(
+    events: dict[str, Any], minter: TokenMinter, make_token: Any
+) -> None:
+    with open_socket(events, make_token(minter)) as ws:
+        ws.send(json.dumps({"type": "connection_init"}))
+        answer = receive(ws)
+        assert answer["type"] == "connection_error"
+        assert answer["errors"][0]["errorType"] == "UnauthorizedException"
+        with pytest.raises(ConnectionClosed):
+            receive(ws, timeout=5)
+
+
+def test_a_subscription_with_an_expired_token_is_refused(events: dict[str, Any], minter: TokenMinter) -> None:
+    expired = minter.token("user_alice", expires_in=-120)
+    with initialized(events, minter.token("user_alice")) as ws:
+        answer = subscribe(ws, events, channel_of(events, "user_alice"), expired)
+        assert answer["type"] == "subscribe_error"
+
+
+def test_keepalive_unsubscribe_and_publish(events: dict[str, Any], minter: TokenMinter) -> None:
+    token = minter.token("user_alice")
+    with initialized(events, token) as ws:
+        assert receive(ws, timeout=5, skip_ka=False) == {"type": "ka"}
+        subscribed = subscribe(ws, events, channel_of(events, "user_alice"), token)
+        ws.send(json.dumps({"type": "unsubscribe", "id": subscribed["id"]}))
+        assert receive(ws) == {"type": "unsubscribe_success", "id": subscribed["id"]}
+        ws.send(json.dumps({"type": "unsubscribe", "id": subscribed["id"]}))
+        assert receive(ws)["type"] == "unsubscribe_error"
+        # Only the publisher's role publishes: a browser's publish is refused
+        ws.send(
+            json.dumps(
+                {
+                    "type": "publish",
+                    "id": "p1",
+                    "channel": channel_of(events, "user_bob"),
+                    "events": ['{"status": "completed"}'],
+                    "authorization": {"Authorization": token},
+                }
+            )
+        )
+        answer = receive(ws)
+        assert answer["type"] == "publish_error" and answer["id"] == "p1"
+
+
+def test_garbage_and_unknown_messages_are_answered_then_the_socket_is_closed(
+    service: LocalService, events: dict[str, Any], minter: TokenMinter
+) -> None:
+    with initialized(events, minter.token("user_alice")) as ws:
+        for message in ["not json", "[1, 2]", '{"no": "type"}', '{"type": "start", "id": "1"}']:
+            ws.send(message)
+            assert receive(ws)["type"] == "error"
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(40):
+                ws.send('{"type": "nonsense"}')
+                receive(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert requests.get(f"{service.base}/_local/info", timeout=5).status_code == 200
+
+
+def test_binary_and_oversize_messages_close_the_socket(events: dict[str, Any], minter: TokenMinter) -> None:
+    with initialized(events, minter.token("user_alice")) as ws:
+        ws.send(b"\x00\x01binary")
+        with pytest.raises(ConnectionClosed) as closed:
+            receive(ws, timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
+    with initialized(events, minter.token("user_alice")) as ws:
+        ws.send(json.dumps({"type": "subscribe", "id": "x", "channel": "/jobs/a", "pad": "x" * 300_000}))
+        with pytest.raises(ConnectionClosed) as closed:
+            receive(ws, timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_a_thousand_subscriptions_to_other_channels_leak_nothing(
+    service: LocalService, events: dict[str, Any], minter: TokenMinter
+) -> None:
+    mallory, bob = minter.token("user_mallory"), minter.token("user_bob")
+    with initialized(events, bob) as victim:
+        assert subscribe(victim, events, channel_of(events, "user_bob"), bob)["type"] == "subscribe_success"
+        refused, attempts, closed_with = 0, 0, None
+        host = events["endpoint"].split("/")[2]
+        while attempts < 1000:
+            try:
+                with initialized(events, mallory) as ws:
+                    for _ in range(1000 - attempts):
+                        attempts += 1
+                        ws.send(
+                            json.dumps(
+                                {
+                                    "type": "subscribe",
+                                    "id": f"s{attempts}",
+                                    "channel": channel_of(events, f"user_{attempts}"),
+                                    "authorization": {"Authorization": mallory, "host": host},
+                                }
+                            )
+                        )
+                    while True:
+                        answer = receive(ws, timeout=30)
+                        assert answer["type"] == "subscribe_error", answer  # never a success, never data
+                        refused += 1
+            except ConnectionClosed as closed:
+                closed_with = closed.rcvd.code if closed.rcvd else None
+        assert closed_with == 1008  # each socket is closed after 50 refusals
+        assert 0 < refused <= attempts
+        # Bob's own events still reach Bob, and only his
+        job_id = f"job_bob_{uuid.uuid4().hex[:8]}"
+        deliver(service, job_id, "user_bob")
+        assert [e["status"] for e in data_until_final(victim, job_id)] == ["completed"]
+
+
+def test_a_silent_socket_is_closed(events: dict[str, Any], minter: TokenMinter) -> None:
+    with open_socket(events, minter.token("user_alice")) as ws:
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert time.monotonic() - started < 8
+
+
+def raw_https(events: dict[str, Any], request: bytes) -> tuple[int, dict[str, Any]]:
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as plain,
+        tls(events).wrap_socket(plain, server_hostname="127.0.0.1") as secure,
+    ):
+        secure.sendall(request)
+        answer = b""
+        while chunk := secure.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"application/json" in head.lower(), answer[:300]
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_http_refusals_are_json(events: dict[str, Any], minter: TokenMinter) -> None:
+    port = events["endpoint"].split(":")[2].split("/")[0]
+    host = f"127.0.0.1:{port}"
+    status, body = raw_https(events, f"GET /event HTTP/1.1\r\nHost: evil.example:{port}\r\n\r\n".encode())
+    assert status == 421 and body["code"] == "misdirected_request"
+    upgrade = (
+        f"GET /event/realtime HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    )
+    status, body = raw_https(events, (upgrade + "Origin: https://evil.example\r\n\r\n").encode())
+    assert status == 403 and body["code"] == "origin_not_allowed"
+    status, body = raw_https(events, (upgrade + "Sec-WebSocket-Protocol: other\r\n\r\n").encode())
+    assert status == 400 and body["code"] == "protocol_required"
+    status, body = raw_https(events, (upgrade + f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n").encode())
+    assert status == 401
+    status, body = raw_https(events, f"GET /nowhere HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert status == 404 and body["code"] == "not_found"
+    status, body = raw_https(events, f"DELETE /event HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert status == 405
+    status, body = raw_https(
+        events, f"GET /event HTTP/1.1\r\nHost: {host}\r\nX-Big: {'a' * 20_000}\r\n\r\n".encode()
+    )
+    assert status == 431
+    status, body = raw_https(
+        events, f"GET /event HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert status == 200 and body["endpoint"] == events["endpoint"]  # where a browser accepts the certificate
+    # The HTTP publish endpoint: a browser's token is not the publisher's signature
+    publish = json.dumps({"channel": "/jobs/users/user-bob", "events": ['{"status": "completed"}']})
+    status, body = raw_https(
+        events,
+        (
+            f"POST /event HTTP/1.1\r\nHost: {host}\r\nAuthorization: {minter.token('user_alice')}\r\n"
+            "Connection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(publish)}\r\n\r\n{publish}"
+        ).encode(),
+    )
+    assert status == 401 and body["errors"][0]["errorType"] == "UnauthorizedException"
+    status, body = raw_https(
+        events, f"POST /event HTTP/1.1\r\nHost: {host}\r\nContent-Length: 50000000\r\n\r\n".encode()
+    )
+    assert status == 413
+
+
+def test_the_front_ends_origin_may_connect(events: dict[str, Any], minter: TokenMinter) -> None:
+    with open_socket(events, minter.token("user_alice"), origin=FRONT_END) as ws:
+        ws.send(json.dumps({"type": "connection_init"}))
+        assert receive(ws)["type"] == "connection_ack"
+    with pytest.raises(InvalidStatus):
+        open_socket(events, minter.token("user_alice"), origin="https://evil.example")
+
+
+def test_bytes_that_are_not_tls_are_dropped(service: LocalService, events: dict[str, Any]) -> None:
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+        plain.sendall(b"GET /event HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try:
+            answer = plain.recv(100)  # within the socket's 10 s: a hang fails the test
+        except ConnectionResetError:
+            answer = b""
+        # The TLS layer refuses it: a close, at most after a TLS alert record; never an HTTP answer
+        assert answer == b"" or answer.startswith(b"\x15"), answer
+    assert requests.get(f"{service.base}/_local/info", timeout=5).status_code == 200
+
+
+def test_after_an_outage_a_client_connects_again_and_gets_the_next_steps(
+    service: LocalService, events: dict[str, Any], minter: TokenMinter
+) -> None:
+    token = minter.token("user_alice")
+    job_id = f"job_outage_{uuid.uuid4().hex[:8]}"
+    ws = initialized(events, token)
+    subscribe(ws, events, channel_of(events, "user_alice"), token)
+    deliver(service, job_id, "user_alice", status="processing", progress=20)
+    assert json.loads(receive(ws)["event"])["progress"] == 20
+
+    # When the endpoint goes away for 2 s mid-job
+    outage = requests.post(f"{service.base}/_local/events/outage?seconds=2", timeout=10)
+    assert outage.status_code == 200
+    with pytest.raises(ConnectionClosed):
+        receive(ws, timeout=5)
+    deliver(service, job_id, "user_alice", status="processing", progress=50)  # while it is down
+
+    # Then, once it is back, a new connection subscribes again and receives what follows
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            ws = initialized(events, token)
+            break
+        except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
+            assert time.monotonic() < deadline, "the endpoint did not come back"
+            time.sleep(0.3)
+    with ws:
+        assert subscribe(ws, events, channel_of(events, "user_alice"), token)["type"] == "subscribe_success"
+        deliver(service, job_id, "user_alice")
+        assert [e["progress"] for e in data_until_final(ws, job_id)] == [100]
