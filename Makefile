@@ -163,15 +163,16 @@ pip-audit: $(CHECKS)/.installed
 # line per problem) and, the first time only, the template's parameters, asked and saved in samconfig.toml
 # [ENV] (SAMCONFIG names another file); then SAM CLI, the build (layer and functions with their bytecode,
 # checked) and `sam deploy` with the saved answers: never --guided, so nothing is asked again.
-deploy: venv
+# The checks need only a virtualenv that exists (order-only): a stale one is refreshed after them.
+deploy: | $(VENV)/.installed
 	@$(DEPLOY) prepare --env $(ENV)
-	@$(MAKE) --no-print-directory $(TOOLS)/.installed
+	@$(MAKE) --no-print-directory venv $(TOOLS)/.installed
 	$(SAM) build
 	$(PY) -m deploy.checks.build .aws-sam/build
 	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV)) $(SAM_DEPLOY_FLAGS)
 
 # The checks of `make deploy` alone: credentials (STS), region, tools; nothing built, asked or changed.
-deploy-check: venv
+deploy-check: | $(VENV)/.installed
 	@$(DEPLOY) check --env $(ENV)
 
 # One command each: what the front end and the generation backend's team need from a stack.
