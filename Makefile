@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench migrate python-min-check
+.PHONY: venv test lint typecheck check run clean bench bench-library migrate python-min-check
 
 venv: $(VENV)/.installed
 
@@ -137,6 +137,10 @@ clean:
 
 bench: venv
 	$(PY) -m bench.run
+
+# The library's list, delete and write-unit figures (docs/performance.md, section 6).
+bench-library: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.library --doc
 
 # --- Deployment (docs/deploy.md) ---------------------------------------------------------------------
 # checkov (with the reviewed skips of .checkov.yaml) and pip-audit (the layer's pins against PyPI's

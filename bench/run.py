@@ -256,8 +256,8 @@ def fenced(lines: list[str]) -> str:
 
 def kept_sections() -> str:
     """What other benchmarks wrote into this page between their own markers (bench.migration,
-    bench.local_throughput, bench.live_progress): kept."""
-    from bench import live_progress, local_throughput, migration
+    bench.local_throughput, bench.live_progress, bench.library): kept."""
+    from bench import library, live_progress, local_throughput, migration
 
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
     kept = ""
@@ -265,6 +265,7 @@ def kept_sections() -> str:
         (migration.START, migration.END),
         (local_throughput.START, local_throughput.END),
         (live_progress.START, live_progress.END),
+        (library.START, library.END),
     ):
         if start in text and end in text:
             kept += "\n" + start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"

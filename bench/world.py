@@ -132,8 +132,11 @@ def build(workdir: Path) -> World:
     )
     old_flow.create_tables(client)
     boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
-    queue_url = create_queues(boto3.client("sqs"), prefix="bench-")["DispatchQueue"]
+    queues = create_queues(boto3.client("sqs"), prefix="bench-")
+    queue_url = queues["DispatchQueue"]
     os.environ["DISPATCH_QUEUE_URL"] = queue_url
+    os.environ["FILE_REMOVAL_QUEUE_URL"] = queues["FileRemovalQueue"]
+    os.environ["LIBRARY_CURSOR_KEY"] = "bench-library-cursor-key"
     handlers = {
         name: importlib.import_module(f"{name}.app").lambda_handler
         for name in (
@@ -143,6 +146,7 @@ def build(workdir: Path) -> World:
             "generation_result",
             "notifications",
             "dispatch",
+            "library",
         )
     }
     old = old_flow.OldSystem(client)

@@ -55,6 +55,8 @@ ANSWERS: dict[str, str] = {
     "GenerationResultFunction": "200, one image with a signed URL",
     "CancelGenerationFunction": "409: the job is already completed",
     "NotificationsFunction": "200, the job's notification",
+    "LibraryFunction": "200, the person's library: the job, with a signed preview URL",
+    "RemoveFilesFunction": "no batch item failure: the job's folder is emptied",
     "StuckJobSweeperFunction": "no job to time out",
     "UnknownRouteFunction": "404, code not_found",
     "LiveSubscribeFunction": "null: user_2abc may subscribe to its channel /jobs/users/user-2abc",
@@ -246,6 +248,8 @@ def environment(credentials: Credentials, stack_outputs: dict[str, str] | None =
         "AUTH_JWKS_URL": credentials.jwks_data_url,
         "AUTH_AUTHORIZED_PARTIES": "",
         "WEBHOOK_SECRETS": credentials.secret,
+        # The library's cursors are signed with a key of their own (a secret's ARN when deployed).
+        "LIBRARY_CURSOR_KEY": "sam-local-" + credentials.secret.removeprefix("whsec_"),
     }
     if stack_outputs:
         variables.update(

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "deploy" / "monitoring.yaml"
 PERIOD = 300
 DEAD_LETTER_QUEUE = "DispatchDeadLetterQueue"
+FILE_REMOVAL_DEAD_LETTER_QUEUE = "FileRemovalDeadLetterQueue"
 LIVE_DEAD_LETTER_QUEUE = "LivePublishDeadLetterQueue"
 # A stream consumer more than this behind the table (IteratorAge, ms) shows live progress late.
 ITERATOR_AGE_THRESHOLD_MS = 30_000
@@ -114,6 +115,7 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Dispatch", ("DispatchSent", "DispatchRetried", "DispatchFailed", "BackendAliasRecorded")),
+    ("Library", ("JobDeleted", "WebhookDeliveryDeleted", "FilesRemoved")),
     (
         "Live progress",
         ("LiveEventPublished", "LivePublishRetried", "LivePublishFailed", "LiveSubscribeRefused"),
@@ -231,6 +233,19 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
             Threshold=ITERATOR_AGE_THRESHOLD_MS,
             ComparisonOperator="GreaterThanThreshold",
         )
+    resources["FileRemovalDeadLetterAlarm"] = _alarm(
+        "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
+        "dead-letter queue and the files are still in the bucket.",
+        "file-removal-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
     for function in function_ids:
         resources[f"{function.removesuffix('Function')}ErrorsAlarm"] = _sum_alarm(
             f"{function} failed or was throttled (Lambda Errors + Throttles).",
@@ -347,6 +362,7 @@ def parameters(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         "SignatureRejectionThreshold": "Webhook signature rejections in 5 minutes above which to alert.",
         "HttpApi": "The HTTP API's id.",
         f"{DEAD_LETTER_QUEUE}Name": "The dispatch dead-letter queue's name.",
+        f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name": "The file removal dead-letter queue's name.",
         f"{LIVE_DEAD_LETTER_QUEUE}Name": "The live progress publisher's dead-letter queue's name.",
     }
     declared: dict[str, Any] = {

@@ -135,6 +135,51 @@ _CANCEL = Operation(
     response_example={**_STATUS_EXAMPLE, "status": "canceled"},
 )
 
+_LIST = Operation(
+    "The caller's library (scope=mine) or their organization's, newest first",
+    USER,
+    "LibraryPage",
+    query="LibraryQuery",
+    errors=(400, 401, 422, 503),
+    notes=(
+        (400, "The cursor is not one this route gave this caller for these filters (`invalid_cursor`)"),
+        (
+            422,
+            "limit outside 1-100, an unknown status or scope, an unknown parameter, or scope=organization "
+            "without an active organization (`no_active_organization`)",
+        ),
+    ),
+    response_example={
+        "items": [
+            {
+                **_STATUS_EXAMPLE,
+                "status": "completed",
+                "progress": 100,
+                "dispatched_at": _ISO,
+                "finished_at": _ISO,
+                "prompt": "Un phare breton au coucher du soleil",
+                "model": "gemini-2.5-flash-image",
+                "source": "front-end",
+                "author_id": "user_2abc",
+                "organization_id": None,
+                "preview_url": f"https://bucket.s3.amazonaws.com/images/{_JOB}/0.png?X-Amz-Signature=...",
+            }
+        ],
+        "next_cursor": None,
+    },
+)
+_DELETE = Operation(
+    "Delete a job, its files and its notification (its author only); its id is spent",
+    USER,
+    "DeleteAnswer",
+    errors=(401, 403, 404, 503),
+    notes=(
+        (403, "The caller sees the job through its organization but is not its author (`not_author`)"),
+        (404, "No such job, one the caller may not see, or one already deleted or expired"),
+    ),
+    response_example={"job_id": _JOB, "deleted": True},
+)
+
 # Every route of template.yaml; a route missing here is described without its bodies (a test says so).
 OPERATIONS: dict[str, Operation] = {
     "POST /api/images/generate": _GENERATE,
@@ -196,6 +241,10 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/notifications/{notification_id}/read": Operation(
         "Mark a notification read", USER, "NotificationView"
     ),
+    "GET /api/images": _LIST,
+    "GET /api/videos": _LIST,
+    "DELETE /api/images/{job_id}": _DELETE,
+    "DELETE /api/videos/{job_id}": _DELETE,
 }
 ERROR_TEXT = {
     400: "Malformed body (not UTF-8, not JSON, duplicate keys, too deeply nested)",

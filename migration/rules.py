@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from mediagen.contract.payloads import JOB_ID_PATTERN, NOTIFIED_STATUSES, JobStatus
+from mediagen.data import generations
 from mediagen.data.generations import SOURCE_BACKEND_DIRECT, alias_item
 from mediagen.data.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
 from mediagen.data.notifications import job_notification, notification_id
@@ -188,6 +189,7 @@ class Planner:
             files=record.files,
         )
         alias = alias_item(record.id, job)
+        job.alias_ids = {record.id}  # a delete of the job makes its alias a tombstone too
         notification = None
         own = [n for n in front.notifications if n.type in NOTIFIED_TYPES and n.user_clerk_id == author]
         misdirected = [n for n in record.notifications if n.type in NOTIFIED_TYPES]
@@ -349,6 +351,37 @@ def _job(
     if completed_at is None and status in FINAL:
         completed_at = _completed_at(generation)
     stored_files = [_file(f) for f in (generation.files if files is None else files)]
+    # In its author's library (and its organization's) under its old created_at: the same keys as
+    # generate writes (an unattributed job is in no library).
+    return generations.with_library_keys(
+        _job_item(
+            generation,
+            author=author,
+            organization=organization,
+            source=source,
+            status=status,
+            progress=progress,
+            error=error,
+            updated_at=updated_at,
+            completed_at=completed_at,
+            stored_files=stored_files,
+        )
+    )
+
+
+def _job_item(
+    generation: LegacyGeneration,
+    *,
+    author: str | None,
+    organization: str,
+    source: str,
+    status: str,
+    progress: int | None,
+    error: str | None,
+    updated_at: datetime | None,
+    completed_at: datetime | None,
+    stored_files: list[GeneratedFile],
+) -> Generation:
     return Generation(
         job_id=generation.id,
         kind="image",

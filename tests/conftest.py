@@ -25,6 +25,8 @@ environment.apply(
         "MEDIA_BUCKET": "mediagen-test-media",
         "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
+        "FILE_REMOVAL_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
+        "LIBRARY_CURSOR_KEY": "test-library-cursor-key-0123456789",
         "GENERATOR_URL": "http://127.0.0.1:9/generator-not-started",
         "EVENTS_HTTP_ENDPOINT": "https://127.0.0.1:9/event",
     }
@@ -101,12 +103,16 @@ def reset_process_state() -> None:
     from mediagen.data import generations
     from mediagen.data.models import Generation, Notification, UserJobsInFlight
     from mediagen.edge import auth, webhook_signature
-    from mediagen.outbound import dispatch_queue, events_api, media
+    from mediagen.outbound import dispatch_queue, events_api, file_removal, media
+    from mediagen.rules import library
 
     settings.reset_settings()
     generations.reset_connection()
     media._s3_client.cache_clear()
     dispatch_queue._sqs.cache_clear()
+    file_removal._sqs.cache_clear()
+    file_removal._s3.cache_clear()
+    library._secret_key.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth.reset_key_cache()
     events_api.reset_connection()
@@ -127,6 +133,7 @@ def aws() -> Iterator[None]:
         queues = create_queues(boto3.client("sqs"))
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+            patch.setenv("FILE_REMOVAL_QUEUE_URL", queues["FileRemovalQueue"])
             yield
 
 
@@ -203,6 +210,7 @@ def aws_server(
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=MEDIA_BUCKET)
     queues = create_queues(boto3.client("sqs", endpoint_url=moto_server))
     monkeypatch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
+    monkeypatch.setenv("FILE_REMOVAL_QUEUE_URL", queues["FileRemovalQueue"])
     yield dynamodb
     reset_process_state()
 

@@ -15,5 +15,5 @@ load_settings("events_http_endpoint")
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    failed = publish_records(event.get("Records") or [])
+    failed = publish_records(event.get("Records") or [], context.get_remaining_time_in_millis)
     return {"batchItemFailures": [{"itemIdentifier": failed}] if failed else []}

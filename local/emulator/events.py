@@ -37,7 +37,6 @@ import socket
 import ssl
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -272,7 +271,7 @@ class LocalEvents:
         self._sessions: set[Session] = set()
         self._connections = 0
         self._servers: list[Any] = []
-        self._down_until = 0.0
+        self._tls: Any = None  # the TLS port's server (stopped and started again by `restart`)
         self.published = 0
 
     # --- what the service says about it ---------------------------------------------------------
@@ -281,13 +280,16 @@ class LocalEvents:
     def endpoint(self) -> str:
         return f"https://127.0.0.1:{self.port}{PUBLISH_PATH}"
 
-    def info(self, channel: str) -> dict[str, Any]:
+    def info(self, channel: str, organization_channel: str) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,
             "realtime": f"wss://127.0.0.1:{self.port}{REALTIME_PATH}",
             "region": self.region,
             "auth_mode": AUTH_MODE,
             "channel": channel,
+            "organization_channel": organization_channel,
+            "channel_ids": "a Clerk id with its _ as - (user_2abc -> user-2abc); any other id: sha- and "
+            "46 hex digits of its SHA-256",
             "certificate": str(self.certificate),
         }
 
@@ -329,14 +331,12 @@ class LocalEvents:
         await self._listen()
 
     async def _listen(self) -> None:
-        self._servers.append(
-            await asyncio.start_server(
-                self._connection,
-                sock=self._listener.dup(),
-                ssl=self._ssl,
-                ssl_handshake_timeout=self.limits.init_seconds,
-                limit=64 * 1024,
-            )
+        self._tls = await asyncio.start_server(
+            self._connection,
+            sock=self._listener.dup(),
+            ssl=self._ssl,
+            ssl_handshake_timeout=self.limits.init_seconds,
+            limit=64 * 1024,
         )
 
     def close(self) -> None:
@@ -345,8 +345,9 @@ class LocalEvents:
             return
 
         async def stop() -> None:
-            for server in self._servers:
-                server.close()
+            for server in [*self._servers, self._tls]:
+                if server is not None:
+                    server.close()
             for session in list(self._sessions):
                 session.socket.transport.abort()
             self._loop.stop()
@@ -358,16 +359,28 @@ class LocalEvents:
             os.unlink(self._unix_path)
             os.rmdir(self._socket_dir)
 
-    def outage(self, seconds: float) -> None:
-        """What a browser sees when AppSync drops it: every socket closed, and for `seconds` the port
-        accepts connections and closes them at once; then it serves again."""
+    def restart(self, down_seconds: float) -> None:
+        """Stop the endpoint now (every socket dropped, the port closed: connections are refused) and
+        start it again on the same port after `down_seconds`: what a browser sees when the endpoint
+        restarts mid-job. Returns once it is down."""
 
-        async def drop() -> None:
-            self._down_until = time.monotonic() + seconds
+        async def stop_then_start() -> None:
+            if self._tls is not None:
+                self._tls.close()
+                self._tls = None
+            self._listener.close()
             for session in list(self._sessions):
                 session.socket.transport.abort()
+            down.set()
+            await asyncio.sleep(down_seconds)
+            self._listener = socket.create_server(("127.0.0.1", self.port), backlog=512)
+            await self._listen()
+            log.info("events: the endpoint is back on port %d", self.port)
 
-        asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=5)
+        down = threading.Event()
+        asyncio.run_coroutine_threadsafe(stop_then_start(), self._loop)
+        if not down.wait(5):
+            raise RuntimeError("the events endpoint did not stop")
 
     def publish(self, channel: str, events: list[str]) -> int:
         """Deliver events to the subscribers of `channel` (from any thread); how many messages went."""
@@ -389,7 +402,7 @@ class LocalEvents:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
         try:
-            if self._connections > MAX_CONNECTIONS or time.monotonic() < self._down_until:
+            if self._connections > MAX_CONNECTIONS:
                 return
             await self._http(reader, writer)
         except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):

@@ -46,12 +46,12 @@ from local.harness.sources import (
     rate_seconds,
 )
 from local.services.dynamodb_local import DynamoDBLocalError
-from mediagen.contract.channels import USER_CHANNEL_PATTERN
+from mediagen.contract.channels import ORGANIZATION_CHANNEL_PATTERN, USER_CHANNEL_PATTERN
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
 MEDIA_BUCKET = "mediagen-local-media"
 GENERATOR_PATH = "/_local/generator"
-OUTAGE_PATH = "/_local/events/outage"
+RESTART_PATH = "/_local/events/restart"
 SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -167,7 +167,7 @@ class LocalService:
         self.namespaces = channel_namespaces()
         self.events = self._bind_events()
         if self.playground:
-            self.playground.events = self.events.info(USER_CHANNEL_PATTERN)
+            self.playground.events = self.events.info(USER_CHANNEL_PATTERN, ORGANIZATION_CHANNEL_PATTERN)
 
     def _bind_events(self) -> LocalEvents:
         """The live progress endpoint (local/emulator/events.py): EVENTS_PORT, else PORT + 2 when it is
@@ -368,8 +368,8 @@ class LocalService:
             return Response.json(status, body), "generator stand-in"
         if (request.method, path) == ("GET", "/_local/info"):
             return Response.json(200, self.info()), None
-        if (request.method, path) == ("POST", OUTAGE_PATH):
-            return self._outage(request), None
+        if (request.method, path) == ("POST", RESTART_PATH):
+            return self._restart_events(request), None
         return self.gateway.handle(request)
 
     def info(self) -> dict[str, Any]:
@@ -384,19 +384,22 @@ class LocalService:
             "queues": {name: queue.url for name, queue in self.stack.queues.items()},
             "routes": [route.route_key for route in http_routes()],
             "local_generator": self.settings.generator_on,
-            "events": self.events.info(USER_CHANNEL_PATTERN),
+            "events": self.events.info(USER_CHANNEL_PATTERN, ORGANIZATION_CHANNEL_PATTERN),
         }
 
-    def _outage(self, request: Request) -> Response:
-        """POST /_local/events/outage?seconds=N (1-60): the live progress endpoint drops every socket
-        and refuses connections for N seconds, as a browser sees AppSync go away (a front end's
-        fallback to polling, and its resubscription, can be tried by hand; the e2e tests do)."""
+    def _restart_events(self, request: Request) -> Response:
+        """POST /_local/events/restart?down_seconds=N (0-60): the live progress endpoint stops (every
+        socket dropped, its port closed) and starts again on the same port N seconds later, as a browser
+        sees AppSync go away and come back: a front end's fallback to polling and its resubscription
+        can be tried by hand (the e2e and Chromium tests do)."""
         query = dict(parse_qsl(urlsplit(request.target).query))
-        seconds = query.get("seconds", "5")
-        if not seconds.isdigit() or not 1 <= int(seconds) <= 60:
-            return Response.json(422, {"code": "invalid_seconds", "message": "seconds is 1 to 60."})
-        self.events.outage(int(seconds))
-        return Response.json(200, {"outage_seconds": int(seconds)})
+        seconds = query.get("down_seconds", "5")
+        if not seconds.isdigit() or not 0 <= int(seconds) <= 60:
+            return Response.json(422, {"code": "invalid_down_seconds", "message": "down_seconds is 0 to 60."})
+        self.events.restart(int(seconds))
+        return Response.json(
+            200, {"restarting": True, "down_seconds": int(seconds), "port": self.events.port}
+        )
 
     def close(self) -> None:
         """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""

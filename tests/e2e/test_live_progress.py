@@ -375,21 +375,24 @@ def test_bytes_that_are_not_tls_are_dropped(service: LocalService, events: dict[
     assert requests.get(f"{service.base}/_local/info", timeout=5).status_code == 200
 
 
-def test_after_an_outage_a_client_connects_again_and_gets_the_next_steps(
+def test_after_a_restart_of_the_endpoint_a_client_connects_again_and_gets_the_next_steps(
     service: LocalService, events: dict[str, Any], minter: TokenMinter
 ) -> None:
     token = minter.token("user_alice")
-    job_id = f"job_outage_{uuid.uuid4().hex[:8]}"
+    job_id = f"job_restart_{uuid.uuid4().hex[:8]}"
     ws = initialized(events, token)
     subscribe(ws, events, channel_of(events, "user_alice"), token)
     deliver(service, job_id, "user_alice", status="processing", progress=20)
     assert json.loads(receive(ws)["event"])["progress"] == 20
 
-    # When the endpoint goes away for 2 s mid-job
-    outage = requests.post(f"{service.base}/_local/events/outage?seconds=2", timeout=10)
-    assert outage.status_code == 200
+    # When the endpoint restarts mid-job, down for 2 s
+    restart = requests.post(f"{service.base}/_local/events/restart?down_seconds=2", timeout=10)
+    assert restart.status_code == 200
     with pytest.raises(ConnectionClosed):
         receive(ws, timeout=5)
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    with pytest.raises(ConnectionRefusedError):  # down: its port is closed, not hanging
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
     deliver(service, job_id, "user_alice", status="processing", progress=50)  # while it is down
 
     # Then, once it is back, a new connection subscribes again and receives what follows

@@ -18,6 +18,7 @@ from tests.support import (
     deliver_all_at_once,
     http_api_event,
     response_json,
+    seed_job,
     webhook_event,
 )
 
@@ -126,7 +127,9 @@ def test_two_users_racing_to_generate_with_one_job_id(tokens: Any) -> None:
 
 
 def test_concurrent_notification_puts_create_one() -> None:
-    # Given 20 concurrent attempts to notify the same finished job (its key from the completion time)
+    # Given 20 concurrent attempts to notify the same finished job (its key from the completion time;
+    # the job must be finished and its author's: the put goes with a check of the job)
+    seed_job("job_n", status="completed")
     for model in (Generation, Notification):
         assert model._get_connection().connection.client is not None
     finished_at = datetime(2026, 11, 24, 4, 0, 0, 123456, tzinfo=UTC)

@@ -125,6 +125,11 @@ def test_each_event_gets_its_documented_answer(
     assert notifications["statusCode"] == 200
     assert [item["metadata"]["generation_id"] for item in body(notifications)["items"]] == [JOB_ID]
     assert answers["StuckJobSweeperFunction"]["timed_out"] == 0
+    library = answers["LibraryFunction"]
+    assert library["statusCode"] == 200, library
+    [item] = body(library)["items"]
+    assert item["job_id"] == JOB_ID and "X-Amz-Signature=" in item["preview_url"]
+    assert answers["RemoveFilesFunction"] == {"batchItemFailures": []}
     unknown = answers["UnknownRouteFunction"]
     assert unknown["statusCode"] == 404 and body(unknown)["code"] == "not_found"
     assert answers["LiveSubscribeFunction"] is None

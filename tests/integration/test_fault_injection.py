@@ -109,7 +109,10 @@ def test_webhook_delivery_survives_a_fault_on_every_call(
             webhook_event(completion_payload("job_ref", user_id="user_a")), lambda_context
         ),
     )
-    assert reference == ["dynamodb.UpdateItem", "dynamodb.PutItem"]
+    assert reference == [
+        "dynamodb.UpdateItem",
+        "dynamodb.TransactWriteItems",
+    ]  # the notification with a check of its job
     expected = webhook_end_state("job_ref")
 
     for index, call in enumerate(reference):

@@ -15,9 +15,11 @@ from completion_webhook.app import lambda_handler as webhook_handler
 from deploy.cfn_template import resources_of_type
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
+from library.app import lambda_handler as library_handler
 from mediagen.core.observability import MetricName
 from mediagen.data.models import Generation, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
+from tests.integration.test_library import run_file_removal_worker
 from tests.support import WEBHOOK_SECRET, completion_payload, http_api_event, webhook_event
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
@@ -88,6 +90,12 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
         in_flight=in_flight_shard("job_stuck"),
     ).save()
     sweeper_handler({}, context)  # JobTimedOut
+
+    assert deliver(completion_payload("job_lib", user_id="user_a")) == 200
+    deleted = library_handler(http_api_event("DELETE", "/api/images/job_lib", headers=auth), context)
+    assert deleted["statusCode"] == 200  # JobDeleted
+    assert deliver(completion_payload("job_lib", user_id="user_a")) == 200  # WebhookDeliveryDeleted
+    assert run_file_removal_worker(context) == {"batchItemFailures": []}  # FilesRemoved
 
     user_c = {"authorization": f"Bearer {tokens.token('user_c')}", "content-type": "application/json"}
     for index in range(11):  # the template's default cap is 10 jobs in flight

@@ -196,8 +196,8 @@ def test_the_kit_falls_back_to_polling_when_the_socket_drops_and_resubscribes(
         "() => window.statuses.some(([s, p, src]) => p === 20 && src === 'push')", timeout=WAIT_MS
     )
 
-    # The local endpoint goes away mid-job: the kit polls, and sees the next step by polling
-    answer = requests.post(f"{service.base}/_local/events/outage?seconds=4", timeout=10)
+    # The local endpoint restarts mid-job (down 4 s): the kit polls, and sees the next step by polling
+    answer = requests.post(f"{service.base}/_local/events/restart?down_seconds=4", timeout=10)
     assert answer.status_code == 200
     page.wait_for_function("() => window.modes.at(-1) === 'polling'", timeout=WAIT_MS)
     deliver(service, job_id, "user_carol", status="processing", progress=45)

@@ -3,6 +3,7 @@ of the contract checked in the tables and through the routes over HTTP, a rerun 
 changes made by the service kept, a dry run that writes nothing."""
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,25 @@ def test_every_rule_in_the_tables_and_through_the_routes(
     # rule 5
     lost_status = get(service, "/api/images/cm_lost/status", alice).json()
     assert (lost_status["status"], lost_status["error"]) == ("failed", "did not complete in the old system")
+
+    # the library: each person's migrated jobs, newest first by their OLD created_at (then job id), no
+    # alias and no unattributed job; the organization's jobs to its members
+    for user, token in (("user_alice", alice), ("user_bob", bob)):
+        own = [job for job in stored.values() if job.get("author_id", {}).get("S") == user]
+        expected = sorted(own, key=lambda job: (job["created_at"]["S"], job["job_id"]["S"]), reverse=True)
+        library = get(service, "/api/images?limit=100", token).json()
+        assert [i["job_id"] for i in library["items"]] == [job["job_id"]["S"] for job in expected], user
+        assert library["next_cursor"] is None
+        for item, job in zip(library["items"], expected, strict=True):
+            assert datetime.fromisoformat(item["created_at"]) == datetime.strptime(
+                job["created_at"]["S"], "%Y-%m-%dT%H:%M:%S.%f%z"
+            )
+            assert item["source"] == "front-end" and item["author_id"] == user
+    assert U_A not in {i["job_id"] for i in get(service, "/api/images?limit=100", alice).json()["items"]}
+    acme = get(service, "/api/images?scope=organization&limit=100", acme_member).json()["items"]
+    assert "cm_done_alice" in {i["job_id"] for i in acme}
+    assert all(i["organization_id"] == "org_acme" for i in acme)
+    assert get(service, "/api/images?limit=100", first).json() == {"items": [], "next_cursor": None}
 
     # notifications: read state kept, the merged job's one to its author, none to the first user
     page = get(service, "/api/notifications?limit=100", alice).json()

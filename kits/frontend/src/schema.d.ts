@@ -208,6 +208,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's library (scope=mine) or their organization's, newest first */
+        get: operations["getImages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/videos": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's library (scope=mine) or their organization's, newest first */
+        get: operations["getVideos"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/images/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a job, its files and its notification (its author only); its id is spent */
+        delete: operations["deleteImagesJobId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/videos/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a job, its files and its notification (its author only); its id is spent */
+        delete: operations["deleteVideosJobId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -266,6 +334,17 @@ export interface components {
              * @default null
              */
             error?: string | components["schemas"]["ErrorDetail"] | null;
+        };
+        /** DeleteAnswer */
+        DeleteAnswer: {
+            /** Job Id */
+            job_id: string;
+            /**
+             * Deleted
+             * @default true
+             * @constant
+             */
+            deleted?: true;
         };
         /** ErrorDetail */
         ErrorDetail: {
@@ -357,6 +436,87 @@ export interface components {
          * @enum {string}
          */
         JobStatus: "queued" | "processing" | "completed" | "failed" | "canceled";
+        /**
+         * LibraryItem
+         * @description A job of the library: its status body plus what a gallery shows, with a signed preview URL of a
+         *     completed job's first image (a video's thumbnail, else the video).
+         */
+        LibraryItem: {
+            /** Job Id */
+            job_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "video";
+            status: components["schemas"]["JobStatus"];
+            /** Progress */
+            progress: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Error
+             * @default null
+             */
+            error?: string | null;
+            /**
+             * Dispatched At
+             * @default null
+             */
+            dispatched_at?: string | null;
+            /**
+             * Finished At
+             * @default null
+             */
+            finished_at?: string | null;
+            /**
+             * Expires At
+             * @default null
+             */
+            expires_at?: string | null;
+            /**
+             * Prompt
+             * @default null
+             */
+            prompt?: string | null;
+            /**
+             * Model
+             * @default null
+             */
+            model?: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "front-end" | "backend-direct";
+            /** Author Id */
+            author_id: string;
+            /**
+             * Organization Id
+             * @default null
+             */
+            organization_id?: string | null;
+            /**
+             * Preview Url
+             * @default null
+             */
+            preview_url?: string | null;
+        };
+        /** LibraryPage */
+        LibraryPage: {
+            /** Items */
+            items: components["schemas"]["LibraryItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** MediaFile */
         MediaFile: {
             /** File Path */
@@ -462,6 +622,21 @@ export interface components {
              */
             error?: string | null;
             /**
+             * Dispatched At
+             * @default null
+             */
+            dispatched_at?: string | null;
+            /**
+             * Finished At
+             * @default null
+             */
+            finished_at?: string | null;
+            /**
+             * Expires At
+             * @default null
+             */
+            expires_at?: string | null;
+            /**
              * Prompt
              * @default null
              */
@@ -509,6 +684,21 @@ export interface components {
              * @default null
              */
             error?: string | null;
+            /**
+             * Dispatched At
+             * @default null
+             */
+            dispatched_at?: string | null;
+            /**
+             * Finished At
+             * @default null
+             */
+            finished_at?: string | null;
+            /**
+             * Expires At
+             * @default null
+             */
+            expires_at?: string | null;
         };
         /** VideoView */
         VideoView: {
@@ -556,7 +746,7 @@ export interface components {
              * Outcome
              * @enum {string}
              */
-            outcome: "created" | "updated" | "duplicate" | "stale";
+            outcome: "created" | "updated" | "duplicate" | "stale" | "deleted" | "erased";
         };
         /** Error */
         Error: {
@@ -2057,6 +2247,428 @@ export interface operations {
                 };
             };
             /** @description No such job or notification, or one the caller may not see (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "not_found",
+                     *       "message": "No image generation cmh3h35780001gg0lwosk26du."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A temporary fault on our side (throttling, timeouts); retry */
+            503: {
+                headers: {
+                    /** @description Seconds to wait, when known */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "service_unavailable",
+                     *       "message": "A temporary fault occurred; retry later."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getImages: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                status?: ("queued" | "processing" | "completed" | "failed" | "canceled") | null;
+                scope?: "mine" | "organization";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "job_id": "cmh3h35780001gg0lwosk26du",
+                     *           "kind": "image",
+                     *           "status": "completed",
+                     *           "progress": 100,
+                     *           "created_at": "2026-11-30T18:00:00Z",
+                     *           "updated_at": "2026-11-30T18:00:00Z",
+                     *           "dispatched_at": "2026-11-30T18:00:00Z",
+                     *           "finished_at": "2026-11-30T18:00:00Z",
+                     *           "prompt": "Un phare breton au coucher du soleil",
+                     *           "model": "gemini-2.5-flash-image",
+                     *           "source": "front-end",
+                     *           "author_id": "user_2abc",
+                     *           "organization_id": null,
+                     *           "preview_url": "https://bucket.s3.amazonaws.com/images/cmh3h35780001gg0lwosk26du/0.png?X-Amz-Signature=..."
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LibraryPage"];
+                };
+            };
+            /** @description The cursor is not one this route gave this caller for these filters (`invalid_cursor`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "malformed_json",
+                     *       "message": "The body is not valid JSON: Expecting value"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, bad token (signature, issuer, expiry, azp) */
+            401: {
+                headers: {
+                    /** @description `Bearer` (user routes) */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "unauthorized",
+                     *       "message": "The token is invalid."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description limit outside 1-100, an unknown status or scope, an unknown parameter, or scope=organization without an active organization (`no_active_organization`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "validation_error",
+                     *       "message": "The request is invalid.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "prompt",
+                     *           "message": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A temporary fault on our side (throttling, timeouts); retry */
+            503: {
+                headers: {
+                    /** @description Seconds to wait, when known */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "service_unavailable",
+                     *       "message": "A temporary fault occurred; retry later."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getVideos: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                status?: ("queued" | "processing" | "completed" | "failed" | "canceled") | null;
+                scope?: "mine" | "organization";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "job_id": "cmh3h35780001gg0lwosk26du",
+                     *           "kind": "image",
+                     *           "status": "completed",
+                     *           "progress": 100,
+                     *           "created_at": "2026-11-30T18:00:00Z",
+                     *           "updated_at": "2026-11-30T18:00:00Z",
+                     *           "dispatched_at": "2026-11-30T18:00:00Z",
+                     *           "finished_at": "2026-11-30T18:00:00Z",
+                     *           "prompt": "Un phare breton au coucher du soleil",
+                     *           "model": "gemini-2.5-flash-image",
+                     *           "source": "front-end",
+                     *           "author_id": "user_2abc",
+                     *           "organization_id": null,
+                     *           "preview_url": "https://bucket.s3.amazonaws.com/images/cmh3h35780001gg0lwosk26du/0.png?X-Amz-Signature=..."
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LibraryPage"];
+                };
+            };
+            /** @description The cursor is not one this route gave this caller for these filters (`invalid_cursor`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "malformed_json",
+                     *       "message": "The body is not valid JSON: Expecting value"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No token, bad token (signature, issuer, expiry, azp) */
+            401: {
+                headers: {
+                    /** @description `Bearer` (user routes) */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "unauthorized",
+                     *       "message": "The token is invalid."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description limit outside 1-100, an unknown status or scope, an unknown parameter, or scope=organization without an active organization (`no_active_organization`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "validation_error",
+                     *       "message": "The request is invalid.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "prompt",
+                     *           "message": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A temporary fault on our side (throttling, timeouts); retry */
+            503: {
+                headers: {
+                    /** @description Seconds to wait, when known */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "service_unavailable",
+                     *       "message": "A temporary fault occurred; retry later."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteImagesJobId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "job_id": "cmh3h35780001gg0lwosk26du",
+                     *       "deleted": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DeleteAnswer"];
+                };
+            };
+            /** @description No token, bad token (signature, issuer, expiry, azp) */
+            401: {
+                headers: {
+                    /** @description `Bearer` (user routes) */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "unauthorized",
+                     *       "message": "The token is invalid."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller sees the job through its organization but is not its author (`not_author`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "not_author",
+                     *       "message": "Only the job's author may cancel it."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, one the caller may not see, or one already deleted or expired */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "not_found",
+                     *       "message": "No image generation cmh3h35780001gg0lwosk26du."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A temporary fault on our side (throttling, timeouts); retry */
+            503: {
+                headers: {
+                    /** @description Seconds to wait, when known */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "service_unavailable",
+                     *       "message": "A temporary fault occurred; retry later."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteVideosJobId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "job_id": "cmh3h35780001gg0lwosk26du",
+                     *       "deleted": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DeleteAnswer"];
+                };
+            };
+            /** @description No token, bad token (signature, issuer, expiry, azp) */
+            401: {
+                headers: {
+                    /** @description `Bearer` (user routes) */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "unauthorized",
+                     *       "message": "The token is invalid."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller sees the job through its organization but is not its author (`not_author`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "not_author",
+                     *       "message": "Only the job's author may cancel it."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, one the caller may not see, or one already deleted or expired */
             404: {
                 headers: {
                     [name: string]: unknown;

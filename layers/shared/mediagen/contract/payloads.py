@@ -160,7 +160,7 @@ class ErrorBody(_Model):
 
 class WebhookAnswer(_Model):
     job_id: str
-    outcome: Literal["created", "updated", "duplicate", "stale"]
+    outcome: Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 
 
 class StatusView(_Model):
@@ -171,6 +171,11 @@ class StatusView(_Model):
     created_at: datetime
     updated_at: datetime
     error: str | None = None
+    # Timings: when the job was handed to the generation backend, when it reached its final state
+    # (null until then); expires_at only while the deployment sets a retention period.
+    dispatched_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class _FileView(_Model):
@@ -315,3 +320,60 @@ class QueueEvent(_Model):
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     Records: list[QueueRecord]
+
+
+# --- A person's library ---------------------------------------------------------------------------
+
+LibraryScope = Literal["mine", "organization"]
+
+
+class LibraryQuery(_Model):
+    """GET /api/images and /api/videos query string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, min_length=1, max_length=512)
+    # A Literal, not JobStatus: a query parameter's schema is inlined in openapi.json (no $defs).
+    status: Literal["queued", "processing", "completed", "failed", "canceled"] | None = None
+    scope: LibraryScope = "mine"
+
+
+class LibraryItem(StatusView):
+    """A job of the library: its status body plus what a gallery shows, with a signed preview URL of a
+    completed job's first image (a video's thumbnail, else the video)."""
+
+    prompt: str | None = None
+    model: str | None = None
+    source: Source
+    author_id: str
+    organization_id: str | None = None
+    preview_url: str | None = None
+
+
+class LibraryPage(_Model):
+    items: list[LibraryItem]
+    next_cursor: str | None
+
+
+class DeleteAnswer(_Model):
+    job_id: str
+    deleted: Literal[True] = True
+
+
+S3Key = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class FileRemovalMessage(_Model):
+    """What a delete (or a delivery for a deleted job) puts on the file removal queue: the keys it knows
+    (files and thumbnails) and the job's folder, whose whole content goes too."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    job_id: JobId
+    keys: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=64
+    )
+    prefixes: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=4
+    )

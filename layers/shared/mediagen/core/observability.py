@@ -38,6 +38,9 @@ class MetricName:
     DISPATCH_FAILED = "DispatchFailed"
     BACKEND_ALIAS_RECORDED = "BackendAliasRecorded"
     JOBS_IN_FLIGHT_LIMITED = "JobsInFlightLimited"
+    WEBHOOK_DELETED = "WebhookDeliveryDeleted"  # a delivery for a deleted or expired job: nothing stored
+    JOB_DELETED = "JobDeleted"
+    FILES_REMOVED = "FilesRemoved"
     LIVE_EVENT_PUBLISHED = "LiveEventPublished"
     LIVE_PUBLISH_RETRIED = "LivePublishRetried"
     LIVE_PUBLISH_FAILED = "LivePublishFailed"

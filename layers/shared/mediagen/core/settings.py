@@ -75,6 +75,13 @@ class Settings(BaseModel):
     dispatch_backoff_seconds: int = Field(default=10, ge=0, le=3600)
     stuck_job_timeout_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
     max_jobs_in_flight_per_user: int = Field(default=10, ge=1, le=10_000)
+    # A person's library: finished jobs are kept this many days (0: forever); the key that binds list
+    # cursors to their caller and filters (LIBRARY_CURSOR_KEY locally, else the generated secret's ARN);
+    # the queue of the files of deleted jobs.
+    retention_days: int = Field(default=0, ge=0, le=36_500)
+    library_cursor_key: Text = None
+    library_cursor_key_arn: Text = None
+    file_removal_queue_url: HttpUrl = None
     # Live progress: the AppSync Events API's HTTP publish endpoint (https://<http domain>/event), and
     # a CA bundle to trust for it (the local service's own certificate; unset in AWS).
     events_http_endpoint: Annotated[

@@ -18,7 +18,14 @@ from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
-from mediagen.contract.payloads import IN_FLIGHT_STATUSES, CompletionWebhook, JobStatus, Kind, MediaFile
+from mediagen.contract.payloads import (
+    IN_FLIGHT_STATUSES,
+    NOTIFIED_STATUSES,
+    CompletionWebhook,
+    JobStatus,
+    Kind,
+    MediaFile,
+)
 from mediagen.core.errors import TemporaryFault
 from mediagen.core.settings import settings
 from mediagen.data.models import (
@@ -28,11 +35,18 @@ from mediagen.data.models import (
     Notification,
     UserJobsInFlight,
     in_flight_shard,
+    library_sort_key,
 )
 
 SOURCE_BACKEND_DIRECT = "backend-direct"
 SOURCE_ALIAS = "alias"
 ALIAS_STATUS = "alias"  # an alias item is not a job: it has no JobStatus
+# A deleted job's item stays as a tombstone: its id is spent (later webhooks answer `deleted`, a
+# generate reusing it 409). Not a JobStatus either. Erasure writes its own tombstone status.
+DELETED_STATUS = "deleted"
+TOMBSTONE_KEEPS = frozenset({"job_id", "kind", "status", "source", "created_at", "updated_at", "deleted_at"})
+# Delete: the job changed between its read and the transaction (a webhook): read again, a few times.
+DELETE_ATTEMPTS = 4
 DEFAULT_FAILURE = "The generation backend reported a failure."
 # Concurrent transactions on one user's slot item are cancelled by DynamoDB (TransactionConflict):
 # retried a few times, jittered, before the client is told to retry (503).
@@ -111,6 +125,34 @@ def claim_condition(now: datetime) -> Condition:
         & Generation.dispatched_at.does_not_exist()
         & (Generation.dispatch_lease_until.does_not_exist() | (Generation.dispatch_lease_until < now))
     )
+
+
+def live_job_condition() -> Condition:
+    """An existing job that is not a tombstone (a dispatcher finishing after a delete writes nothing)."""
+    return Generation.job_id.exists() & Generation.deleted_at.does_not_exist()
+
+
+def unchanged_condition(job: Generation) -> Condition:
+    """The job as it was read: every write that matters moves `updated_at` (and status only moves
+    forward), so a delete computed from a read applies only to that state."""
+    return (
+        Generation.job_id.exists()
+        & Generation.deleted_at.does_not_exist()
+        & Generation.alias_of.does_not_exist()
+        & (Generation.updated_at == job.updated_at)
+        & (Generation.status == job.status)
+    )
+
+
+def alias_tombstone_condition(job_id: str) -> Condition:
+    """An alias of the job (or nothing yet under that id: the id is spent either way)."""
+    return Generation.job_id.does_not_exist() | (Generation.alias_of == job_id)
+
+
+def notifiable_condition(user_id: str) -> Condition:
+    """A job's notification is written only while the job is finished, notified, and still its
+    author's: after a delete (a tombstone has no author) the condition check fails."""
+    return (Generation.author_id == user_id) & Generation.status.is_in(*NOTIFIED_STATUSES)
 
 
 def create_condition() -> Condition:
@@ -306,6 +348,7 @@ def cancel_if_in_flight(job_id: str, kind: Kind, user_id: str, now: datetime) ->
             Generation.updated_at.set(now),
             Generation.completed_at.set(now),
             Generation.in_flight.remove(),
+            *expiry_actions(now),
         ],
         cancel_condition(kind, user_id),
     )
@@ -321,6 +364,7 @@ def fail_if_in_flight(job: Generation, error: str, now: datetime, notification: 
         Generation.completed_at.set(now),
         Generation.progress.set(Generation.progress | 0),
         Generation.in_flight.remove(),
+        *expiry_actions(now),
     ]
     if notification is None:
         return _update_if(job.job_id, actions, fail_condition(job)).applied
@@ -361,13 +405,13 @@ def record_dispatched(job_id: str, backend_job_id: str | None, now: datetime) ->
             Generation.dispatch_lease_until.remove(),
             *([Generation.backend_job_id.set(backend_job_id)] if backend_job_id else []),
         ],
-        Generation.job_id.exists(),
+        live_job_condition(),
     )
 
 
 def release_dispatch_lease(job_id: str) -> None:
     """Let the next attempt claim the job at once."""
-    _update_if(job_id, [Generation.dispatch_lease_until.remove()], Generation.job_id.exists())
+    _update_if(job_id, [Generation.dispatch_lease_until.remove()], live_job_condition())
 
 
 def alias_item(alias_id: str, job: Generation) -> Generation:
@@ -406,6 +450,197 @@ def in_flight_created_before(shard: int, cutoff: datetime, limit: int) -> Any:
     return Generation.in_flight_jobs.query(str(shard), Generation.created_at < cutoff, limit=limit)
 
 
+def with_library_keys(job: Generation) -> Generation:
+    """Set the library indexes' keys of a job being created whole (generate, migration): listed in
+    its author's library when it has an author, and in its organization's when it has one too."""
+    if job.author_id and not job.alias_of:
+        job.library_sort = library_sort_key(job.kind, job.created_at, job.job_id)
+        job.library_org = job.organization
+    return job
+
+
+def expiry_actions(finished_at: datetime) -> list[Action]:
+    """DynamoDB's time to live of a job that reaches its final state while retention is set (reads do
+    not wait for it: they check the expiry themselves)."""
+    days = settings().retention_days
+    if not days:
+        return []
+    return [Generation.expires_epoch.set(int((finished_at + timedelta(days=days)).timestamp()))]
+
+
+# --- A person's library -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LibraryQueryPage:
+    """One Query page of a library index: the jobs that passed the filters, newest first, and the sort
+    key DynamoDB stopped at (None: the partition has nothing more)."""
+
+    jobs: list[Generation]
+    last_evaluated_sort: str | None
+
+
+def library_page(
+    *,
+    partition: str,
+    organization: bool,
+    kind: Kind,
+    after_sort: str | None,
+    status: str | None,
+    finished_after: datetime | None,
+    evaluate: int,
+) -> LibraryQueryPage:
+    """ONE Query on a library index (a person's, or an organization's): `evaluate` entries at most,
+    newest first, after `after_sort`; the status and expiry filters run on the server (they cost the
+    entries evaluated, not extra requests). `finished_after`: the expiry cutoff (None: no retention)."""
+    index = "library_organization" if organization else "library_author"
+    hash_name = "library_org" if organization else "author_id"
+    filters: list[Condition] = []
+    if status is not None:
+        filters.append(Generation.status == status)
+    if finished_after is not None:
+        filters.append(Generation.completed_at.does_not_exist() | (Generation.completed_at > finished_after))
+    condition: Condition | None = None
+    for part in filters:
+        condition = part if condition is None else condition & part
+    start = None
+    if after_sort is not None:
+        start = {
+            "job_id": {"S": after_sort.rsplit("#", 1)[-1]},
+            hash_name: {"S": partition},
+            "library_sort": {"S": after_sort},
+        }
+    response = Generation._get_connection().query(
+        partition,
+        range_key_condition=Generation.library_sort.startswith(f"{kind}#"),
+        filter_condition=condition,
+        exclusive_start_key=start,
+        index_name=index,
+        limit=evaluate,
+        scan_index_forward=False,
+    )
+    last = response.get("LastEvaluatedKey")
+    return LibraryQueryPage(
+        jobs=[Generation.from_raw_data(raw) for raw in response.get("Items", [])],
+        last_evaluated_sort=last["library_sort"]["S"] if last else None,
+    )
+
+
+def authored_job_ids(user_id: str) -> Any:
+    """Every job id a person authored (both kinds, deleted ones excepted), from the library_author
+    index, one Query page at a time (for erasure)."""
+    for job in Generation.library_by_author.query(user_id, attributes_to_get=["job_id"]):
+        yield job.job_id
+
+
+def tombstone_actions(status: str, now: datetime) -> list[Action]:
+    """The item keeps its id, kind and times; every other attribute (author, organization, library
+    keys, prompt, files, ...) is removed."""
+    removed = [
+        attribute.remove()
+        for name, attribute in Generation.get_attributes().items()
+        if name not in TOMBSTONE_KEEPS
+    ]
+    return [
+        Generation.status.set(status),
+        Generation.deleted_at.set(now),
+        Generation.updated_at.set(now),
+        *removed,
+    ]
+
+
+class JobChanged(Exception):
+    """The job changed between its read and the delete's transaction: read it again."""
+
+
+def tombstone_job(
+    job: Generation,
+    *,
+    status: str,
+    now: datetime,
+    notification_key: tuple[str, str] | None,
+    alias_ids: list[str],
+) -> list[str]:
+    """Turn the job (as read) into a tombstone, in ONE TransactWriteItems with: its notification
+    deleted, its alias items turned into tombstones, and its id taken out of its author's jobs in flight
+    when it was in flight. Raises JobChanged when the job is no longer as read. An alias id that is
+    another job's (never written as an alias) is left out and the transaction retried. Returns the
+    alias ids made tombstones."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    aliases = list(alias_ids)
+    while True:
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                if notification_key is not None:
+                    transaction.delete(Notification(*notification_key))
+                # Updates come after deletes in the request: the job, then its aliases, then the slot.
+                transaction.update(
+                    Generation(job.job_id),
+                    actions=tombstone_actions(status, now),
+                    condition=unchanged_condition(job),
+                )
+                for alias in aliases:
+                    transaction.update(
+                        Generation(alias),
+                        actions=tombstone_actions(status, now),
+                        condition=alias_tombstone_condition(job.job_id),
+                    )
+                if job.author_id and job.status in IN_FLIGHT_STATUSES:
+                    transaction.update(
+                        UserJobsInFlight(job.author_id),
+                        actions=[UserJobsInFlight.job_ids.delete({job.job_id})],
+                    )
+            return aliases
+        except TransactWriteError as exc:
+            codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            offset = 1 if notification_key is not None else 0
+            if len(codes) > offset and codes[offset] == "ConditionalCheckFailed":
+                raise JobChanged(job.job_id) from exc
+            failed_aliases = {
+                alias
+                for position, alias in enumerate(aliases, start=offset + 1)
+                if position < len(codes) and codes[position] == "ConditionalCheckFailed"
+            }
+            if failed_aliases:
+                aliases = [alias for alias in aliases if alias not in failed_aliases]
+                continue
+            if "TransactionConflict" in codes:
+                raise JobChanged(job.job_id) from exc
+            raise
+
+
+def notify_if_notifiable(notification: Notification) -> bool:
+    """Put the job's notification unless it exists, in one TransactWriteItems with a check that the
+    job is still finished and its author's: a delete between the job's write and this one leaves no
+    notification behind. True when created."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.condition_check(
+                    Generation,
+                    notification.generation_id,
+                    condition=notifiable_condition(notification.user_id),
+                )
+                transaction.save(notification, condition=Notification.notification_id.does_not_exist())
+            return True
+        except TransactWriteError as exc:
+            codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            if "ConditionalCheckFailed" in codes:
+                return False
+            if "TransactionConflict" not in codes:
+                raise
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise TemporaryFault("The job changed while its notification was written; retry.") from exc
+            # Copies of one delivery at once write the same two items: one wins, the others find it.
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not a secret
+    raise AssertionError("unreachable")
+
+
 # --- How a delivery is written --------------------------------------------------------------------
 
 
@@ -432,6 +667,14 @@ def _delivery_actions(
     # Only the write that creates the job decides its organization (see Generation.organization_id).
     organization = webhook.organization_id or NO_ORGANIZATION
     actions.append(Generation.organization_id.set(Generation.organization_id | organization))
+    # The library's keys: the sort key once, at creation (the job's creation time); the organization
+    # index's key only for an attributed job with an organization, and always the STORED organization
+    # (if_not_exists of organization_id), so a delivery can never list a job in another organization.
+    actions.append(
+        Generation.library_sort.set(Generation.library_sort | library_sort_key(kind, now, webhook.job_id))
+    )
+    if webhook.user_id and webhook.organization_id:
+        actions.append(Generation.library_org.set(Generation.organization_id | webhook.organization_id))
     prompt = (data.original_prompt if data else None) or (files[0].description if files else None)
     if prompt:
         actions.append(Generation.prompt.set(Generation.prompt | prompt))
@@ -440,7 +683,7 @@ def _delivery_actions(
     if webhook.status == JobStatus.PROCESSING:
         actions.append(Generation.in_flight.set(in_flight_shard(webhook.job_id)))
     else:
-        actions += [Generation.completed_at.set(now), Generation.in_flight.remove()]
+        actions += [Generation.completed_at.set(now), Generation.in_flight.remove(), *expiry_actions(now)]
     if webhook.status == JobStatus.FAILED:
         actions.append(Generation.error.set(webhook.error_message or DEFAULT_FAILURE))
     if webhook.status == JobStatus.COMPLETED:

@@ -7,6 +7,7 @@ MAX_FILES entries of bounded size).
 """
 
 import zlib
+from datetime import UTC, datetime
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -73,6 +74,56 @@ class InFlightIndex(GlobalSecondaryIndex["Generation"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+# The library indexes' projection: what a list item shows (the status body, prompt, model, source,
+# organization and the files for the preview URL). Not the dispatch lease or attempts: a dispatch claim
+# writes no library index.
+LIBRARY_PROJECTION = [
+    "kind",
+    "status",
+    "progress",
+    "error",
+    "created_at",
+    "updated_at",
+    "dispatched_at",
+    "completed_at",
+    "prompt",
+    "model",
+    "source",
+    "organization_id",
+    "files",
+]
+
+
+def library_sort_key(kind: str, created_at: datetime, job_id: str) -> str:
+    """The library indexes' sort key: kind first (one index serves both kinds with begins_with), then
+    the creation time (fixed width, UTC: the string order is the time order), then the job id (ties)."""
+    return f"{kind}#{created_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{job_id}"
+
+
+class LibraryAuthorIndex(GlobalSecondaryIndex["Generation"]):
+    """A person's jobs, newest first: sparse (only attributed jobs that are not deleted carry both
+    keys; aliases carry no library_sort, unattributed jobs no author_id)."""
+
+    class Meta:
+        index_name = "library_author"
+        projection = IncludeProjection(LIBRARY_PROJECTION)
+
+    author_id = UnicodeAttribute(hash_key=True)
+    library_sort = UnicodeAttribute(range_key=True)
+
+
+class LibraryOrganizationIndex(GlobalSecondaryIndex["Generation"]):
+    """An organization's jobs, newest first: only attributed jobs that have an organization carry
+    library_org (always equal to organization_id), so private jobs cost this index nothing."""
+
+    class Meta:
+        index_name = "library_organization"
+        projection = IncludeProjection(LIBRARY_PROJECTION)
+
+    library_org = UnicodeAttribute(hash_key=True)
+    library_sort = UnicodeAttribute(range_key=True)
+
+
 class Generation(Model):
     """A generation job (the old ImageGeneration / VideoGeneration rows), keyed by its one job id."""
 
@@ -108,8 +159,19 @@ class Generation(Model):
     # An alias item (keyed by the old backend's own id) points at our job: its webhooks land there.
     alias_of = UnicodeAttribute(null=True)
     in_flight = UnicodeAttribute(null=True)  # its shard while queued or processing, absent once final
+    # The library (docs/architecture.md, "A person's library"): the indexes' keys, set when the job is
+    # created and removed when it is deleted.
+    library_sort = UnicodeAttribute(null=True)
+    library_org = UnicodeAttribute(null=True)
+    # Other ids of the job (a merged double entry's old id): turned into tombstones with it.
+    alias_ids = UnicodeSetAttribute(null=True)
+    deleted_at = UTCDateTimeAttribute(null=True)  # on a tombstone (status `deleted`)
+    # DynamoDB's time to live (epoch seconds), written when the job finishes while retention is set.
+    expires_epoch = NumberAttribute(null=True)
 
     in_flight_jobs = InFlightIndex()
+    library_by_author = LibraryAuthorIndex()
+    library_by_organization = LibraryOrganizationIndex()
 
     @property
     def organization(self) -> str | None:

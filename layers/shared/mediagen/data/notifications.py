@@ -6,7 +6,7 @@ import json
 import re
 from datetime import datetime
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from mediagen.contract.payloads import (
     JobStatus,
@@ -18,7 +18,7 @@ from mediagen.contract.payloads import (
 )
 from mediagen.core.errors import MalformedRequest, NotFound
 from mediagen.core.observability import MetricName, count, logger
-from mediagen.data.generations import SOURCE_BACKEND_DIRECT, condition_failed
+from mediagen.data.generations import SOURCE_BACKEND_DIRECT, condition_failed, notify_if_notifiable
 from mediagen.data.models import Notification
 
 NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
@@ -41,13 +41,11 @@ def notification_id(finished_at: datetime, job_id: str) -> str:
 
 
 def notify_once(notification: Notification) -> bool:
-    """Create the job's notification unless it exists (see job_notification). True when created."""
-    try:
-        notification.save(condition=Notification.notification_id.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
+    """Create the job's notification unless it exists (see job_notification), and only while its job is
+    finished and its author's (a deleted job gets none, even when the delete lands between the job's
+    write and this one). True when created."""
+    if not notify_if_notifiable(notification):
+        return False
     count(MetricName.NOTIFICATION_CREATED)
     logger.info("Notification created", extra={"notification_type": notification.type})
     return True

@@ -17,6 +17,8 @@ _OUTCOME_METRICS = {
     "updated": MetricName.WEBHOOK_UPDATED,
     "duplicate": MetricName.WEBHOOK_DUPLICATE,
     "stale": MetricName.WEBHOOK_STALE,
+    "deleted": MetricName.WEBHOOK_DELETED,
+    "erased": MetricName.WEBHOOK_DELETED,  # erasure (issue 22) may give it a metric of its own
 }
 
 

@@ -1,5 +1,7 @@
 """Who may see a generation, and the status and result views of it."""
 
+from typing import Any
+
 from mediagen.contract.caller import Caller
 from mediagen.contract.payloads import (
     JOB_ID_PATTERN,
@@ -11,9 +13,11 @@ from mediagen.contract.payloads import (
     VideoView,
 )
 from mediagen.core.errors import Conflict, NotFound
+from mediagen.core.settings import settings
 from mediagen.data import generations
 from mediagen.data.models import Generation
 from mediagen.outbound.media import signed_url
+from mediagen.rules import library
 
 
 def can_see(caller: Caller, generation: Generation) -> bool:
@@ -39,25 +43,37 @@ def visible_generation(caller: Caller, kind: Kind, job_id: str) -> Generation:
         generation is None
         or generation.kind != kind
         or generation.alias_of
-        or not can_see(caller, generation)
+        or not can_see(caller, generation)  # a tombstone (deleted job) has no author: nobody sees it
+        or library.expired(generation)  # past the retention period: as deleted
     ):
         raise NotFound(f"No {kind} generation {job_id}.")
     return generation
 
 
+def status_fields(generation: Generation) -> dict[str, Any]:
+    """The status body's fields: `error` only when failed; the timings always (null until they
+    happen); `expires_at` only while the deployment sets a retention period."""
+    fields: dict[str, Any] = {
+        "job_id": generation.job_id,
+        "kind": generation.kind,
+        "status": generation.status,
+        "progress": int(generation.progress or 0),
+        "created_at": generation.created_at,
+        "updated_at": generation.updated_at,
+        "dispatched_at": generation.dispatched_at,
+        "finished_at": generation.completed_at,
+    }
+    if generation.status == JobStatus.FAILED:
+        fields["error"] = generation.error or "failed"
+    if settings().retention_days:
+        fields["expires_at"] = library.expires_at(generation)
+    return fields
+
+
 def status_view(generation: Generation) -> StatusView:
-    """The fields set here are the ones answered (`error` only when failed); a field set to None is
-    answered as null (a result's prompt, model or description the backend did not give)."""
-    failed = {"error": generation.error or "failed"} if generation.status == JobStatus.FAILED else {}
-    return StatusView(
-        job_id=generation.job_id,
-        kind=generation.kind,
-        status=generation.status,
-        progress=int(generation.progress or 0),
-        created_at=generation.created_at,
-        updated_at=generation.updated_at,
-        **failed,
-    )
+    """The fields set here are the ones answered; a field set to None is answered as null (a timing
+    that has not happened, a result's prompt, model or description the backend did not give)."""
+    return StatusView(**status_fields(generation))
 
 
 def result_view(generation: Generation) -> ResultView:

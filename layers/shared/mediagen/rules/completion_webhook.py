@@ -28,8 +28,11 @@ from mediagen.core.shared_rules import IMAGE_FORMATS, VIDEO_FORMATS, outside_fol
 from mediagen.data import generations
 from mediagen.data.models import Generation
 from mediagen.data.notifications import job_notification, notify_once
+from mediagen.outbound import file_removal
+from mediagen.rules import library
 
-Outcome = Literal["created", "updated", "duplicate", "stale"]
+ERASED_STATUS = "erased"  # the tombstone status erasure writes (library.delete_job(tombstone=...))
+Outcome = Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 Refusal = Literal["job_owned_by_another_user", "job_kind_mismatch"]
 
 
@@ -68,6 +71,16 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             # Its files lie in the folder of the id it was sent with (checked): the alias item holds it.
             answer = _apply(kind, webhook.model_copy(update={"job_id": current.alias_of}), files)
             return answer.model_copy(update={"job_id": webhook.job_id})  # the sender's id, as it sent it
+        if library.is_tombstone(current) or library.expired(current, now):
+            # Its id is spent: acknowledged, nothing stored, no notification; the files the backend
+            # wrote for it anyway leave the bucket too.
+            if files:
+                keys = [key for media in files for key in (media.file_path, media.thumbnail_path) if key]
+                file_removal.enqueue(webhook.job_id, keys, [])
+            logger.info("Delivery for a deleted job acknowledged", extra={"tombstone": current.status})
+            # The tombstone's own status: `deleted`, or `erased` (a person erased, issue 22).
+            spent: Outcome = "erased" if current.status == ERASED_STATUS else "deleted"
+            return WebhookAnswer(job_id=webhook.job_id, outcome=spent)
         _raise_refusal(kind, webhook, current)
         outcome = refused_outcome(webhook, current)
         state = JobState(

@@ -14,6 +14,7 @@ from mediagen.data import generations
 from mediagen.data.models import NO_ORGANIZATION, Generation, in_flight_shard
 from mediagen.data.notifications import job_notification
 from mediagen.outbound import dispatch_queue
+from mediagen.rules import library
 
 SOURCE_API = "api"
 DEFAULT_SIZE = "1024x1024"
@@ -56,13 +57,18 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         updated_at=now,
         in_flight=in_flight_shard(job_id),
     )
-    existing = _create_within_cap(job, caller.user_id)
+    existing = _create_within_cap(generations.with_library_keys(job), caller.user_id)
     if existing is None:
         count(MetricName.JOB_CREATED)
         logger.info("Job created", extra={"kind": kind})
         dispatch_queue.enqueue(job_id)
         return generate_answer(job), True
-    if existing.author_id != caller.user_id or existing.kind != kind or existing.alias_of:
+    if (
+        existing.author_id != caller.user_id  # a deleted job's tombstone has no author: its id is spent
+        or existing.kind != kind
+        or existing.alias_of
+        or library.expired(existing)
+    ):
         # Reveal nothing of the other job: not its kind, status or owner.
         raise Conflict("This job id is already used.", code="job_id_taken")
     if existing.status == JobStatus.QUEUED and existing.dispatched_at is None:

@@ -8,7 +8,7 @@ differs from the one before the write (a dispatch lease or a duplicate delivery 
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,14 +74,25 @@ def _visible(body: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if key != "updated_at"}
 
 
-def publish_records(records: Iterable[Mapping[str, Any]]) -> str | None:
+# A record is not started with less time left than this (ms): its publishes (two channels, three
+# attempts each, 5 s timeouts) could outlast the invocation, which would fail the whole batch.
+RECORD_BUDGET_MS = 12_000
+
+
+def publish_records(
+    records: Iterable[Mapping[str, Any]], time_left_ms: Callable[[], int] | None = None
+) -> str | None:
     """Publish the changes of a batch of stream records, in order; the sequence number of the first
-    record that could not be published (Lambda retries from there: the records after it are published
-    again, which the client's reconciliation absorbs), or None when all were."""
+    record that could not be published, or was not started for lack of time (Lambda retries from
+    there: the records after it are published again, which the client's reconciliation absorbs), or
+    None when all were."""
     for record in records:
         change = change_of(record)
         if change is None:
             continue
+        if time_left_ms is not None and time_left_ms() < RECORD_BUDGET_MS:
+            logger.warning("Live progress: out of time, the rest of the batch is retried")
+            return change.sequence_number
         try:
             for channel in change.channels:
                 events_api.publish(channel, [change.body])

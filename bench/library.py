@@ -1,0 +1,335 @@
+"""The library's costs (issue 21), measured in one run on moto with the template's tables, through the
+real handlers, metered by bench/meter.py (DynamoDB's documented unit rules on the items as stored):
+
+- one job's write units (the capacity bench's life: create, dispatch, processing and completed
+  webhooks) with the library indexes, and the same life without them (their index units taken out);
+- the completion webhook's DynamoDB requests;
+- a list page of 20 and of 100 items: requests, read units, S3 requests (none: previews are signed
+  locally);
+- a delete: requests and units.
+
+    python -m bench.library          # print
+    python -m bench.library --doc    # and write its section of docs/performance.md
+"""
+
+import argparse
+import json
+import sys
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.meter import Charge, Meter
+from bench.stand_in import STAND_IN, configure_environment, make_workdir, quiet_stdout
+from bench.stats import table
+from bench.world import ORGANIZATION, PROMPT, USER, World
+
+START = "<!-- library-benchmark:start (written by python -m bench.library --doc) -->"
+END = "<!-- library-benchmark:end -->"
+LIBRARY_INDEXES = ("library_author", "library_organization")
+LISTED_JOBS = 120
+# The same life measured on main before this issue (bench.capacity's "new + dispatch" row, 16:40 UTC,
+# commit 668589c): no library index, the notification a plain conditional PutItem, the job within 1 KB.
+BEFORE_WITH_DISPATCH = "13 (11 without the dispatch's 2)"
+IMAGES = 4
+
+
+@dataclass
+class Measure:
+    name: str
+    charges: list[Charge]
+    requests: Counter[str]
+
+    @property
+    def wcu(self) -> float:
+        return sum(c.wcu + c.gsi_wcu for c in self.charges)
+
+    @property
+    def rcu(self) -> float:
+        return sum(c.rcu for c in self.charges)
+
+    def index_wcu(self, names: tuple[str, ...]) -> float:
+        return sum(units for c in self.charges for name, units in c.by_index.items() if name in names)
+
+
+def _measure(world: World, meter: Meter, name: str, action: Any) -> tuple[Measure, Any]:
+    meter.charges.clear()
+    seen: Counter[str] = Counter()
+    import botocore.endpoint
+
+    original = botocore.endpoint.Endpoint._do_get_response  # type: ignore[attr-defined]
+
+    def counting(self: Any, request: Any, operation_model: Any, context: Any) -> Any:
+        if not STAND_IN.bypassed():
+            seen[f"{operation_model.service_model.service_name}.{operation_model.name}"] += 1
+        return original(self, request, operation_model, context)
+
+    botocore.endpoint.Endpoint._do_get_response = counting  # type: ignore[attr-defined]
+    try:
+        with quiet_stdout():
+            answer = action()
+    finally:
+        botocore.endpoint.Endpoint._do_get_response = original  # type: ignore[attr-defined]
+    return Measure(name, list(meter.charges), seen), answer
+
+
+def _ok(response: dict[str, Any], status: int, what: str) -> dict[str, Any]:
+    if response.get("statusCode") != status:
+        raise RuntimeError(f"{what}: HTTP {response.get('statusCode')} {response.get('body')}")
+    return response
+
+
+def _seed_library(count: int) -> None:
+    """`count` completed jobs of the bench's user, as generate and the webhook leave them."""
+    from mediagen.data import generations
+    from mediagen.data.models import GeneratedFile, Generation
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for index in range(count):
+        stamp = start + timedelta(minutes=index)
+        job_id = f"listed_{index:04d}"
+        job = Generation(
+            job_id=job_id,
+            kind="image",
+            author_id=USER,
+            organization_id=ORGANIZATION,
+            prompt=PROMPT,
+            model="gemini-2.5-flash-image",
+            num_images=IMAGES,
+            size="1024x1024",
+            status="completed",
+            progress=100,
+            source="api",
+            created_at=stamp,
+            updated_at=stamp,
+            completed_at=stamp,
+            dispatched_at=stamp,
+            files=[
+                GeneratedFile(
+                    s3_key=f"images/{job_id}/{n}.png",
+                    size_bytes=1482013,
+                    format="png",
+                    width=1024,
+                    height=1024,
+                    aspect_ratio="1024x1024",
+                    description=PROMPT,
+                    model="gemini-2.5-flash-image",
+                    generation_time_seconds=7.8,
+                )
+                for n in range(IMAGES)
+            ],
+        )
+        generations.with_library_keys(job).save()
+
+
+def run(world: World) -> list[Measure]:
+    from local.harness.parties import completion_payload
+
+    meter = Meter(STAND_IN, world.client)
+    STAND_IN.meter = meter
+    measures: list[Measure] = []
+    try:
+        job_id = f"life_{uuid.uuid4().hex[:12]}"
+        world.drain_queue()
+
+        def webhook(status: str, **options: Any) -> dict[str, Any]:
+            payload = completion_payload(
+                job_id, status=status, images=IMAGES, user_id=USER, organization_id=ORGANIZATION, **options
+            )
+            return world.deliver(world.webhook_event(payload))
+
+        life = []
+        step, _ = _measure(
+            world, meter, "create (generate)", lambda: _ok(world.generate(job_id, IMAGES), 202, "generate")
+        )
+        life.append(step)
+        step, _ = _measure(world, meter, "dispatch", world.run_dispatcher)
+        life.append(step)
+        step, _ = _measure(
+            world,
+            meter,
+            "webhook processing",
+            lambda: _ok(webhook("processing", progress=50), 200, "webhook"),
+        )
+        life.append(step)
+        step, _ = _measure(
+            world,
+            meter,
+            f"webhook completed ({IMAGES} images)",
+            lambda: _ok(webhook("completed"), 200, "webhook"),
+        )
+        life.append(step)
+        measures += life
+
+        STAND_IN.meter = None
+        with quiet_stdout():
+            _seed_library(LISTED_JOBS)
+        STAND_IN.meter = meter
+        for limit in (20, 100):
+            step, answer = _measure(
+                world,
+                meter,
+                f"list page of {limit}",
+                lambda limit=limit: world.get("library", f"/api/images?limit={limit}"),
+            )
+            body = json.loads(_ok(answer, 200, "list")["body"])
+            if len(body["items"]) != limit or not body["next_cursor"]:
+                raise RuntimeError(f"a page of {limit} came back with {len(body['items'])} items")
+            measures.append(step)
+            cursor = body["next_cursor"]
+            step, answer = _measure(
+                world,
+                meter,
+                f"next page of {limit}",
+                lambda limit=limit, cursor=cursor: world.get(
+                    "library", f"/api/images?limit={limit}&cursor={cursor}"
+                ),
+            )
+            _ok(answer, 200, "next page")
+            measures.append(step)
+
+        from local.harness.events import http_api_event
+
+        delete_event = http_api_event(
+            "DELETE", f"/api/images/{job_id}", headers=world.minter.auth(USER, org=ORGANIZATION)
+        )
+        step, _ = _measure(
+            world,
+            meter,
+            "delete (completed, notified)",
+            lambda: _ok(world.handlers["library"](delete_event, world.context), 200, "delete"),
+        )
+        measures.append(step)
+        step, answer = _measure(world, meter, "webhook for the deleted job", lambda: webhook("completed"))
+        if json.loads(_ok(answer, 200, "late webhook")["body"])["outcome"] != "deleted":
+            raise RuntimeError("the late webhook was not answered `deleted`")
+        measures.append(step)
+    finally:
+        STAND_IN.meter = None
+    return measures
+
+
+def report(measures: list[Measure]) -> list[str]:
+    rows = []
+    for m in measures:
+        dynamodb = {k.split(".", 1)[1]: v for k, v in m.requests.items() if k.startswith("dynamodb.")}
+        others = {k: v for k, v in m.requests.items() if not k.startswith("dynamodb.")}
+        rows.append(
+            [
+                m.name,
+                str(sum(dynamodb.values())),
+                ", ".join(f"{k} {v}" for k, v in sorted(dynamodb.items())),
+                ", ".join(f"{k} {v}" for k, v in sorted(others.items())) or "-",
+                f"{m.wcu:g}",
+                f"{m.index_wcu(LIBRARY_INDEXES):g}",
+                f"{m.rcu:g}",
+            ]
+        )
+    lines = table(
+        [
+            "operation",
+            "DynamoDB requests",
+            "by request",
+            "other requests",
+            "WCU",
+            "of which library idx",
+            "RCU",
+        ],
+        rows,
+    )
+    life = measures[:4]
+    total = sum(m.wcu for m in life)
+    library = sum(m.index_wcu(LIBRARY_INDEXES) for m in life)
+    webhook_requests = max(
+        sum(v for k, v in m.requests.items() if k.startswith("dynamodb.")) for m in life[2:4]
+    )
+    notification = sum(
+        c.wcu + c.gsi_wcu for m in life[3:4] for c in m.charges if c.operation.startswith("Transact.")
+    )
+    organization = sum(m.index_wcu(("library_organization",)) for m in life)
+    lines += [
+        "",
+        "Write units per job (create, dispatch, processing and completed webhooks; an organization's job):",
+        f" {total:g} with the library indexes, {total - library:g} without them (+{library:g}, the indexes);",
+        f" a private job (no library_org) {total - organization:g}. Before issue 21 (main, same life): "
+        f"{BEFORE_WITH_DISPATCH}.",
+        f"The completion webhook: at most {webhook_requests} DynamoDB requests a delivery; its notification",
+        f" (a transaction: the put, its unread entry, a ConditionCheck of the job): {notification:g} WCU.",
+    ]
+    return lines
+
+
+def write_doc(lines: list[str]) -> None:
+    from bench.run import DOC
+
+    section = "\n".join(
+        [
+            START,
+            "## 6. A person's library (issue 21)",
+            "",
+            "**Method.** `python -m bench.library --doc`: moto in process with the template's tables, the",
+            "real handlers, every request counted at botocore's send and metered by `bench/meter.py`",
+            "(DynamoDB's documented unit rules on the items as stored). The job's life is the capacity",
+            f"bench's (section 3); the list pages read a library of {LISTED_JOBS} completed images with",
+            f"{IMAGES} files each; the delete removes the life's completed job (its notification, its place",
+            "in the cap when in flight) and queues its files (one SQS message; the worker's S3 requests",
+            "are not DynamoDB's).",
+            "",
+            "```text",
+            *lines,
+            "```",
+            "",
+            "Decisions, with these numbers:",
+            "",
+            "- The webhook stays at two DynamoDB requests: the job's conditional UpdateItem, then the",
+            "  notification's put in one TransactWriteItems with a ConditionCheck of the job. Putting the",
+            "  notification into the job item (one request) would make the notification list a query of",
+            "  the jobs table (a third sparse index, written on every job write) and marking it read a job",
+            "  write; not chosen. The transaction is what makes a delete racing the webhook leave no",
+            "  notification (tests/integration/test_library_races.py). Its price is in the table: a",
+            "  transaction doubles, and DynamoDB charges the ConditionCheck as a write of the checked job",
+            "  (over 1 KB with 4 files: 2 units, doubled). A cheaper way, not done: a notification",
+            "  tombstone at the notification's own key (its put's condition then refuses), or a second",
+            "  removal after the webhook function's timeout.",
+            "- The library indexes project what a list item shows and not the dispatch lease, so the",
+            "  dispatcher's claim writes no library index; a private job carries no `library_org`, so",
+            "  only organization jobs pay for the second index (the bench's job is one: the worst case).",
+            "- A list page is one Query whatever its depth (the cursor is a key) and signs its previews",
+            "  locally: no S3 request. A page of 100 full items reads about 100 KB (12 read units).",
+            END,
+        ]
+    )
+    text = DOC.read_text(encoding="utf-8")
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--doc", action="store_true", help="write the section of docs/performance.md")
+    args = parser.parse_args()
+    configure_environment(make_workdir())
+    from bench import world as world_module
+
+    stand = world_module.build(make_workdir())
+    try:
+        lines = report(run(stand))
+    finally:
+        stand.close()
+    print("\n".join(lines))
+    if args.doc:
+        write_doc(lines)
+        print("Wrote docs/performance.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
