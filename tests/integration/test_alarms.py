@@ -136,10 +136,6 @@ Emitted = set[tuple[str, str, tuple[tuple[str, str], ...]]]
 def emitted_problems(watched: Watched, emitted: Emitted) -> str | None:
     """Why no recorded EMF record matches one of our alarms (None: one does)."""
     wanted = tuple(sorted((name, str(value)) for name, value in watched.dimensions))
-    for name, value in wanted:
-        expected = service_dimension_values().get(name)
-        if expected is not None and value != expected:
-            return f"{watched}: the functions' {name} is {expected!r}, not {value!r}"
     namespace = os.environ[SERVICE_NAMESPACE_VARIABLE]  # what the functions got in this session
     same_name = [entry for entry in emitted if entry[0] == namespace and entry[1] == watched.metric]
     if any(dimensions == wanted for _, _, dimensions in same_name):
@@ -148,6 +144,16 @@ def emitted_problems(watched: Watched, emitted: Emitted) -> str | None:
         seen = sorted({str(dict(dimensions)) for _, _, dimensions in same_name})
         return f"{watched}: emitted only with the dimensions {', '.join(seen)}"
     return f"{watched}: no test made the code emit {watched.metric} in {namespace}"
+
+
+def template_problems(watched: Watched) -> str | None:
+    """Our alarm against what the template makes the functions emit: the dimensions Powertools adds
+    from their environment (`service`: POWERTOOLS_SERVICE_NAME)."""
+    for name, value in watched.dimensions:
+        expected = service_dimension_values().get(name)
+        if expected is not None and str(value) != expected:
+            return f"{watched}: the functions' {name} is {expected!r} (template.yaml), not {value!r}"
+    return None
 
 
 def aws_problems(watched: Watched, template: dict[str, Any]) -> str | None:
@@ -188,6 +194,7 @@ def test_every_alarm_watches_a_metric_that_exists(request: pytest.FixtureRequest
     problems = [
         problem for metric in watched if metric not in ours if (problem := aws_problems(metric, template))
     ]
+    problems += [problem for metric in ours if (problem := template_problems(metric))]
     if whole_suites_ran(request.config, request.session.items):
         emitted = aws_calls.metrics_recorded(os.environ[aws_calls.VARIABLE])
         problems += [problem for metric in ours if (problem := emitted_problems(metric, emitted))]
@@ -215,7 +222,44 @@ def test_a_missing_or_extra_dimension_is_reported(monkeypatch: pytest.MonkeyPatc
     other: Emitted = {("Other", "JobTimedOut", ())}
     assert "no test made the code emit" in str(emitted_problems(alarm, other))
     renamed = Watched("StuckJobsAlarm", {"Ref": "MetricsNamespace"}, "JobTimedOut", (("service", "mg"),))
-    assert "not 'mg'" in str(emitted_problems(renamed, emitted))
+    assert "not 'mg'" in str(template_problems(renamed))
+    assert template_problems(alarm) is None
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_code_path_emits_the_alarms_record_and_a_changed_dimension_loses_it(
+    lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Driven here for one alarm (the whole suites drive them all): the sweeper fails a stuck job, and
+    the EMF record it prints is the one StuckJobsAlarm watches; emitted with one more dimension, the
+    alarm would never fire, and the check says so."""
+    from mediagen.core import observability
+    from sweeper.app import lambda_handler as sweeper_handler
+    from tests.support import seed_job
+
+    [alarm] = [metric for metric in watched_metrics() if metric.alarm == "StuckJobsAlarm"]
+    recorded: Emitted = set()
+    provider = observability.metrics.provider
+    serialize = provider.serialize_metric_set
+
+    def capture(*args: Any, **kwargs: Any) -> Any:
+        document = serialize(*args, **kwargs)
+        recorded.update(aws_calls.emf_metrics(dict(document)))
+        return document
+
+    monkeypatch.setattr(provider, "serialize_metric_set", capture)
+    seed_job("job_stuck_alarm")
+    sweeper_handler({}, lambda_context)
+    assert emitted_problems(alarm, recorded) is None, recorded
+
+    recorded.clear()
+    seed_job("job_stuck_alarm_2")
+    observability.metrics.set_default_dimensions(environment="dev")  # one dimension more on every metric
+    try:
+        sweeper_handler({}, lambda_context)
+    finally:
+        observability.metrics.clear_default_dimensions()
+    assert "emitted only with the dimensions" in str(emitted_problems(alarm, recorded))
 
 
 def test_an_aws_alarm_must_name_a_resource_of_the_template() -> None:
