@@ -55,3 +55,40 @@ def test_the_dispatcher_presents_the_generated_key_read_by_arn(
     assert [request["job_id"] for request in fake_backend.requests] == ["job_arn_3"]
     assert fake_backend.headers[0]["authorization"] == f"Bearer {GENERATED}"
     assert os.environ["GENERATOR_API_KEY_ARN"].startswith("arn:aws:secretsmanager:")
+
+
+def test_library_cursors_are_signed_with_the_generated_key_read_by_arn(
+    monkeypatch: pytest.MonkeyPatch, tokens: Any, lambda_context: Any
+) -> None:
+    """Two jobs, pages of one: the first page's cursor, signed with the key read from Secrets Manager,
+    opens the second page."""
+    from library.app import lambda_handler as library_handler
+    from mediagen.rules import library
+
+    monkeypatch.setenv("LIBRARY_CURSOR_KEY", "")
+    monkeypatch.setenv("LIBRARY_CURSOR_KEY_ARN", stored_secret("LibraryCursorKey", GENERATED + "abcdefgh"))
+    library._secret_key.cache_clear()
+    headers = tokens.auth("user_a")
+    for job_id in ("job_arn_4", "job_arn_5"):
+        event = http_api_event(
+            "POST",
+            "/api/images/generate",
+            body=json.dumps({"prompt": "Un phare", "job_id": job_id}),
+            headers={"content-type": "application/json", **headers},
+        )
+        assert generate_handler(event, lambda_context)["statusCode"] == 202
+
+    def page(cursor: str | None) -> dict[str, Any]:
+        query = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        event = http_api_event("GET", "/api/images", headers=headers)
+        event["rawQueryString"] = "&".join(f"{key}={value}" for key, value in query.items())
+        event["queryStringParameters"] = query
+        response = library_handler(event, lambda_context)
+        assert response["statusCode"] == 200, response["body"]
+        answer: dict[str, Any] = response_json(response)
+        return answer
+
+    first = page(None)
+    second = page(first["next_cursor"])
+    assert [item["job_id"] for item in first["items"] + second["items"]] == ["job_arn_5", "job_arn_4"]
+    library._secret_key.cache_clear()
