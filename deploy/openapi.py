@@ -1,18 +1,30 @@
-"""openapi.json: the API description, made from template.yaml's routes and the handlers' pydantic
-models (mediagen.contract.payloads). `make openapi` writes it; a test checks that it is current, and the local
-service serves it at /openapi.json."""
+"""openapi.json: the API description, made from template.yaml's routes, what each route's decorator
+says of it (Powertools' route metadata: summary, tags, security, and its own meaning of a status),
+and the bodies below (pydantic models of mediagen.contract.payloads, examples, the statuses each route
+can answer). `make openapi` writes it; a test checks that it is current, and the local service
+serves it at /openapi.json.
 
+Why the bodies are not next to the routes: Powertools' OpenAPI support describes a request body,
+query or response model only from a handler's annotated parameters and return type, which it then
+validates itself (`enable_validation`). Our handlers parse bodies themselves, on purpose (the size
+checked before parsing, strict JSON: no duplicate keys, no NaN; the contract's error bodies), so the
+models, the examples and the error statuses stay in one table here, OPERATIONS."""
+
+import importlib
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.api_gateway import Route
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from deploy.cfn_functions import HttpRoute, http_routes
+from deploy.cfn_functions import HttpRoute, functions, http_routes
 from deploy.cfn_template import load_template
 from mediagen.contract import payloads
 
@@ -23,18 +35,16 @@ USER, WEBHOOK = "user", "webhook"
 
 @dataclass(frozen=True)
 class Operation:
-    """What a route takes and answers: names of models in mediagen.contract.payloads, and every status it can
-    answer besides its success (each described by ERROR_TEXT, or by `notes` for this route)."""
+    """What a route takes and answers: names of models in mediagen.contract.payloads, and every error
+    status it can answer (each described by ERROR_TEXT, or by the route's decorator `responses`)."""
 
-    summary: str
-    caller: str  # USER (bearer token) or WEBHOOK (Standard Webhooks signature)
     response: str | None
     request: str | None = None
     query: str | None = None
+    # The success status: a handler's decorator cannot say it (`status_code`), since HTTP statuses are
+    # given by mediagen.edge.api alone (tests/unit/test_architecture.py).
     status: int = 200
     errors: tuple[int, ...] = (401, 404, 503)
-    also: tuple[tuple[int, str], ...] = ()  # other successes: (status, description)
-    notes: tuple[tuple[int, str], ...] = ()  # this route's own meaning of an error status
     request_example: dict[str, Any] | None = None
     response_example: dict[str, Any] | None = None
 
@@ -42,14 +52,10 @@ class Operation:
 _ISO = "2026-11-30T18:00:00Z"
 _JOB = "cmh3h35780001gg0lwosk26du"
 _GENERATE = Operation(
-    "Ask for a generation (one job id end to end)",
-    USER,
     "GenerateAnswer",
     request="GenerateRequest",
     status=202,
     errors=(400, 401, 409, 413, 415, 422, 429, 503),
-    also=((200, "The same user repeated a job_id: the same job, nothing created"),),
-    notes=((409, "The job id is already used by another user (`job_id_taken`)"),),
     request_example={"prompt": "Un phare breton au coucher du soleil", "job_id": _JOB, "size": "1024x1024"},
     response_example={
         "job_id": _JOB,
@@ -59,16 +65,9 @@ _GENERATE = Operation(
     },
 )
 _WEBHOOK = Operation(
-    "Completion webhook of the generation backend",
-    WEBHOOK,
     "WebhookAnswer",
     request="CompletionWebhook",
     errors=(400, 401, 409, 413, 415, 422, 503),
-    notes=(
-        (401, "Missing, malformed or invalid Standard Webhooks signature, or a timestamp 5 minutes off"),
-        (409, "The job belongs to another user, or is of the other kind"),
-        (503, "A temporary fault; the sender retries with the same webhook-id"),
-    ),
     request_example={
         "job_id": _JOB,
         "user_id": "user_2abc",
@@ -97,13 +96,10 @@ _STATUS_EXAMPLE = {
     "created_at": _ISO,
     "updated_at": _ISO,
 }
-_STATUS = Operation("A job's status (polled)", USER, "StatusView", response_example=_STATUS_EXAMPLE)
+_STATUS = Operation("StatusView", response_example=_STATUS_EXAMPLE)
 _RESULT = Operation(
-    "A completed job's files, as signed URLs",
-    USER,
     "ResultView",
     errors=(401, 404, 409, 503),
-    notes=((409, "The job is not completed yet: the body carries its current `status`"),),
     response_example={
         **_STATUS_EXAMPLE,
         "status": "completed",
@@ -124,31 +120,15 @@ _RESULT = Operation(
     },
 )
 _CANCEL = Operation(
-    "Cancel a job (its author only)",
-    USER,
     "StatusView",
     errors=(401, 403, 404, 409, 503),
-    notes=(
-        (403, "The caller sees the job through its organization but is not its author (`not_author`)"),
-        (409, "The job is already in a final state"),
-    ),
     response_example={**_STATUS_EXAMPLE, "status": "canceled"},
 )
 
 _LIST = Operation(
-    "The caller's library (scope=mine) or their organization's, newest first",
-    USER,
     "LibraryPage",
     query="LibraryQuery",
     errors=(400, 401, 422, 503),
-    notes=(
-        (400, "The cursor is not one this route gave this caller for these filters (`invalid_cursor`)"),
-        (
-            422,
-            "limit outside 1-100, an unknown status or scope, an unknown parameter, or scope=organization "
-            "without an active organization (`no_active_organization`)",
-        ),
-    ),
     response_example={
         "items": [
             {
@@ -169,14 +149,8 @@ _LIST = Operation(
     },
 )
 _DELETE = Operation(
-    "Delete a job, its files and its notification (its author only); its id is spent",
-    USER,
     "DeleteAnswer",
     errors=(401, 403, 404, 503),
-    notes=(
-        (403, "The caller sees the job through its organization but is not its author (`not_author`)"),
-        (404, "No such job, one the caller may not see, or one already deleted or expired"),
-    ),
     response_example={"job_id": _JOB, "deleted": True},
 )
 
@@ -213,15 +187,9 @@ OPERATIONS: dict[str, Operation] = {
         },
     ),
     "GET /api/notifications": Operation(
-        "The caller's notifications, newest first",
-        USER,
         "NotificationsPage",
         query="NotificationsQuery",
         errors=(400, 401, 422, 503),
-        notes=(
-            (400, "The cursor is not one this API gave (`invalid_cursor`)"),
-            (422, "limit outside 1-100, unread not true/false, or an unknown parameter"),
-        ),
         response_example={
             "items": [
                 {
@@ -238,9 +206,7 @@ OPERATIONS: dict[str, Operation] = {
             "unread_count": 1,
         },
     ),
-    "POST /api/notifications/{notification_id}/read": Operation(
-        "Mark a notification read", USER, "NotificationView"
-    ),
+    "POST /api/notifications/{notification_id}/read": Operation("NotificationView"),
     "GET /api/images": _LIST,
     "GET /api/videos": _LIST,
     "DELETE /api/images/{job_id}": _DELETE,
@@ -342,10 +308,34 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "each active `whsec_` secret (any one valid suffices)",
     },
 }
-SECURITY: dict[str, list[dict[str, list[str]]]] = {
-    USER: [{USER: []}],
-    WEBHOOK: [{"webhookId": [], "webhookTimestamp": [], WEBHOOK: []}],
+# The settings a handler module checks when it is imported (its cold start), to read its router here.
+HANDLER_SETTINGS = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AUTH_ISSUER": "https://issuer.example",
+    "AUTH_JWKS_URL": "https://issuer.example/.well-known/jwks.json",
+    "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "MEDIA_BUCKET": "media",
+    "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
+    "GENERATOR_URL": "https://generator.example/jobs",
+    "LIBRARY_CURSOR_KEY": "openapi-generation-only",
+    "FILE_REMOVAL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/file-removal",
 }
+
+
+def route_metadata() -> dict[str, Route]:
+    """Each route's Powertools route (its decorator's summary, tags, security, responses), by
+    template route key, read from the routers of the functions that have one."""
+    for name, value in HANDLER_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    routed = {route.function for route in http_routes() if not route.is_default}
+    app = APIGatewayHttpResolver()
+    for spec in functions():
+        if spec.logical_id in routed:
+            app.include_router(importlib.import_module(spec.module).router)
+    routes = [*app._static_routes, *app._dynamic_routes]  # Powertools keeps them here
+    return {f"{route.method} {route.openapi_path}": route for route in routes}
+
+
 SERVERS = [
     {"url": "http://127.0.0.1:{port}", "description": "make run", "variables": {"port": {"default": "3000"}}},
     {
@@ -362,6 +352,7 @@ def _model(name: str | None) -> type[BaseModel] | None:
 
 def build_openapi() -> dict[str, Any]:
     # `$default` answers the contract's 404/405 for what is not an operation: not one itself.
+    metadata = route_metadata()
     routes = [(route, OPERATIONS.get(route.route_key)) for route in http_routes() if not route.is_default]
     wanted: list[tuple[type[BaseModel], Any]] = []
     for _, operation in routes:
@@ -373,7 +364,8 @@ def build_openapi() -> dict[str, Any]:
     refs, definitions = models_json_schema(wanted, ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
     for route, operation in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, operation, refs)
+        described = _operation(route, metadata.get(route.route_key), operation, refs)
+        paths.setdefault(route.path, {})[route.method.lower()] = described
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     return {
         "openapi": "3.1.0",
@@ -391,11 +383,14 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-def _operation(route: HttpRoute, operation: Operation | None, refs: dict[Any, Any]) -> dict[str, Any]:
-    if operation is None:
+def _operation(
+    route: HttpRoute, decorated: Route | None, operation: Operation | None, refs: dict[Any, Any]
+) -> dict[str, Any]:
+    if operation is None or decorated is None or not decorated.summary or not decorated.security:
         return {
             "operationId": route.function,
-            "summary": f"{route.route_key} (not described yet: add it to deploy/openapi.py)",
+            "summary": f"{route.route_key} (not described yet: its decorator's summary and security, and "
+            "deploy/openapi.py's OPERATIONS)",
             "responses": {"default": {"description": "JSON", "content": {"application/json": {}}}},
         }
     parameters = [
@@ -416,13 +411,15 @@ def _operation(route: HttpRoute, operation: Operation | None, refs: dict[Any, An
         if operation.response_example:
             content["example"] = _for_kind(operation.response_example, route.path)
         success["content"] = {"application/json": content}
+    own = {status: answer["description"] for status, answer in (decorated.responses or {}).items()}
     responses: dict[str, Any] = {str(operation.status): success}
-    for status, description in operation.also:
-        responses[str(status)] = {**success, "description": description}
-    notes = dict(operation.notes)
+    for status, description in own.items():
+        if status < 400:  # another success of the route (its decorator says what it means)
+            responses[str(status)] = {**success, "description": description}
+    webhook = any(WEBHOOK in requirement for requirement in decorated.security)
     for status in operation.errors:
         answer: dict[str, Any] = {
-            "description": notes.get(status, ERROR_TEXT[status]),
+            "description": own.get(status, ERROR_TEXT[status]),
             "content": {
                 "application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"},
@@ -430,16 +427,20 @@ def _operation(route: HttpRoute, operation: Operation | None, refs: dict[Any, An
                 }
             },
         }
-        if status in ERROR_HEADERS and not (status == 401 and operation.caller == WEBHOOK):
+        if status in ERROR_HEADERS and not (status == 401 and webhook):
             answer["headers"] = ERROR_HEADERS[status]
         responses[str(status)] = answer
     described: dict[str, Any] = {
         "operationId": _operation_id(route),
-        "summary": operation.summary,
+        "summary": decorated.summary,
         "x-function": route.function,
-        "security": SECURITY[operation.caller],
+        "security": [
+            {name: list(scopes) for name, scopes in dict(req).items()} for req in decorated.security
+        ],
         "responses": dict(sorted(responses.items())),
     }
+    if decorated.tags:
+        described["tags"] = sorted(decorated.tags)
     if parameters:
         described["parameters"] = parameters
     request = _model(operation.request)

@@ -200,6 +200,15 @@ def check_schema(connection: psycopg.Connection[Any]) -> None:
         else:
             denied += [f'column "{table}"."{column}"' for column in unreadable]
     if missing:
+        unusable = _schemas_without_usage(
+            connection, [table for table in REQUIRED_COLUMNS if table not in present]
+        )
+        if unusable:  # the tables are there, in a schema this role may not use (so not on its path)
+            names = ", ".join(f'"{schema}"' for schema in unusable)
+            raise SourceError(
+                f'permission denied: the role "{role}" may not use schema {names}, which holds the tables '
+                f'(GRANT USAGE ON SCHEMA {names} TO "{role}")'
+            )
         raise SourceError(
             "the database is not the old system's (legacy/schema.sql): missing " + ", ".join(missing)
         )
@@ -208,6 +217,19 @@ def check_schema(connection: psycopg.Connection[Any]) -> None:
             f'permission denied: the role "{role}" may not read ' + ", ".join(denied)
             + f' (GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}")'
         )  # fmt: skip
+
+
+def _schemas_without_usage(connection: psycopg.Connection[Any], tables: list[str]) -> list[str]:
+    """The schemas holding any of `tables` that this role may not use (PostgreSQL leaves them off its
+    effective search path, so the tables look missing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT n.nspname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = ANY (%s) AND NOT has_schema_privilege(n.oid, 'USAGE') ORDER BY 1",
+            (tables,),
+        )
+        return [row[0] for row in cursor]
 
 
 def count_generations(connection: psycopg.Connection[Any]) -> int:

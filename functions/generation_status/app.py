@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from mediagen.contract.payloads import Kind
 from mediagen.core.settings import USER_ROUTE, load_settings
-from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.api import USER_SECURITY, json_response, lambda_entry
 from mediagen.edge.auth import authenticate_event
 from mediagen.rules.access import status_view, visible_generation
 
@@ -14,12 +14,16 @@ load_settings(*USER_ROUTE)
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/images/<job_id>/status")
+@router.get(
+    "/api/images/<job_id>/status", summary="A job's status (polled)", tags=["images"], security=USER_SECURITY
+)
 def image_status(job_id: str) -> Response:
     return status("image", job_id)
 
 
-@router.get("/api/videos/<job_id>/status")
+@router.get(
+    "/api/videos/<job_id>/status", summary="A job's status (polled)", tags=["videos"], security=USER_SECURITY
+)
 def video_status(job_id: str) -> Response:
     return status("video", job_id)
 

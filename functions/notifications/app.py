@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from mediagen.contract.payloads import NotificationsQuery
 from mediagen.core.settings import USER_ROUTE, load_settings
 from mediagen.data.notifications import list_notifications, mark_read
-from mediagen.edge.api import json_response, lambda_entry
+from mediagen.edge.api import USER_SECURITY, json_response, lambda_entry
 from mediagen.edge.auth import authenticate_event
 
 load_settings(*USER_ROUTE)
@@ -15,7 +15,16 @@ load_settings(*USER_ROUTE)
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/notifications")
+@router.get(
+    "/api/notifications",
+    summary="The caller's notifications, newest first",
+    responses={
+        400: {"description": "The cursor is not one this API gave (`invalid_cursor`)"},
+        422: {"description": "limit outside 1-100, unread not true/false, or an unknown parameter"},
+    },
+    tags=["notifications"],
+    security=USER_SECURITY,
+)
 def notifications() -> Response:
     caller = authenticate_event(router.current_event)
     query = NotificationsQuery.model_validate(router.current_event.query_string_parameters or {})
@@ -25,7 +34,12 @@ def notifications() -> Response:
     return json_response(page, exclude_none=False)
 
 
-@router.post("/api/notifications/<notification_id>/read")
+@router.post(
+    "/api/notifications/<notification_id>/read",
+    summary="Mark a notification read",
+    tags=["notifications"],
+    security=USER_SECURITY,
+)
 def read(notification_id: str) -> Response:
     caller = authenticate_event(router.current_event)
     return json_response(mark_read(caller.user_id, notification_id))

@@ -33,6 +33,13 @@ export function subscribe({ realtime, endpoint, token, channel, onEvent, onState
   const authorization = { Authorization: token, host };
   let live = false;
   let closed = false;
+  let down = false;
+  const fail = (detail) => {
+    live = false;
+    if (down || closed) return; // reported once, and never after close()
+    down = true;
+    onState("down", detail);
+  };
   onState("connecting", channel);
   const socket = new WebSocket(realtime, ["aws-appsync-event-ws", `header-${base64url(JSON.stringify(authorization))}`]);
   socket.onopen = () => socket.send(JSON.stringify({ type: "connection_init" }));
@@ -46,14 +53,11 @@ export function subscribe({ realtime, endpoint, token, channel, onEvent, onState
     } else if (data.type === "data") {
       onEvent(JSON.parse(data.event));
     } else if (data.type.endsWith("error")) {
-      onState("down", data.errors?.[0]?.message || data.type);
+      fail(data.errors?.[0]?.message || data.type);
       socket.close();
     }
   };
-  socket.onclose = () => {
-    live = false;
-    if (!closed) onState("down", "the socket closed");
-  };
+  socket.onclose = () => fail("the socket closed");
   return {
     isLive: () => live,
     close: () => {
@@ -63,13 +67,14 @@ export function subscribe({ realtime, endpoint, token, channel, onEvent, onState
   };
 }
 
-const RANK = { queued: 0, processing: 1, completed: 2, failed: 2, canceled: 2 };
-
-/** Whether `incoming` is newer than `current` (events may come twice or out of order). */
-export function newer(current, incoming) {
+/** Whether `incoming` is newer than `current` (events may come twice or out of order): a later status
+ * (`inFlight`: the service's in-flight statuses in order, config.json; then any final one), then a later
+ * `updated_at`, then a higher `progress`. */
+export function newer(current, incoming, inFlight) {
   if (!current) return true;
-  const rank = RANK[incoming.status] - RANK[current.status];
-  if (rank !== 0) return rank > 0;
+  const rank = (status) => (inFlight.includes(status) ? inFlight.indexOf(status) : inFlight.length);
+  const order = rank(incoming.status) - rank(current.status);
+  if (order !== 0) return order > 0;
   const time = Date.parse(incoming.updated_at) - Date.parse(current.updated_at);
   if (time !== 0) return time > 0;
   return incoming.progress > current.progress;

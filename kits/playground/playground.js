@@ -6,8 +6,13 @@ import { newer, subjectOf, subscribe, userChannel } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 let FINAL = new Set(); // the service's final statuses (config.json)
+let IN_FLIGHT = []; // its in-flight statuses, in order (config.json)
 let api = "";
 let events = null; // the live progress endpoint (config.json), or null
+// One subscription to the person's channel for the page's session (opened when a token is set), as a
+// front end keeps one socket: a job started later misses none of its steps. Watchers get its events.
+let live = null;
+const watchers = new Set(); // {onEvent(status), catchUp()}
 // Fields of a generate request -> the inputs that hold them (a 422 names the field).
 const INPUTS = { prompt: "prompt", num_images: "num-images", size: "size", duration_seconds: "duration" };
 let current = null; // {kind, jobId}
@@ -80,6 +85,7 @@ async function mint() {
   if (!response.ok) return showError(answer.message);
   $("token").value = answer.token;
   $("whoami").textContent = `Token for ${answer.user}${answer.org ? ` in ${answer.org}` : ""}, valid 1 h.`;
+  await connectLive();
   await refreshNotifications();
 }
 
@@ -113,7 +119,7 @@ async function generate(event) {
 async function watch(kind, jobId) {
   let latest = null;
   const show = (status, source) => {
-    if (status.job_id !== jobId || !newer(latest, status)) return;
+    if (status.job_id !== jobId || !newer(latest, status, IN_FLIGHT)) return;
     latest = status;
     $("progress").value = status.progress;
     $("status").textContent = `${jobId}: ${status.status} ${status.progress}% (${source})`;
@@ -122,16 +128,18 @@ async function watch(kind, jobId) {
     if (source === "push") $("status").dataset.pushed = String(Number($("status").dataset.pushed || 0) + 1);
   };
   const poll = async () => show(await call("GET", `/api/${kind}s/${jobId}/status`), "poll");
-  const live = await openLive((status) => show(status, "push"), poll);
+  const watcher = { onEvent: (status) => show(status, "push"), catchUp: () => poll().catch(() => {}) };
+  watchers.add(watcher);
   let delay = 300;
   try {
-    while (!latest || !FINAL.has(latest.status)) {
+    await poll(); // the job as it is now; then its changes by push while the socket is up
+    while (!FINAL.has(latest.status)) {
       if (!live?.isLive()) await poll();
       await sleep(live?.isLive() ? 100 : delay);
       delay = Math.min(2000, delay * 1.5);
     }
   } finally {
-    live?.close();
+    watchers.delete(watcher);
   }
   $("cancel").disabled = true;
   if (latest.status === "completed") await showResult(kind, jobId);
@@ -139,26 +147,39 @@ async function watch(kind, jobId) {
   await refreshNotifications();
 }
 
-// The person's channel on the live progress endpoint; says which channel, and when it is down.
-async function openLive(onEvent, catchUp) {
+// The person's channel on the live progress endpoint; says which channel, and when it is down (then
+// the watchers poll, and it tries again in 5 s).
+async function connectLive() {
+  live?.close();
+  live = null;
   const user = subjectOf($("token").value.trim());
   if (!events || !user) {
     $("live").textContent = "Live progress: off (polling the status route).";
-    return null;
+    return;
   }
+  const token = $("token").value.trim();
+  const opened = await openLive(user, token);
+  if ($("token").value.trim() === token) live = opened;
+  else opened.close();
+}
+
+async function openLive(user, token) {
   const channel = await userChannel(user);
   return subscribe({
     realtime: events.realtime,
     endpoint: events.endpoint,
-    token: $("token").value.trim(),
+    token,
     channel,
-    onEvent,
+    onEvent: (status) => watchers.forEach((watcher) => watcher.onEvent(status)),
     onState: (state, detail) => {
       $("live").dataset.state = state;
       if (state === "live") {
         $("live").textContent = `Live progress: subscribed to ${channel} on ${events.realtime}.`;
-        catchUp().catch(() => {});
+        watchers.forEach((watcher) => watcher.catchUp()); // what changed while it was down
       } else if (state === "down") {
+        setTimeout(() => {
+          if ($("token").value.trim() === token && live && !live.isLive()) connectLive();
+        }, 5000);
         $("live").replaceChildren(
           `Live progress: ${channel} unavailable (${detail}); polling the status route instead. `,
           Object.assign(document.createElement("a"), {
@@ -237,12 +258,76 @@ async function refreshNotifications() {
   }
 }
 
+// The library: one request a page (each item carries its signed preview URL), `More` follows the opaque
+// cursor; `Delete` asks the API to delete the job (its author only), then it leaves the gallery.
+let library = { cursor: null, count: 0 };
+
+function libraryQuery(cursor) {
+  const query = new URLSearchParams({ limit: "20", scope: $("library-scope").value });
+  if ($("library-status").value) query.set("status", $("library-status").value);
+  if (cursor) query.set("cursor", cursor);
+  return `/api/${$("library-kind").value}s?${query}`;
+}
+
+function galleryItem(kind, item) {
+  const entry = document.createElement("li");
+  entry.dataset.jobId = item.job_id;
+  entry.dataset.status = item.status;
+  if (item.preview_url) {
+    const media = document.createElement(kind === "video" && !item.preview_url.includes(".png") ? "video" : "img");
+    media.src = item.preview_url;
+    if (media.tagName === "IMG") media.alt = item.prompt || item.job_id;
+    entry.append(media);
+  }
+  const caption = document.createElement("span");
+  caption.textContent = `${item.job_id} ${item.status} ${new Date(item.created_at).toISOString()} ${item.source}`;
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "delete";
+  remove.textContent = "Delete";
+  remove.onclick = async () => {
+    try {
+      await call("DELETE", `/api/${kind}s/${encodeURIComponent(item.job_id)}`);
+      entry.remove();
+      library.count -= 1;
+      showLibrarySummary();
+      await refreshNotifications();
+    } catch (error) {
+      caption.textContent = error.message;
+      caption.className = "error";
+    }
+  };
+  entry.append(caption, document.createElement("br"), remove);
+  return entry;
+}
+
+function showLibrarySummary() {
+  $("library-summary").textContent = `${library.count} shown${library.cursor ? ", more on the next page" : ""}`;
+}
+
+async function loadLibrary(more = false) {
+  if (!$("token").value.trim()) return;
+  const kind = $("library-kind").value;
+  try {
+    const page = await call("GET", libraryQuery(more ? library.cursor : null));
+    const nodes = page.items.map((item) => galleryItem(kind, item));
+    if (more) $("gallery").append(...nodes);
+    else $("gallery").replaceChildren(...nodes);
+    library = { cursor: page.next_cursor, count: (more ? library.count : 0) + page.items.length };
+    $("library-more").hidden = !page.next_cursor;
+    showLibrarySummary();
+  } catch (error) {
+    $("library-summary").textContent = error.message;
+  }
+}
+
 async function start() {
   const config = await (await fetch("config.json")).json();
   api = config.api;
   events = config.events || null;
   const rules = config.rules;
   FINAL = new Set(rules.final_statuses);
+  IN_FLIGHT = rules.in_flight_statuses;
   $("num-images").max = rules.max_num_images;
   $("duration").max = rules.max_duration_seconds;
   $("prompt").maxLength = rules.max_prompt;
@@ -252,9 +337,18 @@ async function start() {
   $("origin").textContent = window.location.origin;
   if (!config.dev_token) $("dev-token").hidden = true;
   $("mint").onclick = mint;
+  $("token").onchange = connectLive; // a pasted token: its person's channel
   $("generate-form").onsubmit = generate;
   $("cancel").onclick = cancel;
   $("refresh").onclick = refreshNotifications;
+  for (const status of rules.statuses || [...FINAL, "queued", "processing"]) {
+    const option = document.createElement("option");
+    option.value = option.textContent = status;
+    $("library-status").append(option);
+  }
+  $("library-refresh").onclick = () => loadLibrary(false);
+  $("library-more").onclick = () => loadLibrary(true);
+  for (const id of ["library-kind", "library-scope", "library-status"]) $(id).onchange = () => loadLibrary(false);
   document.body.dataset.ready = "true";
 }
 

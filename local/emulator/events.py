@@ -65,7 +65,8 @@ MAX_SUBSCRIPTIONS = 100  # per connection
 MAX_REFUSALS = 50  # refused subscriptions on one connection before it is closed
 MAX_ERRORS = 20  # unreadable or unknown messages on one connection before it is closed
 OUTBOX = 1000  # messages waiting for a slow client before it is closed
-MAX_CONNECTIONS = 1000
+MAX_CONNECTIONS = 1000  # past this, the quietest connection (idle between requests) is closed
+HEAD_SECONDS = 5.0  # a request head complete within this of its first byte (the waitress ports' rule)
 CONNECTION_TIMEOUT_MS = 300_000  # what connection_ack tells the client: the longest wait for a `ka`
 
 Authorize = Callable[[str, Mapping[str, Any], Mapping[str, str]], str | None]
@@ -263,13 +264,13 @@ class LocalEvents:
         self.certificate, self._key = certificate(directory)
         self._listener = socket.create_server(("127.0.0.1", port), backlog=512)
         self.port: int = self._listener.getsockname()[1]
-        self.hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         self._socket_dir = tempfile.mkdtemp(prefix="mediagen-events-")
         self._unix_path = os.path.join(self._socket_dir, "ws.sock")
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._sessions: set[Session] = set()
         self._connections = 0
+        self._quiet: dict[asyncio.StreamWriter, float] = {}  # connections waiting for a request: since
         self._servers: list[Any] = []
         self._tls: Any = None  # the TLS port's server (stopped and started again by `restart`)
         self.published = 0
@@ -402,7 +403,7 @@ class LocalEvents:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
         try:
-            if self._connections > MAX_CONNECTIONS:
+            if self._connections > MAX_CONNECTIONS and not self._make_room():
                 return
             await self._http(reader, writer)
         except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
@@ -410,23 +411,41 @@ class LocalEvents:
         except Exception:
             log.exception("events: a connection failed")
         finally:
+            self._quiet.pop(writer, None)
             self._connections -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2)
 
+    def _make_room(self) -> bool:
+        """Over the connection budget: close the connection quiet the longest (idle between requests),
+        as the waitress ports do; False when every connection is busy (the new one is closed)."""
+        if not self._quiet:
+            return False
+        quietest = min(self._quiet, key=self._quiet.__getitem__)
+        self._quiet.pop(quietest)
+        quietest.transport.abort()
+        return True
+
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         while True:
             received = bytearray()
+            self._quiet[writer] = asyncio.get_running_loop().time()
             try:
-                request = await self._next(connection, reader, received, h11.Request)
-            except h11.RemoteProtocolError as exc:
-                if connection.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    status = 431 if "too long" in str(exc).lower() or "exceeded" in str(exc).lower() else 400
-                    await self._answer(
-                        connection, writer, status, "bad_request", f"Malformed request: {exc}"[:200]
+                request = await self._next(connection, reader, received, h11.Request, writer)
+            except TimeoutError:
+                if received:  # a head that started and did not end in HEAD_SECONDS: a slow client
+                    await self._raw_answer(
+                        writer,
+                        408,
+                        "request_timeout",
+                        f"The request head took over {HEAD_SECONDS:g} s.",
                     )
+                return
+            except h11.RemoteProtocolError as exc:
+                status = 431 if "too long" in str(exc).lower() or "exceeded" in str(exc).lower() else 400
+                await self._raw_answer(writer, status, "bad_request", f"Malformed request: {exc}"[:200])
                 return
             if request is None:
                 return
@@ -489,12 +508,24 @@ class LocalEvents:
                 return
 
     async def _next(
-        self, connection: h11.Connection, reader: asyncio.StreamReader, received: bytearray, wanted: type
+        self,
+        connection: h11.Connection,
+        reader: asyncio.StreamReader,
+        received: bytearray,
+        wanted: type,
+        writer: asyncio.StreamWriter,
     ) -> Any:
+        """The next request head: the idle deadline until its first byte, then HEAD_SECONDS for all of it."""
+        loop = asyncio.get_running_loop()
+        head_deadline: float | None = None
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(reader.read(65536), self.limits.idle_seconds)
+                wait = self.limits.idle_seconds if head_deadline is None else head_deadline - loop.time()
+                data = await asyncio.wait_for(reader.read(65536), max(0.0, wait))
+                if data and head_deadline is None:
+                    head_deadline = loop.time() + HEAD_SECONDS
+                    self._quiet.pop(writer, None)  # busy now: not the first to be closed for room
                 if len(received) < MAX_HEAD_BYTES * 2:
                     received += data
                 connection.receive_data(data)
@@ -536,12 +567,22 @@ class LocalEvents:
 
     def _refusal(self, headers: Mapping[str, str]) -> tuple[int, str, str] | None:
         """The Host and Origin checks of every port of the local service: DNS rebinding and other sites."""
-        if headers.get("host", "").lower() not in self.hosts:
-            return 421, "misdirected_request", "This endpoint answers for 127.0.0.1 and localhost only."
+        from local.emulator.http_server import host_refusal
+
+        refused = host_refusal(headers.get("host"), self.port)
+        if refused is not None:
+            return refused
         origin = headers.get("origin")
         if origin is not None and origin not in self.allowed_origins():
             return 403, "origin_not_allowed", "This origin may not use the local events endpoint."
         return None
+
+    async def _raw_answer(self, writer: asyncio.StreamWriter, status: int, code: str, message: str) -> None:
+        """A JSON refusal written whole, for a request h11 did not parse to its end."""
+        from local.emulator.http_server import json_error
+
+        writer.write(json_error(status, code, message))
+        await writer.drain()
 
     async def _answer(
         self, connection: h11.Connection, writer: asyncio.StreamWriter, status: int, code: str, message: str

@@ -5,18 +5,23 @@ API's, so the browser makes the same CORS preflights against the API as the real
 page (`kits/playground/`) is static; besides it this server answers `config.json` (the API's URL) and,
 when the service runs with its development key, `POST /token`, which mints a development token whose
 `azp` is the playground's origin, as Clerk's tokens carry the front end's origin.
+
+It is served by the same hardened server as the API (`http_server.HttpServer`: Host check, bounded
+head and body, head and idle deadlines, a connection budget, JSON refusals, lingering close), with a
+4 KB body limit. `POST /token` also checks `Origin`: only the page itself (or a client that is not a
+browser and sends none) may mint a token, never another site's page.
 """
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from local.emulator import devkeys
-from mediagen.contract.payloads import FINAL_STATUSES
+from local.emulator.gateway import Request, Response
+from local.emulator.http_server import LOOPBACK_NAMES, HttpLimits, HttpServer
+from mediagen.contract.payloads import FINAL_STATUSES, IN_FLIGHT_STATUSES
 from mediagen.core import shared_rules
 
 log = logging.getLogger("local-stack")
@@ -31,6 +36,7 @@ STATIC = {
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),  # what a browser asks for by itself
 }
 MAX_TOKEN_REQUEST = 4096
+METHODS = "GET, HEAD, POST, OPTIONS"
 
 
 def playground_port(env: dict[str, str], api_port: int) -> int | None:
@@ -55,33 +61,77 @@ def with_origin(parties: str, origin: str) -> str:
 class Playground:
     api_url: str
     dev_key: bool
-    http: ThreadingHTTPServer
-    thread: threading.Thread | None = None
+    http: HttpServer | None = None
     events: dict[str, Any] | None = None  # the live progress endpoint (`events` of /_local/info)
 
     @property
+    def port(self) -> int:
+        assert self.http is not None
+        return self.http.port
+
+    @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.http.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def own_origins(self) -> frozenset[str]:
+        """The page's origins: what its own requests carry in `Origin`."""
+        return frozenset(f"http://{name}:{self.port}" for name in LOOPBACK_NAMES)
 
     @classmethod
-    def bind(cls, port: int, api_url: str, dev_key: bool) -> "Playground":
+    def bind(cls, port: int, api_url: str, dev_key: bool, idle_seconds: int = 30) -> "Playground":
         """Bound at once (OSError when the port is taken); serves after `start()`."""
-        playground = cls(api_url, dev_key, ThreadingHTTPServer(("127.0.0.1", port), _Handler))
-        playground.http.daemon_threads = True
-        playground.http.playground = playground  # type: ignore[attr-defined]
+        playground = cls(api_url, dev_key)
+        limits = HttpLimits(
+            threads=4, connection_budget=200, idle_seconds=idle_seconds, max_body_bytes=MAX_TOKEN_REQUEST
+        )
+        playground.http = HttpServer(playground.handle, port, limits, name="playground")
         return playground
 
     def start(self) -> None:
-        self.thread = threading.Thread(
-            target=self.http.serve_forever, name="playground", kwargs={"poll_interval": 0.2}
-        )
-        self.thread.start()
+        assert self.http is not None
+        self.http.start()
 
     def close(self) -> None:
-        if self.thread is not None:
-            self.http.shutdown()
-            self.thread.join(5)
-        self.http.server_close()
+        if self.http is not None:
+            self.http.close()
+
+    def handle(self, request: Request) -> tuple[Response, str | None]:
+        path = request.target.split("?", 1)[0]
+        method = request.method
+        origin = request.header("origin")
+        if method == "OPTIONS":  # a preflight: only the page itself is told what it may send
+            headers = {"allow": METHODS, "vary": "Origin"}
+            if origin in self.own_origins:
+                headers.update(
+                    {
+                        "access-control-allow-origin": origin,
+                        "access-control-allow-methods": "GET, POST",
+                        "access-control-allow-headers": "content-type",
+                    }
+                )
+            return Response(204, headers), "playground"
+        if method not in ("GET", "HEAD", "POST"):
+            return _error(
+                405, "method_not_allowed", f"{method[:20]} is not served here.", allow=METHODS
+            ), None
+        if method == "POST":
+            if path != "/token":
+                return _error(405, "method_not_allowed", "Only /token takes a POST.", allow="GET, HEAD"), None
+            if origin is not None and origin not in self.own_origins:
+                message = "Tokens are minted for the playground's own page only."
+                return _error(403, "origin_not_allowed", message), "playground"
+            status, body = self.token(request.body)
+            return Response.json(status, body, {"cache-control": "no-store"}), "playground"
+        if path == "/config.json":
+            return Response.json(200, self.config(), {"cache-control": "no-store"}), None
+        if path in STATIC:
+            name, content_type = STATIC[path]
+            headers = {"content-type": content_type, "cache-control": "no-store"}
+            return Response(200, headers, (PAGES / name).read_bytes()), None
+        if path == "/token":
+            return _error(405, "method_not_allowed", "POST a token request.", allow="POST"), None
+        return _error(404, "not_found", "No such page."), None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -119,6 +169,8 @@ def page_rules() -> dict[str, Any]:
         "size_pattern": shared_rules.SIZE_PATTERN.pattern,
         "max_prompt": shared_rules.MAX_PROMPT,
         "final_statuses": [str(status) for status in FINAL_STATUSES],
+        # in their order: a pushed event of a later status is newer (live progress)
+        "in_flight_statuses": [str(status) for status in IN_FLIGHT_STATUSES],
     }
 
 
@@ -126,42 +178,5 @@ def _principal(value: str) -> bool:
     return 0 < len(value) <= 128 and all(ch.isalnum() or ch in "_-" for ch in value) and value.isascii()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version, sys_version = "mediagen-playground", ""
-
-    def do_GET(self) -> None:
-        playground: Playground = self.server.playground  # type: ignore[attr-defined]
-        path = self.path.split("?", 1)[0]
-        if path == "/config.json":
-            self._send(200, "application/json", json.dumps(playground.config()).encode())
-        elif path in STATIC:
-            name, content_type = STATIC[path]
-            self._send(200, content_type, (PAGES / name).read_bytes())
-        else:
-            self._json(404, {"code": "not_found", "message": "No such page."})
-
-    def do_POST(self) -> None:
-        playground: Playground = self.server.playground  # type: ignore[attr-defined]
-        length = int(self.headers.get("content-length") or 0)
-        if self.path.split("?", 1)[0] != "/token":
-            self._json(404, {"code": "not_found", "message": "No such page."})
-        elif length > MAX_TOKEN_REQUEST:
-            self.close_connection = True
-            self._json(413, {"code": "payload_too_large", "message": "Request Entity Too Large"})
-        else:
-            self._json(*playground.token(self.rfile.read(length)))
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        self._send(status, "application/json", json.dumps(body).encode())
-
-    def _send(self, status: int, content_type: str, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(data)))
-        self.send_header("cache-control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the API's own log tells what the page does."""
+def _error(status: int, code: str, message: str, allow: str | None = None) -> Response:
+    return Response.json(status, {"code": code, "message": message}, {"allow": allow} if allow else None)

@@ -7,6 +7,7 @@ The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, LOCAL_
 GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything it started.
 """
 
+import json
 import logging
 import os
 import secrets
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -25,7 +27,7 @@ from local.emulator import devkeys
 from local.emulator.events import LocalEvents, Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
-from local.emulator.http_server import HttpLimits, HttpServer
+from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
 from local.emulator.intrinsics import REGION
 from local.emulator.playground import Playground, playground_port, with_origin
 from local.emulator.sandbox import (
@@ -36,7 +38,7 @@ from local.emulator.sandbox import (
     preload,
     stop_forkserver,
 )
-from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
+from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, aws_port, parameter_values, provision
 from local.harness.events import appsync_subscribe_event
 from local.harness.sources import (
     DynamoDBStreamEventSource,
@@ -50,8 +52,10 @@ from mediagen.contract.channels import ORGANIZATION_CHANNEL_PATTERN, USER_CHANNE
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
 MEDIA_BUCKET = "mediagen-local-media"
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi.json"
 GENERATOR_PATH = "/_local/generator"
 RESTART_PATH = "/_local/events/restart"
+STOP_GRACE_SECONDS = 6  # for the requests under way, the pollers and the generator's jobs, together
 SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -72,6 +76,7 @@ class Settings:
     dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
     sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
     idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
+    aws_port: int = 0  # LOCAL_AWS_PORT: the embedded AWS's port (0: a free one)
     timeout_scale: int = 1  # LOCAL_TIMEOUT_SCALE: the template's function timeouts times this
     events_port: int | None = None  # EVENTS_PORT: the live progress endpoint (default: PORT + 2, or free)
     events_keepalive: int = 60  # LOCAL_EVENTS_KEEPALIVE_SECONDS: between two `ka` on its sockets
@@ -120,6 +125,7 @@ class Settings:
             dynamodb_persist=SWITCH[persist],
             sandboxes=sandboxes,
             idle_seconds=idle_seconds,
+            aws_port=aws_port(env),
             timeout_scale=timeout_scale,
             events_port=int(events_port) if events_port else None,
             events_keepalive=events_keepalive,
@@ -151,7 +157,7 @@ class LocalService:
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
         self.settings = settings
         self.stop = stop
-        self.aws = EmbeddedAws()
+        self.aws = EmbeddedAws(port=settings.aws_port)
         self.threads: list[threading.Thread] = []
         self.gateway: Gateway | None = None
         self.generator: LocalGenerator | None = None
@@ -164,6 +170,16 @@ class LocalService:
         self.servers: list[HttpServer] = [self.http]
         self.base_url = f"http://127.0.0.1:{self.http.port}"
         self.playground = _bind_playground(settings, self.http.port, self.base_url)
+        try:
+            self.aws.bind()
+        except OSError as exc:
+            self.http.close()
+            if self.playground:
+                self.playground.close()
+            raise SystemExit(
+                f"Cannot listen on 127.0.0.1:{settings.aws_port} for the embedded AWS: {exc.strerror} "
+                "(set LOCAL_AWS_PORT, or leave it unset for a free port)"
+            ) from None
         self.namespaces = channel_namespaces()
         self.events = self._bind_events()
         if self.playground:
@@ -194,9 +210,11 @@ class LocalService:
         }
         try:
             return LocalEvents(wanted, **arguments)
-        except OSError:
+        except OSError as exc:
             if self.settings.events_port is not None:
-                raise
+                raise SystemExit(
+                    f"Cannot listen on 127.0.0.1:{wanted} for live events: {exc.strerror} (set EVENTS_PORT)"
+                ) from None
             return LocalEvents(0, **arguments)
 
     def _allowed_origins(self) -> frozenset[str]:
@@ -252,9 +270,9 @@ class LocalService:
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             }
         )
-        from deploy.openapi import build_openapi
-
-        self.openapi = build_openapi()
+        # The committed description (a test keeps it current): building it imports every handler, which
+        # belongs in the sandboxes, not in this process.
+        self.openapi = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
         self.generator = LocalGenerator(
             s3=self.aws.client("s3"),
             bucket=MEDIA_BUCKET,
@@ -361,6 +379,11 @@ class LocalService:
         path = request.target.split("?", 1)[0]
         if self.gateway is None or self.generator is None:
             return Response.json(503, {"code": "starting", "message": "The local service is starting."}), None
+        if path.startswith("/_local/") and not self._local_origin_allowed(request.header("origin")):
+            # The service's own routes (its description, the stand-in, switches for tests) are for the
+            # developer's tools and pages of the allowed origins, never for another site's page.
+            message = "This origin may not use the local service's own routes."
+            return Response.json(403, {"code": "origin_not_allowed", "message": message}), None
         if (request.method, path) == ("GET", "/openapi.json"):
             return Response.json(200, self.openapi), None
         if (request.method, path) == ("POST", GENERATOR_PATH):
@@ -371,6 +394,12 @@ class LocalService:
         if (request.method, path) == ("POST", RESTART_PATH):
             return self._restart_events(request), None
         return self.gateway.handle(request)
+
+    def _local_origin_allowed(self, origin: str | None) -> bool:
+        if origin is None:  # not a browser's cross-origin request (curl, the tests, the migration)
+            return True
+        allowed = {item.strip() for item in self.authorized_parties.split(",") if item.strip()}
+        return origin in allowed or bool(self.playground and origin in self.playground.own_origins)
 
     def info(self) -> dict[str, Any]:
         """What a test or a developer needs to reach the embedded AWS."""
@@ -404,15 +433,21 @@ class LocalService:
     def close(self) -> None:
         """Stop everything this process started: HTTP, pollers, generator jobs (and their encoder), moto."""
         self.stop.set()
+        # One grace period for all of them, not 5 s each in turn (many pollers and servers add up).
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+
+        def remaining() -> float:
+            return max(0.1, deadline - time.monotonic())
+
         for server in self.servers:
-            server.close()
+            server.close(timeout=remaining())
         self.events.close()
         if self.playground:
             self.playground.close()
         if self.generator is not None:
-            self.generator.close(timeout=5)
+            self.generator.close(timeout=remaining())
         for thread in self.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=remaining())
         if self.pool is not None:
             self.pool.close()
             stop_forkserver()
@@ -475,7 +510,7 @@ def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground 
     if wanted is None:
         return None
     try:
-        return Playground.bind(wanted, api_url, settings.dev_key)
+        return Playground.bind(wanted, api_url, settings.dev_key, settings.idle_seconds)
     except OSError as exc:
         log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
         return None
@@ -501,6 +536,7 @@ def main() -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     log.setLevel(logging.INFO)
+    raise_open_files_limit()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

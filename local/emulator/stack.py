@@ -38,27 +38,90 @@ class Queue:
     arn: str
 
 
+AWS_MAX_BODY_BYTES = 64 * 1024 * 1024  # the stand-in's images and clips are far smaller
+
+
+def aws_guard(application: Any) -> Any:
+    """moto's application as the embedded AWS serves it: for the service and its tools only. A
+    browser's request (any `Origin`: a page of another site, or a form it posts) is refused before
+    moto sees it, moto's own API (`/moto-api/`: its dashboard, the data dump, reset) is not served,
+    and no answer carries CORS headers, so nothing it answers can be read by another site. (The
+    images of signed URLs still load in an <img> or <video>: those send no Origin.)"""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO") or ""
+        refusal = None
+        if environ.get("HTTP_ORIGIN") is not None:
+            refusal = (403, "origin_not_allowed", "The embedded AWS answers the local service and its tools.")
+        elif path.startswith("/moto-api") or path == "/favicon.ico":
+            refusal = (404, "not_found", "moto's own API is not served by the local service.")
+        if refusal is not None:
+            status, code, message = refusal
+            body = json.dumps({"code": code, "message": message}).encode()
+            phrase = "Forbidden" if status == 403 else "Not Found"
+            start_response(
+                f"{status} {phrase}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+        def without_cors(status: str, headers: list[tuple[str, str]], *info: Any) -> Any:
+            kept = [
+                (name, value) for name, value in headers if not name.lower().startswith("access-control-")
+            ]
+            return start_response(status, kept, *info)
+
+        return application(environ, without_cors)
+
+    return guarded
+
+
+def aws_port(env: Mapping[str, str]) -> int:
+    """LOCAL_AWS_PORT: the embedded AWS's port (default 0: a free one)."""
+    text = (env.get("LOCAL_AWS_PORT") or "").strip()
+    if not text:
+        return 0
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SystemExit(f"LOCAL_AWS_PORT must be a port number, not {text!r}")
+    return int(text)
+
+
 @dataclass
 class EmbeddedAws:
-    """moto's threaded server on 127.0.0.1 (a free port), in this process: it stops with it. DynamoDB is
-    moto's too, or AWS's DynamoDB Local (a Java process this one starts and stops) when asked, in memory
-    or with its data kept in a folder between runs."""
+    """moto, in this process, on 127.0.0.1 (`port`, 0: a free one), served by the local service's
+    hardened HTTP server (`http_server.HttpServer`: Host check, bounded reads, deadlines, a connection
+    budget) behind `aws_guard`: it stops with the process. DynamoDB is moto's too, or AWS's DynamoDB
+    Local (a Java process this one starts and stops) when asked, in memory or with its data kept in a
+    folder between runs."""
 
     endpoint: str = ""
     dynamodb_endpoint: str = ""
+    port: int = 0
     _server: Any = field(default=None, repr=False)
     _session: Any = field(default=None, repr=False)
     _dynamodb_local: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
-    def start(self, dynamodb_local: bool = False, dynamodb_data: Path | None = None) -> str:
-        from moto.server import ThreadedMotoServer
+    def bind(self) -> int:
+        """Bind the port at once (OSError when it is taken); served after `start()`."""
+        import os
+
+        from local.emulator.http_server import HttpLimits, HttpServer
+
+        os.environ.setdefault("MOTO_DISABLE_GLOBAL_CORS", "true")  # read when moto is imported
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         make_moto_writes_atomic()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        limits = HttpLimits(max_body_bytes=AWS_MAX_BODY_BYTES)
+        application = aws_guard(DomainDispatcherApplication(create_backend_app))
+        self._server = HttpServer(None, self.port, limits, name="embedded-aws", wsgi=application)
+        self.port = self._server.port
+        self.endpoint = self.dynamodb_endpoint = f"http://127.0.0.1:{self.port}"
+        return self.port
+
+    def start(self, dynamodb_local: bool = False, dynamodb_data: Path | None = None) -> str:
+        if self._server is None:
+            self.bind()
         self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = self.dynamodb_endpoint = f"http://{host}:{port}"
         if dynamodb_local:
             from local.services import dynamodb_local as server
 
@@ -73,7 +136,7 @@ class EmbeddedAws:
     def stop(self) -> None:
         self._dynamodb_local.close()
         if self._server is not None:
-            self._server.stop()
+            self._server.close()
             self._server = None
 
     def client(self, service: str) -> Any:

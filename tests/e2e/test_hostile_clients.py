@@ -12,12 +12,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import requests
 
-from tests.e2e.conftest import LocalService, own_keys, run_service
+from tests.e2e.conftest import LocalService, free_port, own_keys, processes_with, run_service
 from tests.support import completion_payload, signed_headers
 
 pytestmark = pytest.mark.e2e
@@ -28,13 +28,20 @@ ANSWER_SECONDS = 60  # longer than this without an answer is a hang (a loaded 2-
 BURST_SECONDS = 300
 
 
+PORTS = ("PORT", "PLAYGROUND_PORT", "LOCAL_AWS_PORT")  # the API, the playground, the embedded AWS
+EVIL = "https://evil.example.com"
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path) -> Iterator[LocalService]:
+    # The development key (the playground mints tokens with it); the test's webhook secrets
+    keys = {k: v for k, v in own_keys(jwks_file).items() if k not in ("AUTH_ISSUER", "AUTH_JWKS_URL")}
     yield from run_service(
         tmp_path_factory.mktemp("hostile"),
         LOCAL_GENERATOR="off",
         LOCAL_IDLE_SECONDS=str(IDLE_SECONDS),
-        **own_keys(jwks_file),
+        LOCAL_AWS_PORT=str(free_port()),
+        **keys,
     )
 
 
@@ -55,8 +62,8 @@ class Answer:
         return document
 
 
-def connect(service: LocalService) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", int(service.env["PORT"])), timeout=ANSWER_SECONDS)
+def connect(service: LocalService, port: str = "PORT", timeout: float = ANSWER_SECONDS) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", int(service.env[port])), timeout=timeout)
 
 
 def read_answer(sock: socket.socket) -> Answer | None:
@@ -70,10 +77,39 @@ def read_answer(sock: socket.socket) -> Answer | None:
     return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
 
 
-def exchange(service: LocalService, data: bytes) -> Answer | None:
-    with connect(service) as sock:
-        sock.sendall(data)
+def host(service: LocalService, port: str = "PORT") -> bytes:
+    """The `Host` line a client of this port sends (every port refuses other names)."""
+    return b"Host: 127.0.0.1:" + service.env[port].encode()
+
+
+def exchange(
+    service: LocalService, data: bytes, port: str = "PORT", timeout: float = ANSWER_SECONDS
+) -> Answer | None:
+    """`data`, whose `Host: x` stands for the port's own host, sent on a new connection; the answer."""
+    with connect(service, port, timeout) as sock:
+        sock.sendall(data.replace(b"Host: x", host(service, port)))
         return read_answer(sock)
+
+
+def group_rss_kb(service: LocalService) -> int:
+    """Resident memory of the service and every process it started (its sandboxes, the forkserver)."""
+    total = 0
+    for pid in processes_with(service.marker):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def threads_of(service: LocalService) -> int:
+    assert service.process is not None
+    for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads")
 
 
 def server_rss_kb(service: LocalService) -> int:
@@ -166,23 +202,28 @@ def test_bytes_that_are_not_http_get_a_400_or_a_closed_connection(
         assert b"<html" not in answer.body.lower()
 
 
-def test_a_huge_chunked_body_is_refused_while_reading_and_memory_stays_bounded(service: LocalService) -> None:
-    # Given the server's resident memory after it has served requests
-    before = server_rss_kb(service)
+@pytest.mark.parametrize(
+    ("port", "path"), [("PORT", b"/api/webhooks/image-completion"), ("PLAYGROUND_PORT", b"/token")]
+)
+def test_a_huge_body_is_refused_while_reading_and_memory_stays_bounded(
+    service: LocalService, port: str, path: bytes
+) -> None:
+    # Given the resident memory of the service's processes after they have served requests
+    before, before_group = server_rss_kb(service), group_rss_kb(service)
     chunk = b"x" * (1024 * 1024)
     framed = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
     refused: list[Answer | None] = []
-    for head in (
-        b"Transfer-Encoding: chunked\r\n",
-        b"Content-Length: -1\r\n",
+    for head, data in (
+        (b"Transfer-Encoding: chunked\r\n", framed),
+        (b"Content-Length: -1\r\n", chunk),
     ):
         # When a client streams 300 MB (chunked, or after an invalid length)
-        with connect(service) as sock:
-            sock.sendall(b"POST /api/webhooks/image-completion HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n")
+        with connect(service, port) as sock:
+            sock.sendall(b"POST " + path + b" HTTP/1.1\r\n" + host(service, port) + b"\r\n" + head + b"\r\n")
             sent = 0
             try:
                 while sent < 300 * len(chunk):
-                    sock.sendall(framed)
+                    sock.sendall(data)
                     sent += len(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server answered and closed: the rest is not read
@@ -190,8 +231,10 @@ def test_a_huge_chunked_body_is_refused_while_reading_and_memory_stays_bounded(s
                 refused.append(read_answer(sock))
             except ConnectionResetError:
                 refused.append(None)  # it answered, but the unread bytes reset the connection
-    after = server_rss_kb(service)
-    print(f"server RSS before the 300 MB streams: {before} kB, after: {after} kB")  # for the report (-s)
+    after, after_group = server_rss_kb(service), group_rss_kb(service)
+    print(
+        f"{port}: service RSS {before} -> {after} kB, with its processes {before_group} -> {after_group} kB"
+    )
 
     # Then it is refused (413 or 400) before 300 MB are read, and memory hardly moves
     for answer in refused:
@@ -199,6 +242,9 @@ def test_a_huge_chunked_body_is_refused_while_reading_and_memory_stays_bounded(s
             answer.assert_contract_json()
             assert answer.status in (400, 413)
     assert after - before < 40 * 1024, f"resident memory grew from {before} kB to {after} kB"
+    assert after_group - before_group < 60 * 1024, (
+        f"the processes grew from {before_group} kB to {after_group} kB"
+    )
 
 
 def test_idle_connections_are_closed_and_do_not_block_others(service: LocalService) -> None:
@@ -216,7 +262,7 @@ def test_idle_connections_are_closed_and_do_not_block_others(service: LocalServi
 
 
 def test_a_slow_client_is_served_and_blocks_nobody(service: LocalService) -> None:
-    request = b"GET /api/images/job_slow/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    request = b"GET /api/images/job_slow/status HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n" % host(service)
     with connect(service) as slow:
         for index, byte in enumerate(request):
             slow.sendall(bytes([byte]))
@@ -239,7 +285,8 @@ def test_a_hundred_simultaneous_deliveries_are_all_served(service: LocalService)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         requests_bytes.append(
             (
-                "POST /api/webhooks/image-completion HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                f"POST /api/webhooks/image-completion HTTP/1.1\r\nHost: 127.0.0.1:{service.env['PORT']}\r\n"
+                "Connection: close\r\n"
                 f"Content-Length: {len(body.encode())}\r\n{head}\r\n{body}"
             ).encode()
         )
@@ -269,3 +316,310 @@ def test_a_hundred_simultaneous_deliveries_are_all_served(service: LocalService)
     assert failures == [], f"{len(failures)} of {clients} failed: {Counter(map(repr, failures))}"
     outcomes = Counter((r.status, r.assert_contract_json().get("outcome")) for r in results)
     assert outcomes == {(200, "created"): clients}
+
+
+# --- Every port: Host, Origin, refusals answered whole, framing, deadlines, budget ------------------
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_every_port_refuses_a_foreign_host(service: LocalService, port: str) -> None:
+    # Given a page of another site whose name was made to resolve to 127.0.0.1 (DNS rebinding)
+    number = service.env[port]
+    for request in (
+        f"GET /_local/info HTTP/1.1\r\nHost: evil.example.com:{number}\r\n\r\n",
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1.evil.example.com:{number}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",  # not this port
+        "GET / HTTP/1.0\r\n\r\n",  # no Host at all
+    ):
+        # When it sends its own name as Host, Then the port refuses it, in JSON
+        answer = exchange(service, request.encode(), port)
+        assert answer is not None
+        assert answer.status == 421, (request, answer)
+        assert answer.assert_contract_json()["code"] == "misdirected_request"
+
+
+def test_the_rebinding_request_gets_no_token_and_no_local_info(service: LocalService) -> None:
+    playground, api = service.env["PLAYGROUND_PORT"], service.env["PORT"]
+    # When a rebound page asks the playground for a token for user_2, and the API for its description
+    minted = exchange(
+        service,
+        f"POST /token HTTP/1.1\r\nHost: evil.example.com:{playground}\r\nContent-Type: text/plain\r\n"
+        'Content-Length: 18\r\n\r\n{"user": "user_2"}'.encode(),
+        "PLAYGROUND_PORT",
+    )
+    info = exchange(service, f"GET /_local/info HTTP/1.1\r\nHost: evil.example.com:{api}\r\n\r\n".encode())
+    # Then neither answers
+    for answer in (minted, info):
+        assert answer is not None and answer.status == 421
+        assert b"token" not in answer.body and b"aws_endpoint" not in answer.body
+    # While the same requests with the port's own name are served
+    local = requests.get(f"{service.base}/_local/info", timeout=ANSWER_SECONDS)
+    assert local.status_code == 200 and "aws_endpoint" in local.json()
+
+
+def test_a_page_of_another_site_cannot_mint_a_token_or_read_local_routes(service: LocalService) -> None:
+    playground = f"http://127.0.0.1:{service.env['PLAYGROUND_PORT']}"
+    # When another site's page posts a form-like request (text/plain: no preflight) to /token
+    foreign = requests.post(
+        f"{playground}/token",
+        data='{"user": "user_2"}',
+        headers={"Origin": EVIL, "Content-Type": "text/plain"},
+        timeout=ANSWER_SECONDS,
+    )
+    # Then it is refused; the playground's own page is served
+    assert foreign.status_code == 403 and foreign.json()["code"] == "origin_not_allowed"
+    assert "token" not in foreign.json() and "access-control-allow-origin" not in foreign.headers
+    own = requests.post(
+        f"{playground}/token", json={"user": "user_2"}, headers={"Origin": playground}, timeout=ANSWER_SECONDS
+    )
+    assert own.status_code == 200 and own.json()["user"] == "user_2"
+    # And the API's own routes refuse that site too
+    info = requests.get(f"{service.base}/_local/info", headers={"Origin": EVIL}, timeout=ANSWER_SECONDS)
+    assert info.status_code == 403 and "aws_endpoint" not in info.text
+
+
+@pytest.mark.parametrize(
+    ("name", "request_bytes", "expected"),
+    [
+        ("preflight", b"OPTIONS /token HTTP/1.1\r\nHost: x\r\nOrigin: " + EVIL.encode() + b"\r\n\r\n", 204),
+        ("PUT", b"PUT /token HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
+        ("DELETE", b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        ("unknown method", b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        ("oversize URI", b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431),
+        ("oversize header", b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n", 431),
+        ("Content-Length: abc", b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}", 400),
+        ("body over 4 KB", b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
+        ("unknown page", b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ],
+)
+def test_the_playground_answers_what_it_refuses_in_json(
+    service: LocalService, name: str, request_bytes: bytes, expected: int
+) -> None:
+    answer = exchange(service, request_bytes, "PLAYGROUND_PORT")
+    assert answer is not None, name
+    assert answer.status == expected, (name, answer)
+    assert "access-control-allow-origin" not in answer.headers  # never to another site
+    if expected != 204:
+        answer.assert_contract_json()
+
+
+def aws_endpoint(service: LocalService) -> str:
+    return f"http://127.0.0.1:{service.env['LOCAL_AWS_PORT']}"
+
+
+def test_the_embedded_aws_is_on_the_chosen_port_and_serves_the_service(service: LocalService) -> None:
+    assert service.info()["aws_endpoint"] == aws_endpoint(service)
+    tables = boto3_client(service, "dynamodb").list_tables()["TableNames"]
+    assert tables, "the template's tables"
+
+
+def boto3_client(service: LocalService, name: Literal["dynamodb"]) -> Any:
+    import boto3
+
+    return boto3.client(
+        name,
+        endpoint_url=aws_endpoint(service),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_a_web_page_can_neither_read_nor_reset_the_embedded_aws(service: LocalService) -> None:
+    aws = aws_endpoint(service)
+    tables = boto3_client(service, "dynamodb").list_tables()["TableNames"]
+    # When another site's page reads the data dump, preflights, and posts a form to reset
+    dump = requests.get(f"{aws}/moto-api/data.json", headers={"Origin": EVIL}, timeout=ANSWER_SECONDS)
+    preflight = requests.options(
+        f"{aws}/",
+        headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"},
+        timeout=ANSWER_SECONDS,
+    )
+    reset = requests.post(
+        f"{aws}/moto-api/reset", data="x", headers={"Origin": EVIL, "Content-Type": "text/plain"}, timeout=60
+    )
+    s3_read = requests.get(f"{aws}/mediagen-local-media", headers={"Origin": EVIL}, timeout=ANSWER_SECONDS)
+    # Then every one is refused, without any CORS header, and nothing is wiped
+    for answer in (dump, preflight, reset, s3_read):
+        assert answer.status_code == 403, (answer.request.url, answer.status_code, answer.text[:200])
+        assert not [h for h in answer.headers if h.lower().startswith("access-control-")]
+        assert answer.json()["code"] == "origin_not_allowed"
+    # And moto's own API is not served at all, even without an Origin
+    for method in ("GET", "POST"):
+        for path in ("/moto-api/data.json", "/moto-api/reset", "/moto-api/"):
+            answer = requests.request(method, f"{aws}{path}", timeout=ANSWER_SECONDS)
+            assert answer.status_code == 404 and answer.json()["code"] == "not_found"
+    assert boto3_client(service, "dynamodb").list_tables()["TableNames"] == tables
+    assert requests.get(f"{service.base}/api/images/job_x/status", timeout=ANSWER_SECONDS).status_code == 401
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_a_refusal_is_answered_whole_before_the_close(service: LocalService, port: str) -> None:
+    # Given a client that posts 1 MB with an oversize header, as clients do: all of it, then it reads
+    with connect(service, port, timeout=20) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\n"
+            + host(service, port)
+            + b"\r\nContent-Length: 1000000\r\nX-Big: "
+            + b"b" * 20_000
+            + b"\r\n\r\n"
+        )
+        # When it sends the body the server will not use, Then it is not reset while sending
+        sock.sendall(b"x" * 1_000_000)
+        time.sleep(0.5)
+        # And it reads the whole answer
+        answer = read_answer(sock)
+    assert answer is not None and answer.status == 431
+    answer.assert_contract_json()
+
+
+SMUGGLED = (
+    b"POST /api/webhooks/image-completion HTTP/1.1\r\nHost: x\r\nContent-Length: 48\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /_local/info HTTP/1.1\r\nHost: x\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "request_bytes", "expected"),
+    [
+        ("Content-Length with Transfer-Encoding", SMUGGLED, 400),
+        ("a bare-LF request", b"GET /api/images/x/status HTTP/1.1\nHost: x\n\n", 400),
+        (
+            "a chunk larger than the body limit",
+            b"POST /api/webhooks/image-completion HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"fffffffff\r\nabc",
+            413,
+        ),
+    ],
+)
+@pytest.mark.parametrize("port", PORTS)
+def test_bad_framing_is_refused_and_closed_at_once(
+    service: LocalService, port: str, name: str, request_bytes: bytes, expected: int
+) -> None:
+    started = time.monotonic()
+    with connect(service, port, timeout=20) as sock:
+        sock.sendall(request_bytes.replace(b"Host: x", host(service, port)))
+        answer = read_answer(sock)
+        assert answer is not None, name
+        rest = sock.recv(65536)  # closed: nothing after the refusal (no smuggled request answered)
+    assert answer.status == expected, (name, answer)
+    answer.assert_contract_json()
+    assert rest == b"", rest[:200]
+    assert time.monotonic() - started < 10, "answered at once, not after an idle timeout"
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_a_head_must_be_complete_within_seconds_of_its_first_byte(service: LocalService, port: str) -> None:
+    # Given a client that sends its request line and then a header byte by byte, forever
+    started = time.monotonic()
+    with connect(service, port, timeout=30) as sock:
+        sock.sendall(b"GET /api/images/x/status HTTP/1.1\r\n" + host(service, port) + b"\r\nX-Slow: ")
+        answer = None
+        while answer is None and time.monotonic() - started < 25:
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                break
+            ready = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) if _readable(sock) else b""
+            if ready:
+                answer = read_answer(sock)
+            time.sleep(0.5)  # more often than the idle timeout: only a head deadline stops it
+    assert answer is not None, "no answer: the slow head was never cut off"
+    assert answer.status == 408
+    answer.assert_contract_json()
+    assert time.monotonic() - started < 15
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_idle_sockets_hold_no_thread_and_are_closed(service: LocalService, port: str) -> None:
+    threads = threads_of(service)
+    idle = [connect(service, port) for _ in range(500)]
+    try:
+        time.sleep(0.5)
+        during = threads_of(service)
+        for sock in idle:
+            assert sock.recv(1) == b""  # closed by the server after LOCAL_IDLE_SECONDS
+    finally:
+        for sock in idle:
+            sock.close()
+    assert during - threads < 10, f"{threads} threads before 500 idle sockets, {during} with them"
+
+
+SLOW_SOCKETS = 1010
+
+
+@dataclass
+class Trickle:
+    sock: socket.socket
+    sent: int = 0
+
+
+def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
+    from local.emulator.http_server import raise_open_files_limit
+
+    assert raise_open_files_limit() > SLOW_SOCKETS + 100, "this test opens 1,010 sockets"
+    # Given 1,010 sockets that trickle a request head, a byte a second each (faster than the idle
+    # timeout), reconnecting whenever the server closes one, for 15 s
+    request = b"GET /api/images/job_slow/status HTTP/1.1\r\n" + host(service) + b"\r\nX-Slow: " + b"a" * 100
+    address = ("127.0.0.1", int(service.env["PORT"]))
+
+    def opened() -> socket.socket:
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(address)
+        return sock
+
+    slow = [Trickle(opened()) for _ in range(SLOW_SOCKETS)]
+    latencies: list[float] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def normal_clients() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                answer = requests.get(f"{service.base}/api/images/job_x/status", timeout=10)
+                if answer.status_code != 401:
+                    failures.append(f"{answer.status_code} {answer.text[:100]}")
+            except requests.RequestException as error:
+                failures.append(repr(error))
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.3)
+
+    client = threading.Thread(target=normal_clients)
+    reconnected = 0
+    try:
+        client.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            tick = time.monotonic()
+            for entry in slow:
+                at = entry.sent % len(request)
+                try:
+                    entry.sock.send(request[at : at + 1])
+                    entry.sent += 1
+                except BlockingIOError:
+                    pass  # not connected yet (still in the backlog)
+                except OSError:
+                    entry.sock.close()
+                    entry.sock, entry.sent = opened(), 0
+                    reconnected += 1
+            time.sleep(max(0.0, 1 - (time.monotonic() - tick)))
+    finally:
+        stop.set()
+        client.join(30)
+        for entry in slow:
+            entry.sock.close()
+    slowest = max(latencies)
+    print(f"normal requests: {len(latencies)}, slowest {slowest:.2f} s; slow sockets reopened {reconnected}")
+
+    # Then every normal request was answered, each within a few seconds
+    assert failures == []
+    assert len(latencies) >= 10
+    assert max(latencies) < 8, sorted(latencies)[-5:]  # locked out, they time out (10 s)

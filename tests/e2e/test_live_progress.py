@@ -126,6 +126,30 @@ def data_until_final(ws: ClientConnection, job_id: str, timeout: float = 30) -> 
     return seen
 
 
+def test_a_taken_events_port_is_said_in_one_line(tmp_path: Path, jwks_file: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT, service_env
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env, _ = service_env(tmp_path, EVENTS_PORT=str(port), **own_keys(jwks_file))
+        ran = subprocess.run(
+            [sys.executable, "-m", "local.emulator.server"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port} for live events" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
 def test_info_describes_the_endpoint_as_the_contract_says(events: dict[str, Any]) -> None:
     assert events["endpoint"].startswith("https://127.0.0.1:") and events["endpoint"].endswith("/event")
     assert events["region"] == "us-east-1" and events["auth_mode"] == "oidc"
@@ -352,6 +376,41 @@ def test_http_refusals_are_json(events: dict[str, Any], minter: TokenMinter) -> 
         events, f"POST /event HTTP/1.1\r\nHost: {host}\r\nContent-Length: 50000000\r\n\r\n".encode()
     )
     assert status == 413
+
+
+def test_a_slow_head_gets_408_and_bad_framing_400(events: dict[str, Any]) -> None:
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=15) as plain,
+        tls(events).wrap_socket(plain, server_hostname="127.0.0.1") as secure,
+    ):
+        started = time.monotonic()
+        secure.sendall(b"GET /event HTTP/1.1\r\n")  # and never the rest
+        answer = secure.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer, answer
+        assert time.monotonic() - started < 10
+    status, body = raw_https(events, b"GET /event HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    assert status == 400 and body["code"] == "bad_request"
+
+
+def test_a_thousand_idle_connections_do_not_lock_anyone_out(
+    events: dict[str, Any], minter: TokenMinter
+) -> None:
+    port = int(events["endpoint"].split(":")[2].split("/")[0])
+    context = tls(events)
+    idle = []
+    try:
+        for _ in range(1010):  # past the budget of 1,000: the quietest are closed to make room
+            plain = socket.create_connection(("127.0.0.1", port), timeout=15)
+            idle.append(context.wrap_socket(plain, server_hostname="127.0.0.1"))
+        with initialized(events, minter.token("user_alice")) as ws:
+            assert (
+                subscribe(ws, events, channel_of(events, "user_alice"), minter.token("user_alice"))["type"]
+                == "subscribe_success"
+            )
+    finally:
+        for connection in idle:
+            connection.close()
 
 
 def test_the_front_ends_origin_may_connect(events: dict[str, Any], minter: TokenMinter) -> None:

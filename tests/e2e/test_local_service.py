@@ -152,7 +152,7 @@ def test_cors_preflight_as_the_http_api_answers_it(service_off: LocalService) ->
 
 def test_unknown_routes_are_json_404s(service_off: LocalService) -> None:
     """Answered by the template's `$default` route (UnknownRouteFunction), as on AWS."""
-    for method, path in (("GET", "/nope"), ("GET", "/api/images"), ("POST", "/api/images/job_x/nothing")):
+    for method, path in (("GET", "/nope"), ("GET", "/api/imagery"), ("POST", "/api/images/job_x/nothing")):
         response = requests.request(method, f"{service_off.base}{path}", timeout=10)
         assert response.status_code == 404
         assert json_of(response)["code"] == "not_found"

@@ -41,13 +41,15 @@ def page(dev_service: LocalService) -> Iterator[Any]:
 def test_the_playground_shows_progress_by_push_and_names_its_channel(
     page: Any, dev_service: LocalService, tmp_path: Path
 ) -> None:
+    # The token is minted: the page subscribes to its person's channel and says which
     page.fill("#user", "user_live")
     page.click("#mint")
     page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
-    page.click("#go")
     page.wait_for_selector("#live[data-state=live]", timeout=JOB_SECONDS)
     realtime = dev_service.info()["events"]["realtime"]
     assert page.inner_text("#live") == f"Live progress: subscribed to /jobs/users/user-live on {realtime}."
+    # A job: its steps move the progress bar by push
+    page.click("#go")
     page.wait_for_selector("#status[data-status=completed]", timeout=JOB_SECONDS)
     pushed = int(page.get_attribute("#status", "data-pushed") or 0)
     assert pushed >= 2, "the stand-in's progress steps and the completion came by push"

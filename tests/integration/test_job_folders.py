@@ -103,3 +103,14 @@ def test_the_deployment_may_set_another_pattern(monkeypatch: pytest.MonkeyPatch,
         ]
         == 200
     )
+
+
+def test_a_video_file_without_its_duration_is_refused(lambda_context: Any) -> None:
+    """The contract's video entries are the images' "plus duration_seconds" (the sender kit's drift test
+    found the service accepting one without it, which the kit, rightly, never sends)."""
+    payload = delivery("job_clip", "video", "videos/job_clip/0.mp4", "user_1")
+    del payload["data"]["videos"][0]["duration_seconds"]
+    response = deliver(payload, "video", lambda_context)
+    assert response["statusCode"] == 422, response["body"]
+    assert "duration_seconds is required" in response_json(response)["message"]
+    assert list(Generation.scan()) == []

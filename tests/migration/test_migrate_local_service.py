@@ -363,6 +363,27 @@ def test_a_role_that_may_not_read_a_table_is_told_so_not_that_the_table_is_missi
     assert scan(service) == before
 
 
+def test_a_role_that_may_not_use_the_schema_is_told_so_not_that_the_tables_are_missing(
+    service: LocalService, legacy_db: str, tmp_path: Path
+) -> None:
+    role = f"outsider_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(legacy_db, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')  # a name we made
+        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+        admin.execute("REVOKE USAGE ON SCHEMA public FROM PUBLIC")  # this test's own database
+    as_outsider = legacy_db.replace("postgresql://postgres@", f"postgresql://{role}@")
+
+    run = migrate(as_outsider, tmp_path / "outside.json", PORT=service.env["PORT"])
+
+    assert run.code == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert line == (
+        f'migrate: permission denied: the role "{role}" may not use schema "public", which holds the '
+        f'tables (GRANT USAGE ON SCHEMA "public" TO "{role}")'
+    )
+    assert not (tmp_path / "outside.json").exists()
+
+
 def test_an_unreachable_target_or_a_missing_table(
     service: LocalService, legacy_db: str, tmp_path: Path
 ) -> None:

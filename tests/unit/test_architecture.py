@@ -26,8 +26,14 @@ STANDALONE = {FUNCTIONS / "unknown_route" / "app.py"}
 DATA_ACCESS = {"data/generations.py", "data/notifications.py"}
 HTTP_MODULES = {"edge/api.py"}
 MODELS = {"Generation", "Notification", "GeneratedFile", "UserJobsInFlight"}
-# What a handler may import from Powertools' event handler: routing, not answers.
-ROUTING_NAMES = {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response"}
+# What a handler may import from Powertools' event handler: routing and route metadata, not answers.
+ROUTING_NAMES = {
+    "APIGatewayHttpResolver",
+    "APIGatewayHttpRouter",
+    "AppSyncEventsResolver",
+    "OpenAPIResponse",
+    "Response",
+}
 EXPRESSION_METHODS = {
     "exists",
     "does_not_exist",
@@ -108,11 +114,7 @@ def _is_http_answer(node: ast.AST) -> bool:
         if module.startswith("aws_lambda_powertools.event_handler.events_appsync"):
             return False  # AppSync Events (live progress): not HTTP, its refusal is not an HTTP status
         return module.startswith("aws_lambda_powertools.event_handler") and (
-            module.endswith("exceptions")
-            or bool(
-                names
-                - {"APIGatewayHttpResolver", "APIGatewayHttpRouter", "Response", "AppSyncEventsResolver"}
-            )
+            module.endswith("exceptions") or bool(names - ROUTING_NAMES)
         )
     if isinstance(node, ast.Call):
         return isinstance(node.func, ast.Name) and node.func.id == "Response"

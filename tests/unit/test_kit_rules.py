@@ -72,3 +72,22 @@ def test_the_playground_takes_its_bounds_and_final_statuses_from_the_service() -
         mediagen.core.shared_rules.MAX_NUM_IMAGES,
         mediagen.core.shared_rules.MAX_REQUEST_DURATION_SECONDS,
     )
+
+
+def test_the_live_clients_order_statuses_as_the_service_moves_them() -> None:
+    """Events may arrive out of order: the kits keep the newest by the order of statuses, which is the
+    service's (in flight in its order, then any final state, which never moves). The front-end kit
+    states it (its RANK, type-checked against the generated schema); the playground takes it from
+    config.json (`in_flight_statuses`, `final_statuses`) and states none of its own."""
+    from local.emulator.playground import page_rules
+    from mediagen.contract.payloads import IN_FLIGHT_STATUSES
+
+    expected = {str(status): IN_FLIGHT_STATUSES.index(status) for status in IN_FLIGHT_STATUSES}
+    expected |= {str(status): len(IN_FLIGHT_STATUSES) for status in FINAL_STATUSES}
+    kit = (ROOT / "kits" / "frontend" / "src" / "live.ts").read_text()
+    found = re.search(r"const RANK[^=]*=\s*\{([^}]*)\}", kit)
+    assert found, "live.ts: RANK not found"
+    assert {name: int(value) for name, value in re.findall(r"(\w+):\s*(\d+)", found[1])} == expected
+    assert page_rules()["in_flight_statuses"] == [str(status) for status in IN_FLIGHT_STATUSES]
+    playground = (ROOT / "kits" / "playground" / "live.js").read_text()
+    assert not any(f'"{status}"' in playground or f"{status}:" in playground for status in expected)

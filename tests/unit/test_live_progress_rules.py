@@ -70,10 +70,24 @@ def test_a_failed_job_carries_its_error() -> None:
         record(image(author_id={"NULL": True})),  # unattributed: visible to nobody
         record({**image(), "alias_of": {"S": "job_0"}, "status": {"S": "alias"}}),  # an alias item
         record({"job_id": {"S": "x"}, "status": {"S": "something else"}}),  # not a job
+        record(image("deleted", deleted_at={"S": STAMP}), image()),  # a deleted job's tombstone
     ],
 )
 def test_what_shows_no_change_to_anyone_is_not_published(unpublished: dict[str, Any]) -> None:
     assert change_of(unpublished) is None
+
+
+def test_a_backfill_of_old_jobs_is_not_live_progress() -> None:
+    # Given a job the migration writes with the old system's times, recorded by the stream now
+    old = record(image(status="completed", progress=100), None, "INSERT")
+    old["dynamodb"]["ApproximateCreationDateTime"] = 1_790_000_000  # 2026-09-21: months after the job
+    old["dynamodb"]["NewImage"]["updated_at"] = {"S": "2026-01-01T00:00:00.000000+0000"}
+    assert change_of(old) is None
+    # A write of now is published
+    now = record(image(progress=60), image())
+    now["dynamodb"]["ApproximateCreationDateTime"] = 1_795_000_000
+    now["dynamodb"]["NewImage"]["updated_at"] = {"S": "2026-11-18T11:06:39.000000+0000"}
+    assert change_of(now) is not None
 
 
 def test_a_job_without_organization_goes_to_its_author_only() -> None:

@@ -33,3 +33,40 @@ def test_the_sandboxes_enforce_the_templates_timeouts_times_the_scale() -> None:
     # Then every function is there, with the template's timeout, times the scale
     assert unscaled == template_timeouts
     assert scaled == {name: 10 * seconds for name, seconds in template_timeouts.items()}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "65536", "http", "1.5"])
+def test_an_embedded_aws_port_that_is_not_a_port_is_refused(value: str) -> None:
+    with pytest.raises(SystemExit, match=f"LOCAL_AWS_PORT must be a port number, not '{value}'"):
+        Settings.from_environment({**ISSUER, "WEBHOOK_SECRETS": "whsec_c2VjcmV0", "LOCAL_AWS_PORT": value})
+
+
+def test_the_embedded_aws_port_is_free_unless_chosen() -> None:
+    settings = {**ISSUER, "WEBHOOK_SECRETS": "whsec_c2VjcmV0"}
+    assert Settings.from_environment(settings).aws_port == 0
+    assert Settings.from_environment({**settings, "LOCAL_AWS_PORT": " 4566 "}).aws_port == 4566
+
+
+@pytest.mark.parametrize(
+    ("host", "refused"),
+    [
+        ("127.0.0.1:3000", False),
+        ("localhost:3000", False),
+        ("LOCALHOST:3000", False),
+        ("[::1]:3000", False),
+        ("evil.example.com:3000", True),  # DNS rebinding: the page's own name
+        ("127.0.0.1.evil.example.com:3000", True),
+        ("localhost.evil.example.com:3000", True),
+        ("127.0.0.1:3001", True),  # another port
+        ("127.0.0.1", True),
+        ("", True),
+        (None, True),
+    ],
+)
+def test_a_port_answers_for_its_loopback_names_only(host: str | None, refused: bool) -> None:
+    from local.emulator.http_server import host_refusal
+
+    refusal = host_refusal(host, 3000)
+    assert (refusal is not None) == refused
+    if refusal:
+        assert refusal[:2] == (421, "misdirected_request")

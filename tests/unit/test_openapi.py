@@ -8,7 +8,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 
 from deploy.cfn_functions import http_routes
-from deploy.openapi import ERROR_SCHEMA, OPERATIONS, OUTPUT, build_openapi, render
+from deploy.openapi import ERROR_SCHEMA, OPERATIONS, OUTPUT, build_openapi, render, route_metadata
 from mediagen.contract import payloads
 
 
@@ -24,6 +24,20 @@ def test_every_route_of_the_template_is_described() -> None:
     assert "$default" not in paths
     for route in routes:
         assert route.method.lower() in paths[route.path]
+
+
+def test_each_route_says_its_summary_and_security_on_its_decorator() -> None:
+    """Powertools' route metadata, next to the route, is what the description says of it."""
+    metadata = route_metadata()
+    paths = build_openapi()["paths"]
+    for route in [route for route in http_routes() if not route.is_default]:
+        decorated = metadata[route.route_key]
+        assert decorated.summary, f"{route.route_key}: its decorator has no summary"
+        assert decorated.security, f"{route.route_key}: its decorator has no security"
+        described = paths[route.path][route.method.lower()]
+        assert described["summary"] == decorated.summary
+        for status, answer in (decorated.responses or {}).items():
+            assert described["responses"][str(status)]["description"] == answer["description"]
 
 
 def test_every_reference_resolves() -> None:

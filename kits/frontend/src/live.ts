@@ -81,6 +81,8 @@ export interface WatchOptions {
   channel: string;
   /** Each newer state of the job, pushed or polled. */
   onStatus: (status: StatusView, source: "push" | "poll") => void;
+  /** Every event pushed for this job, newer or not (`onStatus` gets only the newer ones). */
+  onPush?: (status: StatusView) => void;
   /** "live" while the subscription is up, "polling" while the socket is down (or not up yet). */
   onMode?: (mode: LiveMode) => void;
   /** Polling interval while the socket is down, in ms (default 2000). */
@@ -97,7 +99,7 @@ export interface JobWatch {
 /** Follow a job to its final state: pushed changes while the socket is up, polling while it is down;
  * on reconnection, one status read catches up with what happened meanwhile. */
 export function watchJob(options: WatchOptions): JobWatch {
-  const { client, kind, jobId, channel, onStatus, onMode, pollIntervalMs = 2000, signal } = options;
+  const { client, kind, jobId, channel, onStatus, onPush, onMode, pollIntervalMs = 2000, signal } = options;
   let latest: StatusView | null = null;
   let mode: LiveMode | null = null;
   let stopped = false;
@@ -182,7 +184,11 @@ export function watchJob(options: WatchOptions): JobWatch {
     try {
       connection = await events.connect(channel);
       const current = connection.subscribe({
-        next: (message: { event: unknown }) => apply(message.event as StatusView, "push"),
+        next: (message: { event: unknown }) => {
+          const status = message.event as StatusView;
+          if (status?.job_id === jobId) onPush?.(status);
+          apply(status, "push");
+        },
         error: () => down(),
       });
       subscription = current;

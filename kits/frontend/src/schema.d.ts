@@ -841,7 +841,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, malformed or invalid Standard Webhooks signature, or a timestamp 5 minutes off */
+            /** @description Missing, malformed or invalid Standard Webhooks signature, or a timestamp 5 min off */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1006,7 +1006,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, malformed or invalid Standard Webhooks signature, or a timestamp 5 minutes off */
+            /** @description Missing, malformed or invalid Standard Webhooks signature, or a timestamp 5 min off */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -25,6 +25,7 @@ from mediagen.contract.payloads import (
     JobStatus,
     Kind,
     MediaFile,
+    Source,
 )
 from mediagen.core.errors import TemporaryFault
 from mediagen.core.settings import settings
@@ -40,6 +41,9 @@ from mediagen.data.models import (
 
 SOURCE_BACKEND_DIRECT = "backend-direct"
 SOURCE_ALIAS = "alias"
+# The contract's names of the stored sources (POST .../generate stores "api"): what the library and
+# the notifications answer.
+SOURCE_NAMES: dict[str, Source] = {"api": "front-end", SOURCE_BACKEND_DIRECT: "backend-direct"}
 ALIAS_STATUS = "alias"  # an alias item is not a job: it has no JobStatus
 # A deleted job's item stays as a tombstone: its id is spent (later webhooks answer `deleted`, a
 # generate reusing it 409). Not a JobStatus either. Erasure writes its own tombstone status.

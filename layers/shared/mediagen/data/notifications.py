@@ -14,17 +14,13 @@ from mediagen.contract.payloads import (
     NotificationsPage,
     NotificationType,
     NotificationView,
-    Source,
 )
 from mediagen.core.errors import MalformedRequest, NotFound
 from mediagen.core.observability import MetricName, count, logger
-from mediagen.data.generations import SOURCE_BACKEND_DIRECT, condition_failed, notify_if_notifiable
+from mediagen.data.generations import SOURCE_NAMES, condition_failed, notify_if_notifiable
 from mediagen.data.models import Notification
 
 NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
-
-# The contract's names of the stored sources (POST .../generate stores "api").
-SOURCE_NAMES: dict[str, Source] = {"api": "front-end", SOURCE_BACKEND_DIRECT: "backend-direct"}
 
 TITLES: dict[NotificationType, str] = {
     "IMAGE_COMPLETED": "🎨 Images générées avec succès",

@@ -30,6 +30,11 @@ from mediagen.core.observability import logger, metrics
 
 MAX_BODY_BYTES = 256 * 1024
 
+# The OpenAPI security requirements of the routes (their schemes are described in deploy/openapi.py):
+# a Clerk session token, or the three Standard Webhooks headers together.
+USER_SECURITY: list[dict[str, list[str]]] = [{"user": []}]
+WEBHOOK_SECURITY: list[dict[str, list[str]]] = [{"webhookId": [], "webhookTimestamp": [], "webhook": []}]
+
 # The one place where the domain's errors become HTTP answers (the contract's table of statuses).
 HTTP_STATUS: dict[type[DomainError], int] = {
     MalformedRequest: 400,

@@ -123,6 +123,8 @@ def media_files(kind: Kind, webhook: CompletionWebhook) -> list[MediaFile]:
             raise InvalidPayload(f"data.{own}[{index}].format must be one of {sorted(allowed)}.")
         if kind == "image" and media.duration_seconds is not None:
             raise InvalidPayload(f"data.{own}[{index}].duration_seconds is for videos only.")
+        if kind == "video" and media.duration_seconds is None:  # the contract: "plus duration_seconds"
+            raise InvalidPayload(f"data.{own}[{index}].duration_seconds is required for a video.")
     folder = settings().media_key_prefix(kind, webhook.job_id)
     for path in webhook.file_keys():  # well-formed already (CompletionWebhook's validator)
         problem = outside_folder(path, folder)

@@ -52,7 +52,6 @@ CURSOR_MAC_BYTES = 16
 FILTERED_EVALUATION_FACTOR = 5
 MAX_EVALUATED = 500
 _SORT_KEY = re.compile(r"^(image|video)#\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[A-Za-z0-9_-]{1,64}$")
-SOURCE_NAMES = {"api": "front-end", generations.SOURCE_BACKEND_DIRECT: "backend-direct"}
 
 
 # --- Retention ------------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ def library_item(job: Generation) -> LibraryItem:
         **status_fields(job),
         prompt=job.prompt,
         model=job.model,
-        source=SOURCE_NAMES.get(str(job.source), "front-end"),
+        source=generations.SOURCE_NAMES.get(str(job.source), "front-end"),
         author_id=str(job.author_id),
         organization_id=job.organization,
         preview_url=preview_url(job),

@@ -10,6 +10,7 @@ differs from the one before the write (a dispatch lease or a duplicate delivery 
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from mediagen.contract.channels import job_channels
@@ -46,6 +47,11 @@ def status_body(image: Mapping[str, Any]) -> tuple[Generation, dict[str, Any]] |
     return generation, view.model_dump(mode="json", exclude_unset=True)
 
 
+# A write whose job was last updated longer ago than this, when the stream recorded it, is not live
+# progress but a backfill (the migration keeps the old system's times): nobody is waiting for it.
+BACKFILL_SECONDS = 15 * 60
+
+
 def change_of(record: Mapping[str, Any]) -> Change | None:
     """The change a DynamoDB stream record (Lambda's event shape) makes visible, or None."""
     if record.get("eventName") not in ("INSERT", "MODIFY"):
@@ -58,6 +64,11 @@ def change_of(record: Mapping[str, Any]) -> Change | None:
     old = status_body(stream.get("OldImage") or {})
     if old is not None and _visible(old[1]) == _visible(body):
         return None
+    recorded = stream.get("ApproximateCreationDateTime")
+    if isinstance(recorded, int | float) and not isinstance(recorded, bool):
+        age = datetime.fromtimestamp(recorded, UTC) - generation.updated_at
+        if age.total_seconds() > BACKFILL_SECONDS:
+            return None
     channels = job_channels(generation.author_id, generation.organization)
     if not channels:
         return None  # unattributed: visible to nobody, pushed to nobody
