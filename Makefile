@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench bench-library migrate python-min-check
+.PHONY: venv test lint typecheck check run clean bench bench-library migrate erase python-min-check
 
 venv: $(VENV)/.installed
 
@@ -58,6 +58,13 @@ run: venv
 # reach it as environment variables (make exports command-line variables), never on a command line.
 migrate: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m migration
+
+# Erase a person as Clerk's user.deleted does (docs/runbook.md): make erase USER=user_2abc... [DRY_RUN=1]
+# [TARGET=aws STACK=name] [REPORT=path]. USER is also the login name: only a USER given on the command
+# line is taken, never the login name.
+erase: export ERASE_USER := $(if $(filter command line,$(origin USER)),$(USER),)
+erase: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.erase
 
 # The front end's flow against the running service (make run in another terminal).
 demo: venv
@@ -149,7 +156,8 @@ CHECKS := .checks-venv
 ENV ?= dev
 DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.cli
 
-.PHONY: checkov pip-audit deploy deploy-check api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
+.PHONY: checkov pip-audit deploy deploy-check api-url webhook-secret generator-api-key stack-outputs smoke clean-checks \
+	clerk-webhook-url clerk-webhook-secret
 
 $(CHECKS)/.installed: .ci/checks-requirements.txt
 	@[ -x $(CHECKS)/bin/python ] || $(PYTHON) -m venv $(CHECKS)
@@ -188,6 +196,12 @@ generator-api-key: venv
 	@$(DEPLOY) generator-api-key --env $(ENV)
 stack-outputs: venv
 	@$(DEPLOY) outputs --env $(ENV)
+# Clerk (docs/deploy.md): the endpoint to add in its dashboard, then its signing secret handed over
+# (asked without echo, or CLERK_WEBHOOK_SECRET=whsec_...; KEEP_PREVIOUS=1 keeps the old one active).
+clerk-webhook-url: venv
+	@$(DEPLOY) clerk-webhook-url --env $(ENV)
+clerk-webhook-secret: venv
+	@$(DEPLOY) clerk-webhook-secret --env $(ENV)
 
 # The front end's flow, checked: bare `make smoke` against `make run` (its development key and secret, on
 # PORT); `make smoke API_URL=https://...` against a deployment (WEBHOOK_SECRET and SMOKE_TOKEN from the
