@@ -23,9 +23,11 @@ $(VENV)/.installed: pyproject.toml kits/sender/pyproject.toml
 test: venv
 	$(PY) -m pytest
 
+# actionlint: the GitHub Actions workflow (.github/workflows), from the binary wheel of pyproject's dev pins.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint -color=false
 
 typecheck: venv
 	$(VENV)/bin/mypy layers/shared functions deploy local tests bench migration kits/sender
@@ -110,6 +112,19 @@ $(TOOLS)/.installed: .ci/tools-requirements.txt
 	$(TOOLS)/bin/python -m pip install --quiet -r .ci/tools-requirements.txt
 	@touch $@
 
+# AWS's SAM transform (aws-sam-translator), in its own virtualenv (it pins a pydantic the layer's does not
+# meet): tests/integration/test_permissions.py expands template.yaml with it, offline, into the roles
+# `sam deploy` creates. `make permissions` prints each function's grants.
+TRANSLATOR := .sam-translator-venv
+$(TRANSLATOR)/.installed: .ci/sam-translator-requirements.txt
+	@[ -x $(TRANSLATOR)/bin/python ] || $(PYTHON) -m venv $(TRANSLATOR)
+	$(TRANSLATOR)/bin/python -m pip install --quiet --upgrade pip
+	$(TRANSLATOR)/bin/python -m pip install --quiet -r .ci/sam-translator-requirements.txt
+	@touch $@
+sam-translator: $(TRANSLATOR)/.installed
+permissions: $(TRANSLATOR)/.installed venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.permissions
+
 template-check: $(TOOLS)/.installed venv
 	$(TOOLS)/bin/cfn-lint template.yaml deploy/monitoring.yaml
 	$(SAM) validate --lint --region us-east-1
@@ -122,7 +137,7 @@ template-check: $(TOOLS)/.installed venv
 
 clean: clean-tools clean-checks
 clean-tools:
-	rm -rf $(TOOLS)
+	rm -rf $(TOOLS) $(TRANSLATOR)
 
 clean:
 	rm -rf $(VENV) .venv-min .pytest_cache .mypy_cache .ruff_cache .aws-sam
@@ -160,15 +175,16 @@ pip-audit: $(CHECKS)/.installed
 # line per problem) and, the first time only, the template's parameters, asked and saved in samconfig.toml
 # [ENV] (SAMCONFIG names another file); then SAM CLI, the build (layer and functions with their bytecode,
 # checked) and `sam deploy` with the saved answers: never --guided, so nothing is asked again.
-deploy: venv
+# The checks need only a virtualenv that exists (order-only): a stale one is refreshed after them.
+deploy: | $(VENV)/.installed
 	@$(DEPLOY) prepare --env $(ENV)
-	@$(MAKE) --no-print-directory $(TOOLS)/.installed
+	@$(MAKE) --no-print-directory venv $(TOOLS)/.installed
 	$(SAM) build
 	$(PY) -m deploy.checks.build .aws-sam/build
-	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
+	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV)) $(SAM_DEPLOY_FLAGS)
 
 # The checks of `make deploy` alone: credentials (STS), region, tools; nothing built, asked or changed.
-deploy-check: venv
+deploy-check: | $(VENV)/.installed
 	@$(DEPLOY) check --env $(ENV)
 
 # One command each: what the front end and the generation backend's team need from a stack.

@@ -36,6 +36,15 @@ environment.apply(
     }
 )
 
+# Every AWS call a function makes in this session (and in the sandboxes and local services it starts,
+# which inherit the variable) is recorded: tests/integration/test_permissions.py checks them last.
+import tempfile  # noqa: E402
+
+from local.harness import aws_calls  # noqa: E402
+
+os.environ.setdefault(aws_calls.VARIABLE, tempfile.mkdtemp(prefix="mediagen-aws-calls-"))
+aws_calls.install()
+
 import botocore.endpoint  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
@@ -296,3 +305,8 @@ def run_dispatcher(lambda_context: Any) -> Any:
         return source.drain(max_rounds)
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_suites` run last: they check what the other tests recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suites") is not None)

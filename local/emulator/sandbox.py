@@ -122,6 +122,10 @@ def _init_sandbox(function: Function, environment: Mapping[str, str], ready: Any
             raise RuntimeError(f"{module} was preloaded with other values of {', '.join(differ)}")
     os.environ.clear()
     os.environ.update(environment)
+    # The tests record every AWS call a function makes (tests/integration/test_permissions.py).
+    from local.harness import aws_calls
+
+    aws_calls.install_from_environment()
     signal.signal(signal.SIGALRM, _on_timeout)
     _sandbox.update(function=function, ready=ready, release=release)
     _import_handler()
