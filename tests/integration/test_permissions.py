@@ -26,6 +26,11 @@ READ_BACK = (
     "the read after a refused conditional write that returned no item (mediagen.data.generations: find, "
     "_slot): the stores return the item on refusal, so no test reaches it"
 )
+SECRETS = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+# The deployed path reads these secrets by ARN; the tests give the values directly (CLERK_WEBHOOK_SECRETS,
+# ERASURE_HASH_KEY). The same reading by ARN is proven for the webhook, generator and cursor keys
+# (test_secrets_from_the_stack.py); these still want such a test.
+BY_VALUE = "read by ARN in AWS (parameters.get_secret); the tests set the value itself"
 UNUSED_BECAUSE: dict[tuple[str, str, str], str] = {
     ("GenerateFunction", "dynamodb:GetItem", GENERATIONS): READ_BACK,
     (
@@ -35,6 +40,21 @@ UNUSED_BECAUSE: dict[tuple[str, str, str], str] = {
     ): READ_BACK,
     ("StuckJobSweeperFunction", "dynamodb:GetItem", GENERATIONS): READ_BACK,
     ("DispatchFunction", "dynamodb:GetItem", GENERATIONS): READ_BACK,
+    (
+        "ClerkWebhookFunction",
+        "dynamodb:GetItem",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ErasedPeopleTable",
+    ): "the read after a refused put that returned no item (mediagen.data.erased_people: find)",
+    **{
+        (function, "secretsmanager:GetSecretValue", f"{SECRETS}{secret}-AbCdEf"): BY_VALUE
+        for function, secret in (
+            ("ClerkWebhookFunction", "ClerkWebhookSecrets"),
+            ("ClerkWebhookFunction", "ErasureHashKey"),
+            ("ErasureFunction", "ErasureHashKey"),
+            ("CompletionWebhookFunction", "ErasureHashKey"),
+            ("GenerateFunction", "ErasureHashKey"),
+        )
+    },
     (
         "LivePublisherFunction",
         "sqs:SendMessage",
