@@ -26,7 +26,6 @@ READ_BACK = (
     "the read after a refused conditional write that returned no item (mediagen.data.generations: find, "
     "_slot): the stores return the item on refusal, so no test reaches it"
 )
-SECRETS = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
 UNUSED_BECAUSE: dict[tuple[str, str, str], str] = {
     ("GenerateFunction", "dynamodb:GetItem", GENERATIONS): READ_BACK,
     (
