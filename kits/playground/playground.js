@@ -258,6 +258,69 @@ async function refreshNotifications() {
   }
 }
 
+// The library: one request a page (each item carries its signed preview URL), `More` follows the opaque
+// cursor; `Delete` asks the API to delete the job (its author only), then it leaves the gallery.
+let library = { cursor: null, count: 0 };
+
+function libraryQuery(cursor) {
+  const query = new URLSearchParams({ limit: "20", scope: $("library-scope").value });
+  if ($("library-status").value) query.set("status", $("library-status").value);
+  if (cursor) query.set("cursor", cursor);
+  return `/api/${$("library-kind").value}s?${query}`;
+}
+
+function galleryItem(kind, item) {
+  const entry = document.createElement("li");
+  entry.dataset.jobId = item.job_id;
+  entry.dataset.status = item.status;
+  if (item.preview_url) {
+    const media = document.createElement(kind === "video" && !item.preview_url.includes(".png") ? "video" : "img");
+    media.src = item.preview_url;
+    if (media.tagName === "IMG") media.alt = item.prompt || item.job_id;
+    entry.append(media);
+  }
+  const caption = document.createElement("span");
+  caption.textContent = `${item.job_id} ${item.status} ${new Date(item.created_at).toISOString()} ${item.source}`;
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "delete";
+  remove.textContent = "Delete";
+  remove.onclick = async () => {
+    try {
+      await call("DELETE", `/api/${kind}s/${encodeURIComponent(item.job_id)}`);
+      entry.remove();
+      library.count -= 1;
+      showLibrarySummary();
+      await refreshNotifications();
+    } catch (error) {
+      caption.textContent = error.message;
+      caption.className = "error";
+    }
+  };
+  entry.append(caption, document.createElement("br"), remove);
+  return entry;
+}
+
+function showLibrarySummary() {
+  $("library-summary").textContent = `${library.count} shown${library.cursor ? ", more on the next page" : ""}`;
+}
+
+async function loadLibrary(more = false) {
+  if (!$("token").value.trim()) return;
+  const kind = $("library-kind").value;
+  try {
+    const page = await call("GET", libraryQuery(more ? library.cursor : null));
+    const nodes = page.items.map((item) => galleryItem(kind, item));
+    if (more) $("gallery").append(...nodes);
+    else $("gallery").replaceChildren(...nodes);
+    library = { cursor: page.next_cursor, count: (more ? library.count : 0) + page.items.length };
+    $("library-more").hidden = !page.next_cursor;
+    showLibrarySummary();
+  } catch (error) {
+    $("library-summary").textContent = error.message;
+  }
+}
+
 async function start() {
   const config = await (await fetch("config.json")).json();
   api = config.api;
@@ -278,6 +341,14 @@ async function start() {
   $("generate-form").onsubmit = generate;
   $("cancel").onclick = cancel;
   $("refresh").onclick = refreshNotifications;
+  for (const status of rules.statuses || [...FINAL, "queued", "processing"]) {
+    const option = document.createElement("option");
+    option.value = option.textContent = status;
+    $("library-status").append(option);
+  }
+  $("library-refresh").onclick = () => loadLibrary(false);
+  $("library-more").onclick = () => loadLibrary(true);
+  for (const id of ["library-kind", "library-scope", "library-status"]) $(id).onchange = () => loadLibrary(false);
   document.body.dataset.ready = "true";
 }
 

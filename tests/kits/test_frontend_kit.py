@@ -87,8 +87,17 @@ const invalid = await failure(() => client.generate("image", { prompt: "" }));
 const finalCancel = await failure(() => client.cancel("image", answer.job_id));
 const signedOut = await failure(() =>
   createMediagenClient({ baseUrl: base, getToken: async () => null }).notifications());
+const second = await client.generate("image", { prompt: "Un second phare", num_images: 1, size: "64x48" });
+await client.waitUntilFinal("image", second.job_id, { initialDelayMs: 100 });
+const firstPage = await client.library("image", { limit: 1 });
+const secondPage = await client.library("image", { limit: 1, cursor: firstPage.next_cursor });
+const deleted = await client.deleteJob("image", answer.job_id);
+const afterDelete = await client.library("image", { limit: 100 });
+const deletedAgain = await failure(() => client.deleteJob("image", answer.job_id));
+const badCursor = await failure(() => client.library("image", { cursor: "not.mine" }));
 console.log(JSON.stringify({ answer, again, final, statuses, result, page, read, after, missing, invalid,
-                             finalCancel, signedOut }));
+                             finalCancel, signedOut, second, firstPage, secondPage, deleted, afterDelete,
+                             deletedAgain, badCursor }));
 """
 
 
@@ -129,3 +138,12 @@ def test_the_typed_client_runs_against_the_service(
     assert out["invalid"] == {"isMediagenError": True, "status": 422, "code": "validation_error"}
     assert out["finalCancel"]["status"] == 409
     assert out["signedOut"] == {"isMediagenError": True, "status": 401, "code": "signed_out"}
+    # the library: pages newest first with an opaque cursor, a signed preview, then a delete
+    second_id = out["second"]["job_id"]
+    assert [i["job_id"] for i in out["firstPage"]["items"]] == [second_id]
+    assert [i["job_id"] for i in out["secondPage"]["items"]] == [job_id]
+    assert "X-Amz-Signature=" in out["firstPage"]["items"][0]["preview_url"]
+    assert out["deleted"] == {"job_id": job_id, "deleted": True}
+    assert [i["job_id"] for i in out["afterDelete"]["items"]] == [second_id]
+    assert out["deletedAgain"] == {"isMediagenError": True, "status": 404, "code": "not_found"}
+    assert out["badCursor"] == {"isMediagenError": True, "status": 400, "code": "invalid_cursor"}

@@ -13,7 +13,10 @@ import {
   MediagenError,
   userChannel,
   watchJob,
+  type JobStatus,
   type Kind,
+  type LibraryItem,
+  type LibraryScope,
   type LiveMode,
   type NotificationView,
   type ResultView,
@@ -161,4 +164,77 @@ export function useNotifications() {
     void refresh();
   }, [refresh]);
   return { items, unread, refresh, markRead };
+}
+
+/** A person's library (or, with scope "organization", their active organization's), newest first, in
+ * pages: `loadMore` appends the next page (the cursor is kept here; it is opaque and bound to this user
+ * and these filters), `remove` deletes one of the user's own jobs and drops it from the list. A 403
+ * `not_author` means it is a colleague's job; a 404 that it is gone already (dropped too). */
+export function useLibrary(kind: Kind, options: { scope?: LibraryScope; status?: JobStatus; pageSize?: number } = {}) {
+  const client = useMediagen();
+  const { scope = "mine", status, pageSize = 20 } = options;
+  const [items, setItems] = useState<LibraryItem[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [done, setDone] = useState(false);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<MediagenError | Error | null>(null);
+
+  const load = useCallback(
+    async (from: string | null, replace: boolean) => {
+      setLoading(true);
+      try {
+        const page = await client.library(kind, { limit: pageSize, cursor: from, scope, status });
+        setItems((previous) => (replace ? page.items : [...previous, ...page.items]));
+        setCursor(page.next_cursor);
+        setDone(page.next_cursor === null);
+        setError(null);
+      } catch (caught) {
+        setError(caught as Error);
+      } finally {
+        setLoading(false);
+      }
+    },
+    [client, kind, pageSize, scope, status],
+  );
+  const refresh = useCallback(() => load(null, true), [load]);
+  const loadMore = useCallback(() => (done || loading ? Promise.resolve() : load(cursor, false)), [cursor, done, load, loading]);
+  const remove = useCallback(
+    async (jobId: string) => {
+      try {
+        await client.deleteJob(kind, jobId);
+      } catch (caught) {
+        if (!(caught instanceof MediagenError) || caught.status !== 404) throw caught;
+      }
+      setItems((previous) => previous.filter((item) => item.job_id !== jobId));
+    },
+    [client, kind],
+  );
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+  return { items, loadMore, hasMore: !done, loading, error, refresh, remove };
+}
+
+/** A gallery of the library: one request per page (each item carries its signed preview URL). */
+export function LibraryGallery({ kind = "image" }: { kind?: Kind }) {
+  const { items, loadMore, hasMore, loading, error, remove } = useLibrary(kind);
+  return (
+    <section>
+      {error && <p role="alert">{error.message}</p>}
+      <ul>
+        {items.map((item) => (
+          <li key={item.job_id}>
+            {item.preview_url ? <img src={item.preview_url} alt={item.prompt ?? item.job_id} width={128} /> : <span>{item.status}</span>}
+            <small>{new Date(item.created_at).toLocaleString()}</small>
+            <button type="button" onClick={() => void remove(item.job_id)}>Delete</button>
+          </li>
+        ))}
+      </ul>
+      {hasMore && (
+        <button type="button" onClick={() => void loadMore()} disabled={loading}>
+          More
+        </button>
+      )}
+    </section>
+  );
 }

@@ -13,6 +13,20 @@ export type StatusView = Schemas["StatusView"];
 export type ResultView = Schemas["ResultView"];
 export type NotificationsPage = Schemas["NotificationsPage"];
 export type NotificationView = Schemas["NotificationView"];
+export type LibraryPage = Schemas["LibraryPage"];
+export type LibraryItem = Schemas["LibraryItem"];
+export type DeleteAnswer = Schemas["DeleteAnswer"];
+export type LibraryScope = "mine" | "organization";
+
+export interface LibraryQuery {
+  /** 1..100 items a page (default 20). */
+  limit?: number;
+  /** The previous page's `next_cursor` (opaque; bound to this user, kind, scope and status). */
+  cursor?: string | null;
+  status?: JobStatus;
+  /** "mine" (default): the jobs the user authored; "organization": the active organization's. */
+  scope?: LibraryScope;
+}
 export type JobStatus = StatusView["status"];
 export type ApiError = Schemas["Error"];
 
@@ -174,7 +188,31 @@ export function createMediagenClient({ baseUrl, getToken, fetch }: ClientOptions
     return data;
   }
 
-  return { generate, status, waitUntilFinal, result, cancel, notifications, markRead, raw: api };
+  /** GET /api/{kind}s: one page of the person's library (or their organization's), newest first; each
+   * completed item has a signed `preview_url`. Pass `next_cursor` back as `cursor` for the next page. */
+  async function library(kind: Kind, query: LibraryQuery = {}): Promise<LibraryPage> {
+    const params = {
+      query: { limit: query.limit, cursor: query.cursor ?? undefined, status: query.status, scope: query.scope },
+    };
+    const { data, error, response } =
+      kind === "image" ? await api.GET("/api/images", { params }) : await api.GET("/api/videos", { params });
+    if (!data) fail(response, error);
+    return data;
+  }
+
+  /** DELETE /api/{kind}s/{id}: its author deletes a job (canceled first when in flight), its files and
+   * its notification; 403 for another member of its organization, 404 when it is gone already. */
+  async function deleteJob(kind: Kind, jobId: string): Promise<DeleteAnswer> {
+    const params = { path: { job_id: jobId } };
+    const { data, error, response } =
+      kind === "image"
+        ? await api.DELETE("/api/images/{job_id}", { params })
+        : await api.DELETE("/api/videos/{job_id}", { params });
+    if (!data) fail(response, error);
+    return data;
+  }
+
+  return { generate, status, waitUntilFinal, result, cancel, notifications, markRead, library, deleteJob, raw: api };
 }
 
 export type MediagenClient = ReturnType<typeof createMediagenClient>;
