@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench bench-library migrate python-min-check
+.PHONY: venv test lint typecheck check run clean bench bench-library migrate erase python-min-check
 
 venv: $(VENV)/.installed
 
@@ -23,9 +23,11 @@ $(VENV)/.installed: pyproject.toml kits/sender/pyproject.toml
 test: venv
 	$(PY) -m pytest
 
+# actionlint: the GitHub Actions workflow (.github/workflows), from the binary wheel of pyproject's dev pins.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint -color=false
 
 typecheck: venv
 	$(VENV)/bin/mypy layers/shared functions deploy local tests bench migration kits/sender
@@ -56,6 +58,13 @@ run: venv
 # reach it as environment variables (make exports command-line variables), never on a command line.
 migrate: venv
 	PYTHONPATH=$(SRC_PATH) $(PY) -m migration
+
+# Erase a person as Clerk's user.deleted does (docs/runbook.md): make erase USER=user_2abc... [DRY_RUN=1]
+# [TARGET=aws STACK=name] [REPORT=path]. USER is also the login name: only a USER given on the command
+# line is taken, never the login name.
+erase: export ERASE_USER := $(if $(filter command line,$(origin USER)),$(USER),)
+erase: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.erase
 
 # The front end's flow against the running service (make run in another terminal).
 demo: venv
@@ -103,6 +112,19 @@ $(TOOLS)/.installed: .ci/tools-requirements.txt
 	$(TOOLS)/bin/python -m pip install --quiet -r .ci/tools-requirements.txt
 	@touch $@
 
+# AWS's SAM transform (aws-sam-translator), in its own virtualenv (it pins a pydantic the layer's does not
+# meet): tests/integration/test_permissions.py expands template.yaml with it, offline, into the roles
+# `sam deploy` creates. `make permissions` prints each function's grants.
+TRANSLATOR := .sam-translator-venv
+$(TRANSLATOR)/.installed: .ci/sam-translator-requirements.txt
+	@[ -x $(TRANSLATOR)/bin/python ] || $(PYTHON) -m venv $(TRANSLATOR)
+	$(TRANSLATOR)/bin/python -m pip install --quiet --upgrade pip
+	$(TRANSLATOR)/bin/python -m pip install --quiet -r .ci/sam-translator-requirements.txt
+	@touch $@
+sam-translator: $(TRANSLATOR)/.installed
+permissions: $(TRANSLATOR)/.installed venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.permissions
+
 template-check: $(TOOLS)/.installed venv
 	$(TOOLS)/bin/cfn-lint template.yaml deploy/monitoring.yaml
 	$(SAM) validate --lint --region us-east-1
@@ -115,7 +137,7 @@ template-check: $(TOOLS)/.installed venv
 
 clean: clean-tools clean-checks
 clean-tools:
-	rm -rf $(TOOLS)
+	rm -rf $(TOOLS) $(TRANSLATOR)
 
 clean:
 	rm -rf $(VENV) .venv-min .pytest_cache .mypy_cache .ruff_cache .aws-sam
@@ -134,7 +156,8 @@ CHECKS := .checks-venv
 ENV ?= dev
 DEPLOY := PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.cli
 
-.PHONY: checkov pip-audit deploy deploy-check api-url webhook-secret generator-api-key stack-outputs smoke clean-checks
+.PHONY: checkov pip-audit deploy deploy-check api-url webhook-secret generator-api-key stack-outputs smoke clean-checks \
+	clerk-webhook-url clerk-webhook-secret
 
 $(CHECKS)/.installed: .ci/checks-requirements.txt
 	@[ -x $(CHECKS)/bin/python ] || $(PYTHON) -m venv $(CHECKS)
@@ -152,15 +175,16 @@ pip-audit: $(CHECKS)/.installed
 # line per problem) and, the first time only, the template's parameters, asked and saved in samconfig.toml
 # [ENV] (SAMCONFIG names another file); then SAM CLI, the build (layer and functions with their bytecode,
 # checked) and `sam deploy` with the saved answers: never --guided, so nothing is asked again.
-deploy: venv
+# The checks need only a virtualenv that exists (order-only): a stale one is refreshed after them.
+deploy: | $(VENV)/.installed
 	@$(DEPLOY) prepare --env $(ENV)
-	@$(MAKE) --no-print-directory $(TOOLS)/.installed
+	@$(MAKE) --no-print-directory venv $(TOOLS)/.installed
 	$(SAM) build
 	$(PY) -m deploy.checks.build .aws-sam/build
-	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV))
+	$(SAM) deploy --config-env $(ENV) $$($(DEPLOY) sam-deploy-args --env $(ENV)) $(SAM_DEPLOY_FLAGS)
 
 # The checks of `make deploy` alone: credentials (STS), region, tools; nothing built, asked or changed.
-deploy-check: venv
+deploy-check: | $(VENV)/.installed
 	@$(DEPLOY) check --env $(ENV)
 
 # One command each: what the front end and the generation backend's team need from a stack.
@@ -172,6 +196,12 @@ generator-api-key: venv
 	@$(DEPLOY) generator-api-key --env $(ENV)
 stack-outputs: venv
 	@$(DEPLOY) outputs --env $(ENV)
+# Clerk (docs/deploy.md): the endpoint to add in its dashboard, then its signing secret handed over
+# (asked without echo, or CLERK_WEBHOOK_SECRET=whsec_...; KEEP_PREVIOUS=1 keeps the old one active).
+clerk-webhook-url: venv
+	@$(DEPLOY) clerk-webhook-url --env $(ENV)
+clerk-webhook-secret: venv
+	@$(DEPLOY) clerk-webhook-secret --env $(ENV)
 
 # The front end's flow, checked: bare `make smoke` against `make run` (its development key and secret, on
 # PORT); `make smoke API_URL=https://...` against a deployment (WEBHOOK_SECRET and SMOKE_TOKEN from the

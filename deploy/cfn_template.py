@@ -89,6 +89,7 @@ TABLE_ENV = {
     "GenerationsTable": "GENERATIONS_TABLE",
     "NotificationsTable": "NOTIFICATIONS_TABLE",
     "JobsInFlightTable": "JOBS_IN_FLIGHT_TABLE",
+    "ErasedPeopleTable": "ERASED_PEOPLE_TABLE",
 }
 
 

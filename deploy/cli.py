@@ -7,6 +7,8 @@
     python -m deploy.cli api-url --env dev            the front end's API base URL
     python -m deploy.cli webhook-secret --env dev     the whsec_ secret the generation backend signs with
     python -m deploy.cli generator-api-key --env dev  the key our dispatcher presents to the backend
+    python -m deploy.cli clerk-webhook-url --env dev  the endpoint to give Clerk's dashboard
+    python -m deploy.cli clerk-webhook-secret --env dev  hand Clerk's signing secret to the stack
     python -m deploy.cli outputs --env dev            every output of the stack
 
 The answers of an environment live in its sections of samconfig.toml (`SAMCONFIG` names another file):
@@ -20,6 +22,7 @@ Region and credentials: deploy/aws_session.py, for every command alike.
 """
 
 import argparse
+import getpass
 import json
 import os
 import re
@@ -324,6 +327,37 @@ class Stack:
             raise self._failed(f"secret {arn}", exc) from None
         return str(value)
 
+    def put_secret(self, output_key: str, value: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        arn = self.output(output_key)
+        try:
+            self.session.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=value)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._failed(f"secret {arn}", exc) from None
+
+
+def clerk_secret_value(new: str, current: str, keep_previous: bool) -> str:
+    """What ClerkWebhookSecrets holds after Clerk's signing secret `new` is handed over: the new one
+    first; the ones active before too when `keep_previous` (Svix signs with both during its own
+    rotation, so replacing is the usual case). A malformed secret is refused before anything is written."""
+    import base64
+    import binascii
+
+    from mediagen.edge.webhook_signature import parse_secret_value
+
+    secret = new.strip()
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.startswith("whsec_") or len(key) < 16:
+        raise DeployError(
+            "Clerk's signing secret looks like whsec_<base64> (Webhooks, your endpoint, Signing Secret)"
+        )
+    previous = [s for s in parse_secret_value(current) if s.startswith("whsec_") and s != secret]
+    return json.dumps({"secrets": [secret, *(previous if keep_previous else [])]})
+
 
 COMMANDS = (
     "check",
@@ -332,6 +366,8 @@ COMMANDS = (
     "api-url",
     "webhook-secret",
     "generator-api-key",
+    "clerk-webhook-url",
+    "clerk-webhook-secret",
     "outputs",
 )
 
@@ -362,6 +398,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(signing_secret(stack.secret("WebhookSecretsArn")))
             elif arguments.command == "generator-api-key":
                 print(stack.secret("GeneratorApiKeyArn"))
+            elif arguments.command == "clerk-webhook-url":
+                print(stack.output("ClerkWebhookUrl"))
+            elif arguments.command == "clerk-webhook-secret":
+                # From CLERK_WEBHOOK_SECRET, else asked without echo: never on a command line (history).
+                new = os.environ.get("CLERK_WEBHOOK_SECRET") or getpass.getpass(
+                    "Clerk's signing secret (whsec_...): "
+                )
+                keep = os.environ.get("KEEP_PREVIOUS", "") in ("1", "true")
+                value = clerk_secret_value(new, stack.secret("ClerkWebhookSecretsArn"), keep)
+                stack.put_secret("ClerkWebhookSecretsArn", value)
+                print("Clerk's signing secret is active (the webhook reads it within 5 minutes).")
             else:
                 for key, value in sorted(stack.outputs().items()):
                     print(f"{key}\t{value}")

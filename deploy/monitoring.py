@@ -23,6 +23,7 @@ OUTPUT = ROOT / "deploy" / "monitoring.yaml"
 PERIOD = 300
 DEAD_LETTER_QUEUE = "DispatchDeadLetterQueue"
 FILE_REMOVAL_DEAD_LETTER_QUEUE = "FileRemovalDeadLetterQueue"
+ERASURE_DEAD_LETTER_QUEUE = "ErasureDeadLetterQueue"
 LIVE_DEAD_LETTER_QUEUE = "LivePublishDeadLetterQueue"
 # A stream consumer more than this behind the table (IteratorAge, ms) shows live progress late.
 ITERATOR_AGE_THRESHOLD_MS = 30_000
@@ -119,6 +120,10 @@ SERVICE_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Live progress",
         ("LiveEventPublished", "LivePublishRetried", "LivePublishFailed", "LiveSubscribeRefused"),
+    ),
+    (
+        "Erasure",
+        ("ErasureRequested", "JobsErased", "FilesErased", "WebhookDeliveryErased", "ClerkEventIgnored"),
     ),
 )
 
@@ -233,6 +238,19 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
             Threshold=ITERATOR_AGE_THRESHOLD_MS,
             ComparisonOperator="GreaterThanThreshold",
         )
+    resources["ErasureDeadLetterAlarm"] = _alarm(
+        "An erasure failed every attempt and sits in the dead-letter queue: a deleted person's data is "
+        "not erased yet.",
+        "erasure-dead-letter-queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": _ref(f"{ERASURE_DEAD_LETTER_QUEUE}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
     resources["FileRemovalDeadLetterAlarm"] = _alarm(
         "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
         "dead-letter queue and the files are still in the bucket.",
@@ -302,11 +320,17 @@ def dashboard(function_ids: list[str], table_ids: list[str]) -> str:
         (title, [f'["${{MetricsNamespace}}", "{metric}", "service", "mediagen"]' for metric in metrics])
         for title, metrics in SERVICE_WIDGETS
     ]
-    service[3][1].append(
-        f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{DEAD_LETTER_QUEUE}Name}}", '
-        '{"stat": "Maximum", "label": "Dead-letter queue"}]'
-    )
-    service[4][1].extend(
+    rows_of = dict(service)  # each widget's rows, by title (the lists of `service`)
+    for title, queue in (
+        ("Dispatch", DEAD_LETTER_QUEUE),
+        ("Library", FILE_REMOVAL_DEAD_LETTER_QUEUE),
+        ("Erasure", ERASURE_DEAD_LETTER_QUEUE),
+    ):
+        rows_of[title].append(
+            f'["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${{{queue}Name}}", '
+            '{"stat": "Maximum", "label": "Dead-letter queue"}]'
+        )
+    rows_of["Live progress"].extend(
         [
             '["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", '
             f'"${{{LIVE_DEAD_LETTER_QUEUE}Name}}", '
@@ -363,6 +387,7 @@ def parameters(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
         "HttpApi": "The HTTP API's id.",
         f"{DEAD_LETTER_QUEUE}Name": "The dispatch dead-letter queue's name.",
         f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name": "The file removal dead-letter queue's name.",
+        f"{ERASURE_DEAD_LETTER_QUEUE}Name": "The erasure dead-letter queue's name.",
         f"{LIVE_DEAD_LETTER_QUEUE}Name": "The live progress publisher's dead-letter queue's name.",
     }
     declared: dict[str, Any] = {

@@ -153,6 +153,19 @@ _DELETE = Operation(
     errors=(401, 403, 404, 503),
     response_example={"job_id": _JOB, "deleted": True},
 )
+_CLERK = Operation(
+    "ClerkAnswer",
+    request="ClerkEvent",
+    errors=(400, 401, 413, 415, 422, 503),
+    request_example={
+        "data": {"deleted": True, "id": "user_29wBMCtzATuFJut8jO2VNTVekS4", "object": "user"},
+        "object": "event",
+        "type": "user.deleted",
+        "timestamp": 1654012591835,
+        "instance_id": "ins_123",
+    },
+    response_example={"event_id": "msg_2abc", "type": "user.deleted", "outcome": "erasing"},
+)
 
 # Every route of template.yaml; a route missing here is described without its bodies (a test says so).
 OPERATIONS: dict[str, Operation] = {
@@ -165,6 +178,7 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/images/{job_id}/cancel": _CANCEL,
     "POST /api/videos/{job_id}/cancel": _CANCEL,
     "POST /api/webhooks/image-completion": _WEBHOOK,
+    "POST /api/webhooks/clerk": _CLERK,
     "POST /api/webhooks/video-completion": replace(
         _WEBHOOK,
         request_example={
@@ -319,6 +333,9 @@ HANDLER_SETTINGS = {
     "GENERATOR_URL": "https://generator.example/jobs",
     "LIBRARY_CURSOR_KEY": "openapi-generation-only",
     "FILE_REMOVAL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/file-removal",
+    "CLERK_WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "ERASURE_HASH_KEY": "openapi-generation-only-openapi-generation-only",
+    "ERASURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/erasure",
 }
 
 

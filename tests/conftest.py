@@ -17,6 +17,7 @@ environment.apply(
             generations_table="test-generations",
             notifications_table="test-notifications",
             jobs_in_flight_table="test-jobs-in-flight",
+            erased_people_table="test-erased-people",
             metrics_namespace="MediagenTest",
         ),
         # What each function checks at cold start (import); the fixtures below set the real values.
@@ -24,6 +25,9 @@ environment.apply(
         "AUTH_JWKS_URL": "file:///nonexistent/jwks.json",
         "MEDIA_BUCKET": "mediagen-test-media",
         "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "CLERK_WEBHOOK_SECRETS": "whsec_Y2xlcmsgdGVzdCBzZWNyZXQgb2YgMzIgYnl0ZXMhISE=",
+        "ERASURE_HASH_KEY": "test-erasure-hash-key-of-the-stack-0123456789",
+        "ERASURE_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "FILE_REMOVAL_QUEUE_URL": "http://127.0.0.1:9/queue/not-started",
         "LIBRARY_CURSOR_KEY": "test-library-cursor-key-0123456789",
@@ -31,6 +35,15 @@ environment.apply(
         "EVENTS_HTTP_ENDPOINT": "https://127.0.0.1:9/event",
     }
 )
+
+# Every AWS call a function makes in this session (and in the sandboxes and local services it starts,
+# which inherit the variable) is recorded: tests/integration/test_permissions.py checks them last.
+import tempfile  # noqa: E402
+
+from local.harness import aws_calls  # noqa: E402
+
+os.environ.setdefault(aws_calls.VARIABLE, tempfile.mkdtemp(prefix="mediagen-aws-calls-"))
+aws_calls.install()
 
 import botocore.endpoint  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
@@ -92,14 +105,16 @@ def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
     from mediagen.core import settings
     from mediagen.data import generations
-    from mediagen.data.models import Generation, Notification, UserJobsInFlight
+    from mediagen.data.models import ErasedPerson, Generation, Notification, UserJobsInFlight
     from mediagen.edge import auth, webhook_signature
-    from mediagen.outbound import dispatch_queue, events_api, file_removal, media
-    from mediagen.rules import library
+    from mediagen.outbound import dispatch_queue, erasure_queue, events_api, file_removal, media
+    from mediagen.rules import erasure, library
 
     settings.reset_settings()
     generations.reset_connection()
     media._s3_client.cache_clear()
+    erasure_queue._sqs.cache_clear()
+    erasure.reset_key_cache()
     dispatch_queue._sqs.cache_clear()
     file_removal._sqs.cache_clear()
     file_removal._s3.cache_clear()
@@ -110,6 +125,7 @@ def reset_process_state() -> None:
     Generation._connection = None
     Notification._connection = None
     UserJobsInFlight._connection = None
+    ErasedPerson._connection = None
 
 
 @pytest.fixture
@@ -125,6 +141,7 @@ def aws() -> Iterator[None]:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
             patch.setenv("FILE_REMOVAL_QUEUE_URL", queues["FileRemovalQueue"])
+            patch.setenv("ERASURE_QUEUE_URL", queues["ErasureQueue"])
             yield
 
 
@@ -202,6 +219,7 @@ def aws_server(
     queues = create_queues(boto3.client("sqs", endpoint_url=moto_server))
     monkeypatch.setenv("DISPATCH_QUEUE_URL", queues["DispatchQueue"])
     monkeypatch.setenv("FILE_REMOVAL_QUEUE_URL", queues["FileRemovalQueue"])
+    monkeypatch.setenv("ERASURE_QUEUE_URL", queues["ErasureQueue"])
     yield dynamodb
     reset_process_state()
 
@@ -287,3 +305,8 @@ def run_dispatcher(lambda_context: Any) -> Any:
         return source.drain(max_rounds)
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_suites` run last: they check what the other tests recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suites") is not None)

@@ -8,7 +8,7 @@ from mediagen.core.settings import load_settings
 from mediagen.edge.api import WEBHOOK_SECURITY, json_response, lambda_entry
 from mediagen.edge.completion_delivery import receive_completion
 
-load_settings("webhook_secrets|webhook_secrets_arn")
+load_settings("webhook_secrets|webhook_secrets_arn", "erasure_hash_key|erasure_hash_key_arn")
 
 router = APIGatewayHttpRouter()
 SUMMARY = "Completion webhook of the generation backend"

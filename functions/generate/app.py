@@ -18,7 +18,7 @@ from mediagen.edge.api import (
 from mediagen.edge.auth import authenticate_event
 from mediagen.rules.jobs import generate
 
-load_settings(*USER_ROUTE, "dispatch_queue_url")
+load_settings(*USER_ROUTE, "dispatch_queue_url", "erasure_hash_key|erasure_hash_key_arn")
 
 MAX_GENERATE_BYTES = 64 * 1024
 

@@ -1,6 +1,7 @@
 """Development credentials of the local service, kept in `.local/` (gitignored; MEDIAGEN_LOCAL_DIR to
 move it): an RSA key whose JWKS the service trusts when no AUTH_* variable is set, and a webhook secret
-when WEBHOOK_SECRETS is not set. Both survive restarts, so a minted token keeps working.
+when WEBHOOK_SECRETS is not set, a Clerk webhook secret when CLERK_WEBHOOK_SECRETS is not set, and the key of
+the erased people's hashes. All survive restarts, so a minted token keeps working.
 
     python -m local.emulator.devkeys token --user user_1 --org org_1   (what `make token` runs)
 """
@@ -67,11 +68,27 @@ def mint_token(user: str, org: str | None = None, hours: float = 8, azp: str | N
     return jwt.encode(claims, _private_key(), algorithm="RS256", headers={"kid": DEV_KID})
 
 
-def dev_webhook_secret() -> str:
-    path = local_dir() / "dev-webhook-secret"
+def dev_webhook_secret(name: str = "dev-webhook-secret") -> str:
+    """A `whsec_...` secret kept in `.local/name` (made on first use)."""
+    path = local_dir() / name
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text("whsec_" + b64encode(secrets.token_bytes(24)).decode())
+    return path.read_text().strip()
+
+
+def dev_clerk_webhook_secret() -> str:
+    """The development signing secret of the Clerk webhook (CLERK_WEBHOOK_SECRETS unset)."""
+    return dev_webhook_secret("dev-clerk-webhook-secret")
+
+
+def dev_erasure_hash_key() -> str:
+    """The key of the erased people's hashes: kept, so that DYNAMODB_PERSIST's erased people stay
+    erased across restarts (a new key would forget them)."""
+    path = local_dir() / "dev-erasure-hash-key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -53,6 +53,7 @@ IMPORT_TIME_VARIABLES = (
     "GENERATIONS_TABLE",
     "NOTIFICATIONS_TABLE",
     "JOBS_IN_FLIGHT_TABLE",
+    "ERASED_PEOPLE_TABLE",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
 )
@@ -121,6 +122,10 @@ def _init_sandbox(function: Function, environment: Mapping[str, str], ready: Any
             raise RuntimeError(f"{module} was preloaded with other values of {', '.join(differ)}")
     os.environ.clear()
     os.environ.update(environment)
+    # The tests record every AWS call a function makes (tests/integration/test_permissions.py).
+    from local.harness import aws_calls
+
+    aws_calls.install_from_environment()
     signal.signal(signal.SIGALRM, _on_timeout)
     _sandbox.update(function=function, ready=ready, release=release)
     _import_handler()

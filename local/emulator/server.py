@@ -3,8 +3,9 @@
 Every route of template.yaml on http://127.0.0.1:PORT, each request handed as an API Gateway HTTP API
 event (format 2.0) to the same handler AWS runs; SQS and Schedule events run their functions too. AWS
 is moto's server, in this process, with the template's tables, queues, secrets and the media bucket.
-The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, LOCAL_GENERATOR; and
-GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything it started.
+The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, CLERK_WEBHOOK_SECRETS,
+LOCAL_GENERATOR; and GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything
+it started.
 """
 
 import json
@@ -68,10 +69,12 @@ class Settings:
     jwks_url: str
     authorized_parties: str
     webhook_secrets: str
+    clerk_webhook_secrets: str
     generator_on: bool
     generator_url: str | None  # another generation backend than the stand-in
     dev_key: bool  # the issuer is the development key of .local/
     dev_secret: bool
+    dev_clerk_secret: bool
     dynamodb_local: bool = False  # DYNAMODB=local: AWS's DynamoDB Local instead of moto's DynamoDB
     dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
     sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
@@ -97,6 +100,7 @@ class Settings:
                 "Set both AUTH_ISSUER and AUTH_JWKS_URL, or neither (a development key is made)."
             )
         webhook_secrets = env.get("WEBHOOK_SECRETS", "").strip()
+        clerk_webhook_secrets = env.get("CLERK_WEBHOOK_SECRETS", "").strip()
         dynamodb = (env.get("DYNAMODB") or "moto").strip().lower()
         if dynamodb not in ("moto", "local"):
             raise SystemExit(f"DYNAMODB must be moto or local, not {dynamodb!r}")
@@ -117,10 +121,12 @@ class Settings:
             jwks_url=jwks_url or devkeys.dev_jwks_url(),
             authorized_parties=env.get("AUTH_AUTHORIZED_PARTIES", "").strip(),
             webhook_secrets=webhook_secrets or devkeys.dev_webhook_secret(),
+            clerk_webhook_secrets=clerk_webhook_secrets or devkeys.dev_clerk_webhook_secret(),
             generator_on=SWITCH[switch],
             generator_url=env.get("GENERATOR_URL", "").strip() or None,
             dev_key=not issuer,
             dev_secret=not webhook_secrets,
+            dev_clerk_secret=not clerk_webhook_secrets,
             dynamodb_local=dynamodb == "local",
             dynamodb_persist=SWITCH[persist],
             sandboxes=sandboxes,
@@ -265,6 +271,8 @@ class LocalService:
                 **self.aws.endpoints(),
                 "PUBLIC_API_URL": self.base_url,
                 "WEBHOOK_SECRETS": self.settings.webhook_secrets,
+                "CLERK_WEBHOOK_SECRETS": self.settings.clerk_webhook_secrets,
+                "ERASURE_HASH_KEY": os.environ.get("ERASURE_HASH_KEY") or devkeys.dev_erasure_hash_key(),
                 "GENERATOR_API_KEY": generator_key,
                 "EVENTS_CA_BUNDLE": str(self.events.certificate),
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
@@ -490,6 +498,9 @@ class LocalService:
             f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
             f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
             + ("  (development secret)" if s.dev_secret else ""),
+            f"  clerk secret:   {s.clerk_webhook_secrets.split(',')[0]}"
+            + ("  (development secret; CLERK_WEBHOOK_SECRETS to set)" if s.dev_clerk_secret else "")
+            + f"  -> POST {self.base_url}/api/webhooks/clerk",
             f"  generator:      {generator}",
             f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
             f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",

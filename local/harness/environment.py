@@ -25,6 +25,8 @@ REAL_AWS_VARIABLES = (
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_SECRETSMANAGER",
     "WEBHOOK_SECRETS_ARN",
+    "CLERK_WEBHOOK_SECRETS_ARN",
+    "ERASURE_HASH_KEY_ARN",
 )
 
 
@@ -34,6 +36,7 @@ def function_environment(
     notifications_table: str,
     jobs_in_flight_table: str,
     metrics_namespace: str,
+    erased_people_table: str | None = None,
     max_jobs_in_flight_per_user: int | None = None,
     log_level: str | None = None,
     no_aws_files_in: Path | None = None,
@@ -46,6 +49,9 @@ def function_environment(
         "GENERATIONS_TABLE": generations_table,
         "NOTIFICATIONS_TABLE": notifications_table,
         "JOBS_IN_FLIGHT_TABLE": jobs_in_flight_table,
+        # Named after the jobs table unless given (one more table, no caller left behind).
+        "ERASED_PEOPLE_TABLE": erased_people_table
+        or generations_table.replace("generations", "erased-people"),
         "POWERTOOLS_SERVICE_NAME": "mediagen",
         "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
     }

@@ -19,6 +19,7 @@ from local.harness.events import http_api_event
 ISSUER = "https://clerk.test.mediagen.dev"
 FRONT_END = "https://app.mediagen.dev"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a test secret
+CLERK_WEBHOOK_SECRET = "whsec_Y2xlcmsgdGVzdCBzZWNyZXQgb2YgMzIgYnl0ZXMhISE="  # noqa: S105 - a test secret
 MEDIA_BUCKET = "mediagen-test-media"
 PROMPT = "Un phare breton au coucher du soleil"
 MODEL = "gemini-2.5-flash-image"
@@ -186,6 +187,58 @@ class FakeBackend:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- Clerk (account events, signed by Svix) ---------------------------------------------------------
+
+
+def clerk_payload(
+    event_type: str = "user.deleted", user_id: str | None = "user_2erased", **data: Any
+) -> dict[str, Any]:
+    """An event as Clerk sends it (`user.deleted`: `data` is `{"id", "object": "user", "deleted": true}`)."""
+    body: dict[str, Any] = {"object": "user", **data}
+    if event_type == "user.deleted":
+        body["deleted"] = True
+    if user_id is not None:
+        body["id"] = user_id
+    return {
+        "data": body,
+        "object": "event",
+        "type": event_type,
+        "timestamp": int(time.time() * 1000),
+        "instance_id": "ins_2test",
+    }
+
+
+def svix_headers(
+    body: str,
+    *,
+    secret: str = CLERK_WEBHOOK_SECRET,
+    message_id: str | None = None,
+    timestamp: datetime | None = None,
+    names: str = "svix",
+) -> dict[str, str]:
+    """The headers Svix sends with a Clerk event, signed by Svix's own library (`names`: "svix" for
+    Clerk's `svix-*` names, "webhook" for the Standard Webhooks names)."""
+    from svix.webhooks import Webhook as SvixWebhook
+
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = timestamp or datetime.now(UTC)
+    signature = SvixWebhook(secret).sign(message_id, timestamp, body)
+    return {
+        "content-type": "application/json",
+        f"{names}-id": message_id,
+        f"{names}-timestamp": str(int(timestamp.timestamp())),
+        f"{names}-signature": signature,
+    }
+
+
+def clerk_event(payload: dict[str, Any] | str, **sign_options: Any) -> dict[str, Any]:
+    """The API Gateway event of a signed Clerk delivery (options: secret, message_id, timestamp, names)."""
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    return http_api_event(
+        "POST", "/api/webhooks/clerk", body=body, headers=svix_headers(body, **sign_options)
+    )
 
 
 class FakeEventsApi:

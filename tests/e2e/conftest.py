@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from deploy.cfn_functions import http_routes
+from local.harness import aws_calls
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,8 @@ def service_env(tmp: Path, **settings: str) -> tuple[dict[str, str], str]:
         marker: "1",
         **settings,
     }
+    if os.environ.get(aws_calls.VARIABLE):  # the functions' AWS calls, recorded (test_permissions.py)
+        env[aws_calls.VARIABLE] = os.environ[aws_calls.VARIABLE]
     return env, marker
 
 

@@ -16,6 +16,7 @@ from deploy.cfn_template import resources_of_type
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
 from library.app import lambda_handler as library_handler
+from local.harness.parties import CLERK_WEBHOOK_SECRET, clerk_event, clerk_payload
 from mediagen.core.observability import MetricName
 from mediagen.data.models import Generation, in_flight_shard
 from sweeper.app import lambda_handler as sweeper_handler
@@ -104,14 +105,52 @@ def run_scenario(tokens: Any, context: Any, fake_backend: Any, run_dispatcher: A
             http_api_event("POST", "/api/images/generate", body=body, headers=user_c), context
         )
         assert answer["statusCode"] == (202 if index < 10 else 429)  # JobsInFlightLimited
+    run_erasure(context)
     return [
         user,
         expired,
+        CLERK_WEBHOOK_SECRET,
+        CLERK_WEBHOOK_SECRET.removeprefix("whsec_"),
         WEBHOOK_SECRET,
         WEBHOOK_SECRET.removeprefix("whsec_"),
         "test-generator-key",
         *signed,
     ]
+
+
+def run_erasure(context: Any) -> None:
+    """Clerk's events: one ignored; user.deleted for a person with a finished job, their erasure (the
+    worker's passes), then a webhook naming them for a new job."""
+    import os
+
+    import boto3
+
+    from clerk_webhook.app import lambda_handler as clerk_handler
+    from erasure.app import lambda_handler as erasure_worker
+    from local.harness.sources import SqsEventSource
+
+    def clerk(event_type: str) -> str:
+        answer = clerk_handler(clerk_event(clerk_payload(event_type, "user_erased")), context)
+        return str(json.loads(answer["body"])["outcome"])
+
+    assert deliver_completion(completion_payload("job_erased", user_id="user_erased"), context) == 200
+    assert clerk("user.created") == "ignored"  # ClerkEventIgnored
+    assert clerk("user.deleted") == "erasing"  # ErasureRequested
+    os.environ["ERASURE_FINAL_PASS_DELAY_SECONDS"] = "0"
+    try:
+        source = SqsEventSource(
+            boto3.client("sqs"), os.environ["ERASURE_QUEUE_URL"], lambda e: erasure_worker(e, context)
+        )
+        assert source.drain(5)  # JobsErased, FilesErased
+    finally:
+        del os.environ["ERASURE_FINAL_PASS_DELAY_SECONDS"]
+    late = completion_payload("job_erased_late", user_id="user_erased")
+    assert deliver_completion(late, context) == 200  # WebhookDeliveryErased
+
+
+def deliver_completion(payload: dict[str, Any], context: Any) -> int:
+    status: int = webhook_handler(webhook_event(payload), context)["statusCode"]
+    return status
 
 
 def run_live_progress(tokens: Any, context: Any, events_api: Any) -> None:

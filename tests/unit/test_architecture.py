@@ -23,7 +23,7 @@ SETTINGS = {"core/settings.py"}
 # instead of about a second for every request no route matches): it reads its one variable, API_ROUTES,
 # itself (docs/architecture.md, "Deployment decisions").
 STANDALONE = {FUNCTIONS / "unknown_route" / "app.py"}
-DATA_ACCESS = {"data/generations.py", "data/notifications.py"}
+DATA_ACCESS = {"data/generations.py", "data/notifications.py", "data/erased_people.py"}
 HTTP_MODULES = {"edge/api.py"}
 MODELS = {"Generation", "Notification", "GeneratedFile", "UserJobsInFlight"}
 # What a handler may import from Powertools' event handler: routing and route metadata, not answers.

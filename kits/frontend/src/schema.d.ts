@@ -276,10 +276,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks/clerk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Clerk's account events, signed by Svix (svix-id, svix-timestamp, svix-signature; or webhook-*) */
+        post: operations["postWebhooksClerk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ClerkAnswer
+         * @description What the Clerk webhook did with an event: `erasing` (the erasure is recorded and queued),
+         *     `duplicate` (this person's erasure was already recorded: nothing changed), `ignored` (another event
+         *     type: nothing stored).
+         */
+        ClerkAnswer: {
+            /** Event Id */
+            event_id: string;
+            /** Type */
+            type: string;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "erasing" | "duplicate" | "ignored";
+        };
+        /**
+         * ClerkEvent
+         * @description An event of Clerk's webhooks (`{"type": ..., "object": "event", "data": {...}, ...}`). Only the
+         *     envelope is read: `data` is an object, whose content only `user.deleted` needs (ClerkDeletedUser).
+         */
+        ClerkEvent: {
+            /** Type */
+            type: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+        };
         /** CompletionData */
         CompletionData: {
             /**
@@ -2684,6 +2731,149 @@ export interface operations {
                 };
             };
             /** @description A temporary fault on our side (throttling, timeouts); retry */
+            503: {
+                headers: {
+                    /** @description Seconds to wait, when known */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "service_unavailable",
+                     *       "message": "A temporary fault occurred; retry later."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postWebhooksClerk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "data": {
+                 *         "deleted": true,
+                 *         "id": "user_29wBMCtzATuFJut8jO2VNTVekS4",
+                 *         "object": "user"
+                 *       },
+                 *       "object": "event",
+                 *       "type": "user.deleted",
+                 *       "timestamp": 1654012591835,
+                 *       "instance_id": "ins_123"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ClerkEvent"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "event_id": "msg_2abc",
+                     *       "type": "user.deleted",
+                     *       "outcome": "erasing"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ClerkAnswer"];
+                };
+            };
+            /** @description Malformed body (not UTF-8, not JSON, duplicate keys, too deeply nested) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "malformed_json",
+                     *       "message": "The body is not valid JSON: Expecting value"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid Svix signature (no active Clerk secret signed it), or a timestamp 5 min off */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "unauthorized",
+                     *       "message": "The token is invalid."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "payload_too_large",
+                     *       "message": "The body exceeds 65536 bytes."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "unsupported_media_type",
+                     *       "message": "The body must be application/json."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not a Clerk event, or `user.deleted` without `data.id`: nobody is erased */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "validation_error",
+                     *       "message": "The request is invalid.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "prompt",
+                     *           "message": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A temporary fault; Svix retries with the same svix-id */
             503: {
                 headers: {
                     /** @description Seconds to wait, when known */

@@ -160,6 +160,7 @@ class ErrorBody(_Model):
 
 class WebhookAnswer(_Model):
     job_id: str
+    # deleted: the job was deleted or expired; erased: it, or the user the delivery names, was erased.
     outcome: Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 
 
@@ -377,3 +378,43 @@ class FileRemovalMessage(_Model):
     prefixes: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
         default_factory=list, max_length=4
     )
+
+
+# --- Clerk's account events (Svix) ------------------------------------------------------------------
+
+CLERK_USER_DELETED = "user.deleted"
+
+
+class ClerkEvent(_Payload):
+    """An event of Clerk's webhooks (`{"type": ..., "object": "event", "data": {...}, ...}`). Only the
+    envelope is read: `data` is an object, whose content only `user.deleted` needs (ClerkDeletedUser)."""
+
+    type: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+    data: dict[str, object]
+
+
+class ClerkDeletedUser(_Payload):
+    """`data` of `user.deleted`: `{"id": "user_...", "object": "user", "deleted": true}`. The id is
+    required and not blank: an event without one erases nobody."""
+
+    id: PrincipalId
+
+
+class ClerkAnswer(_Model):
+    """What the Clerk webhook did with an event: `erasing` (the erasure is recorded and queued),
+    `duplicate` (this person's erasure was already recorded: nothing changed), `ignored` (another event
+    type: nothing stored)."""
+
+    event_id: str
+    type: str
+    outcome: Literal["erasing", "duplicate", "ignored"]
+
+
+class ErasureMessage(_Model):
+    """What the erasure queue carries: the person to erase (the Clerk id, in clear only here, for as
+    long as the erasure runs) and the pass (the last one checks again after the indexes caught up)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    user_id: PrincipalId
+    final_pass: bool = False

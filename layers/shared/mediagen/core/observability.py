@@ -45,6 +45,12 @@ class MetricName:
     LIVE_PUBLISH_RETRIED = "LivePublishRetried"
     LIVE_PUBLISH_FAILED = "LivePublishFailed"
     LIVE_SUBSCRIBE_REFUSED = "LiveSubscribeRefused"
+    # Erasure (Clerk's user.deleted, make erase).
+    CLERK_EVENT_IGNORED = "ClerkEventIgnored"
+    ERASURE_REQUESTED = "ErasureRequested"
+    JOBS_ERASED = "JobsErased"
+    FILES_ERASED = "FilesErased"
+    WEBHOOK_ERASED = "WebhookDeliveryErased"
     COLD_START = "ColdStart"  # Powertools' own, with the function_name dimension
 
 

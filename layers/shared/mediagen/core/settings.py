@@ -54,6 +54,7 @@ class Settings(BaseModel):
     generations_table: str = Field(default="mediagen-generations", min_length=3, max_length=255)
     notifications_table: str = Field(default="mediagen-notifications", min_length=3, max_length=255)
     jobs_in_flight_table: str = Field(default="mediagen-jobs-in-flight", min_length=3, max_length=255)
+    erased_people_table: str = Field(default="mediagen-erased-people", min_length=3, max_length=255)
     media_bucket: Text = None
     media_key_pattern: str = DEFAULT_MEDIA_KEY_PATTERN
     auth_issuer: Text = None
@@ -66,6 +67,14 @@ class Settings(BaseModel):
     auth_authorized_parties: CommaList = ()
     webhook_secrets: CommaList = ()
     webhook_secrets_arn: Text = None
+    # Clerk's account events (Svix): its endpoint's signing secrets, and the key of the erased-person hash.
+    clerk_webhook_secrets: CommaList = ()
+    clerk_webhook_secrets_arn: Text = None
+    erasure_hash_key: Text = None
+    erasure_hash_key_arn: Text = None
+    erasure_queue_url: HttpUrl = None
+    # The erasure's last pass runs this long after the first, once the per-author index caught up.
+    erasure_final_pass_delay_seconds: int = Field(default=20, ge=0, le=900)
     dispatch_queue_url: HttpUrl = None
     generator_url: HttpUrl = None
     generator_api_key: Text = None

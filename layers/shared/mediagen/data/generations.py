@@ -29,8 +29,10 @@ from mediagen.contract.payloads import (
 )
 from mediagen.core.errors import TemporaryFault
 from mediagen.core.settings import settings
+from mediagen.data.erased_people import not_erased_condition
 from mediagen.data.models import (
     NO_ORGANIZATION,
+    ErasedPerson,
     GeneratedFile,
     Generation,
     Notification,
@@ -72,6 +74,11 @@ class ConditionalWrite:
     applied: bool
     before: Generation | None
     file_count: int = 0
+    erased: bool = False  # refused: it would have given an erased person the job (nothing written)
+
+
+class AuthorErased(Exception):
+    """The person a write would have given something to was erased (their hash is in ErasedPeople)."""
 
 
 # --- The rules, as DynamoDB evaluates them ------------------------------------------------------
@@ -177,13 +184,18 @@ class JobCreation:
     existing: Generation | None = None
     cap_reached: bool = False
     jobs_in_flight: frozenset[str] = field(default_factory=frozenset)
+    erased: bool = False  # the author was erased (Clerk's user.deleted): nothing written
 
 
 # --- Operations ---------------------------------------------------------------------------------
 
 
 def apply_delivery(
-    kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], now: datetime
+    kind: Kind,
+    webhook: CompletionWebhook,
+    files: list[MediaFile],
+    now: datetime,
+    author_hash: str | None = None,
 ) -> ConditionalWrite:
     """Apply a completion webhook delivery to its job: one UpdateItem, whose condition is the rule.
 
@@ -191,12 +203,14 @@ def apply_delivery(
     author, puts the job in that person's jobs in flight in the same TransactWriteItems (never refused
     for the cap: the backend already runs it; the next generate is). The UpdateItem is tried first with
     the job attributed (the usual case: the job came from generate, its id is already in the set), so
-    only a job entering flight with its author pays for the transaction."""
+    only a job entering flight with its author pays for the transaction. That transaction also checks
+    that the person (`author_hash`, their keyed hash) was not erased: an erased person is given
+    nothing (`erased`, nothing written)."""
     actions = _delivery_actions(kind, webhook, files, now)
     condition = delivery_condition(kind, webhook)
     if webhook.status != JobStatus.PROCESSING or not webhook.user_id:
         return _update_if(webhook.job_id, actions, condition)
-    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition)
+    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition, author_hash)
 
 
 def enters_flight_condition(seen: Generation | None) -> Condition:
@@ -213,7 +227,7 @@ def enters_flight_condition(seen: Generation | None) -> Condition:
 
 
 def _deliver_into_flight(
-    job_id: str, user_id: str, actions: list[Action], condition: Condition
+    job_id: str, user_id: str, actions: list[Action], condition: Condition, author_hash: str | None
 ) -> ConditionalWrite:
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
@@ -227,6 +241,8 @@ def _deliver_into_flight(
             return _write_of(False, raw, job_id)  # final (or an alias): a processing event cannot apply
         try:
             with TransactWrite(connection=_connection()) as transaction:
+                if author_hash is not None:  # condition checks come first in the request
+                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
                 transaction.update(
                     Generation(job_id),
                     actions=actions,
@@ -239,6 +255,10 @@ def _deliver_into_flight(
             return ConditionalWrite(applied=True, before=seen, file_count=_files_in(raw))
         except TransactWriteError as exc:
             reasons = list(exc.cancellation_reasons or [])
+            if author_hash is not None:
+                if reasons[:1] and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                    return ConditionalWrite(applied=False, before=seen, erased=True)
+                reasons = reasons[1:]  # the job's update, then the user's jobs in flight
             codes = [reason.code if reason else None for reason in reasons]
             if codes[:1] == ["ConditionalCheckFailed"]:
                 current = reasons[0].raw_item if reasons[0] else None
@@ -277,10 +297,12 @@ def create_job(job: Generation) -> Generation | None:
     return None
 
 
-def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
+def create_job_within_cap(job: Generation, cap: int, author_hash: str) -> JobCreation:
     """The job's conditional put and its id added to its author's jobs in flight, in one
-    TransactWriteItems (one request): both or neither, so the cap holds however many generates run at
-    once. ALL_OLD with a failed condition returns the existing job, or the user's jobs in flight."""
+    TransactWriteItems (one request), with a check that the author (`author_hash`, their keyed hash) was
+    not erased: all or nothing, so the cap holds however many generates run at once, and an erasure
+    recorded before the transaction leaves nothing written. ALL_OLD with a failed condition returns the
+    existing job, or the user's jobs in flight."""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
@@ -288,6 +310,8 @@ def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
             with TransactWrite(connection=_connection()) as transaction:
+                # Condition checks come first in the request, then puts, then updates.
+                transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
                 transaction.save(job, condition=create_condition(), return_values="ALL_OLD")
                 transaction.update(
                     UserJobsInFlight(author),
@@ -299,14 +323,16 @@ def create_job_within_cap(job: Generation, cap: int) -> JobCreation:
         except TransactWriteError as exc:
             reasons = list(exc.cancellation_reasons or [])
             codes = [reason.code if reason else None for reason in reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:  # the put (puts come before updates)
-                raw = reasons[0].raw_item if reasons[0] else None
+            if codes[:1] == ["ConditionalCheckFailed"]:  # the author's erasure record
+                return JobCreation(erased=True)
+            if codes[1:2] == ["ConditionalCheckFailed"]:  # the put
+                raw = reasons[1].raw_item if reasons[1] else None
                 current = _item(raw) if raw else find(job.job_id)
                 if current is None:
                     raise TemporaryFault("The job id is being created; retry.") from exc
                 return JobCreation(existing=current)
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                raw = reasons[1].raw_item if reasons[1] else None
+            if codes[2:3] == ["ConditionalCheckFailed"]:
+                raw = reasons[2].raw_item if reasons[2] else None
                 slot = UserJobsInFlight.from_raw_data(raw) if raw else _slot(author)
                 return JobCreation(cap_reached=True, jobs_in_flight=frozenset(slot.job_ids or ()))
             if "TransactionConflict" not in codes:
@@ -615,16 +641,19 @@ def tombstone_job(
             raise
 
 
-def notify_if_notifiable(notification: Notification) -> bool:
+def notify_if_notifiable(notification: Notification, author_hash: str | None = None) -> bool:
     """Put the job's notification unless it exists, in one TransactWriteItems with a check that the
     job is still finished and its author's: a delete between the job's write and this one leaves no
-    notification behind. True when created."""
+    notification behind. True when created. With `author_hash` (the author's keyed hash), the same
+    transaction checks that the author was not erased, and AuthorErased says they were."""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
             with TransactWrite(connection=_connection()) as transaction:
+                if author_hash is not None:  # the first condition check of the request
+                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
                 transaction.condition_check(
                     Generation,
                     notification.generation_id,
@@ -634,6 +663,8 @@ def notify_if_notifiable(notification: Notification) -> bool:
             return True
         except TransactWriteError as exc:
             codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            if author_hash is not None and codes[:1] == ["ConditionalCheckFailed"]:
+                raise AuthorErased(notification.generation_id) from exc
             if "ConditionalCheckFailed" in codes:
                 return False
             if "TransactionConflict" not in codes:
@@ -789,3 +820,38 @@ def _item(raw: dict[str, Any] | None, *, files: bool = True) -> Generation | Non
 
 def _files_in(raw: dict[str, Any] | None) -> int:
     return len((raw or {}).get("files", {}).get("L", []))
+
+
+# --- A person's erasure ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthoredPage:
+    """One Query page of a person's jobs (the library_author index, both kinds): each job with the
+    attributes the index projects (its files among them), and where the next page starts (None: the
+    last page)."""
+
+    jobs: list[Generation]
+    next_start: dict[str, Any] | None
+
+
+def authored_jobs_page(user_id: str, start: dict[str, Any] | None, limit: int) -> AuthoredPage:
+    """ONE Query of the person's jobs on the library_author index (every job they authored, in any
+    organization, that is not a tombstone; aliases and unattributed jobs are not in it)."""
+    response = Generation._get_connection().query(
+        user_id, index_name="library_author", exclusive_start_key=start, limit=limit
+    )
+    return AuthoredPage(
+        jobs=[Generation.from_raw_data(raw) for raw in response.get("Items", [])],
+        next_start=response.get("LastEvaluatedKey"),
+    )
+
+
+def jobs_in_flight_of(user_id: str) -> frozenset[str]:
+    """The ids of the person's jobs in flight (their entry of JobsInFlight), one consistent GetItem."""
+    return frozenset(_slot(user_id).job_ids or ())
+
+
+def forget_jobs_in_flight(user_id: str) -> None:
+    """Delete the person's entry of JobsInFlight (one DeleteItem; absent: nothing happens)."""
+    UserJobsInFlight(user_id).delete()

@@ -229,3 +229,23 @@ class UserJobsInFlight(Model):
 
     user_id = UnicodeAttribute(hash_key=True)
     job_ids = UnicodeSetAttribute(null=True)
+
+
+class ErasedPerson(Model):
+    """A person erased after Clerk's `user.deleted` (or `make erase`): remembered only by a keyed hash
+    of their Clerk id (mediagen.rules.erasure.person_hash), never the id itself, so that nothing can bring
+    them back (a late webhook naming them, their own still-valid token) while the table says nothing
+    about who they were to anyone without the stack's key."""
+
+    class Meta:
+        table_name = settings().erased_people_table
+        region = REGION
+        max_pool_connections = 50
+
+    person_hash = UnicodeAttribute(hash_key=True)
+    requested_at = UTCDateTimeAttribute()  # the first request (event or operator)
+    completed_at = UTCDateTimeAttribute(null=True)  # the last erasure pass that found nothing left
+    # What the erasure removed (numbers only: the report, without anything of the person).
+    jobs_erased = NumberAttribute(default=0)
+    files_removed = NumberAttribute(default=0)
+    notifications_removed = NumberAttribute(default=0)

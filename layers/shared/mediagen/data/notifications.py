@@ -36,11 +36,12 @@ def notification_id(finished_at: datetime, job_id: str) -> str:
     return f"{finished_at.strftime('%Y%m%dT%H%M%S%fZ')}_{job_id}"
 
 
-def notify_once(notification: Notification) -> bool:
+def notify_once(notification: Notification, author_hash: str | None = None) -> bool:
     """Create the job's notification unless it exists (see job_notification), and only while its job is
     finished and its author's (a deleted job gets none, even when the delete lands between the job's
-    write and this one). True when created."""
-    if not notify_if_notifiable(notification):
+    write and this one). True when created. With `author_hash`: AuthorErased when its author was erased.
+    """
+    if not notify_if_notifiable(notification, author_hash):
         return False
     count(MetricName.NOTIFICATION_CREATED)
     logger.info("Notification created", extra={"notification_type": notification.type})
@@ -151,3 +152,17 @@ def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str
     if unread_only:
         key["unread_user_id"] = {"S": user_id}
     return key
+
+
+def delete_all_for(user_id: str, *, dry_run: bool = False) -> int:
+    """Delete every notification addressed to `user_id` (a person's erasure): one keys-only Query page
+    at a time, then BatchWriteItem, 25 deletes a request. Returns how many there were."""
+    removed = 0
+    keys = Notification.query(user_id, attributes_to_get=["user_id", "notification_id"])
+    if dry_run:
+        return sum(1 for _ in keys)
+    with Notification.batch_write() as batch:
+        for item in keys:
+            batch.delete(item)
+            removed += 1
+    return removed

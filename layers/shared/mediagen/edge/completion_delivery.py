@@ -18,7 +18,7 @@ _OUTCOME_METRICS = {
     "duplicate": MetricName.WEBHOOK_DUPLICATE,
     "stale": MetricName.WEBHOOK_STALE,
     "deleted": MetricName.WEBHOOK_DELETED,
-    "erased": MetricName.WEBHOOK_DELETED,  # erasure (issue 22) may give it a metric of its own
+    "erased": MetricName.WEBHOOK_ERASED,
 }
 
 

@@ -20,9 +20,19 @@ SECRETS_MAX_AGE_SECONDS = 300  # a rotated secret reaches every warm function wi
 def active_secrets() -> tuple[str, ...]:
     """The active `whsec_...` secrets: WEBHOOK_SECRETS (local runs, tests) or Secrets Manager (cached)."""
     current = settings()
-    if current.webhook_secrets:
-        return current.webhook_secrets
-    secret_id = current.webhook_secrets_arn
+    return secrets_from(current.webhook_secrets, current.webhook_secrets_arn)
+
+
+def clerk_secrets() -> tuple[str, ...]:
+    """The signing secrets of Clerk's endpoint (Svix): CLERK_WEBHOOK_SECRETS or Secrets Manager."""
+    current = settings()
+    return secrets_from(current.clerk_webhook_secrets, current.clerk_webhook_secrets_arn)
+
+
+def secrets_from(values: tuple[str, ...], secret_id: str | None) -> tuple[str, ...]:
+    """`values` when set (local runs, tests), else the secret `secret_id` (cached for 5 minutes)."""
+    if values:
+        return values
     if not secret_id:
         raise NotConfigured("Webhook verification is not configured.")
     from aws_lambda_powertools.utilities import parameters
@@ -74,9 +84,7 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
     verifiers = _verifiers(tuple(secrets))
     if not verifiers:
         raise NotConfigured("Webhook verification is not configured.")
-    wanted = {
-        name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
-    }
+    wanted = standard_headers(headers)
     if not all(wanted.values()):
         raise NotAuthenticated("Missing webhook signature headers.", code="invalid_signature")
     if len(wanted["webhook-id"]) > 256 or len(wanted["webhook-signature"]) > 4096:
@@ -97,6 +105,22 @@ def verify_delivery(body: bytes, headers: Mapping[str, str], secrets: Sequence[s
             # standardwebhooks raises these, not its own error, on a malformed signature header.
             reason = "malformed signature header"
     raise NotAuthenticated(f"Invalid webhook signature: {reason}.", code="invalid_signature")
+
+
+SVIX_NAMES = {
+    "webhook-id": "svix-id",
+    "webhook-timestamp": "svix-timestamp",
+    "webhook-signature": "svix-signature",
+}
+
+
+def standard_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The three Standard Webhooks headers of a delivery, under their own names or under Svix's
+    (`svix-id`, ...: what Clerk sends). One naming is taken whole, never a mix: the `webhook-*` set
+    when it has an id, else the `svix-*` set."""
+    if headers.get("webhook-id") or not headers.get("svix-id"):
+        return {name: headers.get(name, "") for name in SVIX_NAMES}
+    return {name: headers.get(svix, "") for name, svix in SVIX_NAMES.items()}
 
 
 def _v1_signatures(header: str) -> list[str]:

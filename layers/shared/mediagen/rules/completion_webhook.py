@@ -7,6 +7,10 @@ read comes first. A finished job then gets its
 notification with a second, conditional request whose key is derived from the stored completion time:
 the same key on every delivery, so a delivery that died between the two writes is completed by the
 next retry, and never doubled.
+
+An erased person (Clerk's user.deleted) is given nothing, at no request more: the transaction that gives
+a `processing` job its author, and the notification's transaction of a finished one, check their keyed
+hash (ErasedPeople); refused there, the delivery answers `erased` and what it wrote becomes a tombstone.
 """
 
 from dataclasses import dataclass
@@ -29,9 +33,9 @@ from mediagen.data import generations
 from mediagen.data.models import Generation
 from mediagen.data.notifications import job_notification, notify_once
 from mediagen.outbound import file_removal
-from mediagen.rules import library
+from mediagen.rules import erasure, library
+from mediagen.rules.erasure import ERASED_STATUS
 
-ERASED_STATUS = "erased"  # the tombstone status erasure writes (library.delete_job(tombstone=...))
 Outcome = Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 Refusal = Literal["job_owned_by_another_user", "job_kind_mismatch"]
 
@@ -55,7 +59,10 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
 
 def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> WebhookAnswer:
     now = datetime.now(UTC)
-    write = generations.apply_delivery(kind, webhook, files, now)
+    named = erasure.person_hash(webhook.user_id) if webhook.user_id else None
+    write = generations.apply_delivery(kind, webhook, files, now, named)
+    if write.erased:  # it would have given an erased person the job: nothing was written
+        return _refuse_for_an_erased_person(kind, webhook, files, written=False)
     if write.applied:
         outcome: Outcome = "created" if write.before is None else "updated"
         state = state_after_write(webhook, write.before, len(files), now)
@@ -92,19 +99,38 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             error=current.error,
         )
     if state.status in NOTIFIED_STATUSES and state.author_id and state.finished_at:
-        notify_once(
-            job_notification(
-                user_id=state.author_id,
-                job_id=webhook.job_id,
-                kind=kind,
-                status=state.status,
-                finished_at=state.finished_at,
-                source=state.source,
-                file_count=state.file_count,
-                error=state.error,
-            )
+        notification = job_notification(
+            user_id=state.author_id,
+            job_id=webhook.job_id,
+            kind=kind,
+            status=state.status,
+            finished_at=state.finished_at,
+            source=state.source,
+            file_count=state.file_count,
+            error=state.error,
         )
+        try:
+            # The notification's transaction also checks that its person was not erased (no request
+            # more): a finished job of an erased person, or one this delivery just gave them, goes.
+            notify_once(notification, erasure.person_hash(state.author_id))
+        except generations.AuthorErased:
+            return _refuse_for_an_erased_person(kind, webhook, files, written=True)
     return WebhookAnswer(job_id=webhook.job_id, outcome=outcome)
+
+
+def _refuse_for_an_erased_person(
+    kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], *, written: bool
+) -> WebhookAnswer:
+    """The delivery concerns an erased person: acknowledged, outcome `erased`, nothing kept. What it
+    wrote (`written`: a finished job the notification step found to be theirs) becomes an `erased`
+    tombstone at once (the library's delete: no job, no notification, the id spent), and the files it
+    names and its job's folder leave the bucket."""
+    deleted = library.delete_job(webhook.job_id, tombstone=ERASED_STATUS) if written else None
+    if deleted is None:  # nothing written, or made a tombstone meanwhile (an erasure pass)
+        keys = [key for media in files for key in (media.file_path, media.thumbnail_path) if key]
+        file_removal.enqueue(webhook.job_id, keys, [settings().media_key_prefix(kind, webhook.job_id)])
+    logger.warning("Delivery for an erased person: nothing stored", extra={"written": written})
+    return WebhookAnswer(job_id=webhook.job_id, outcome="erased")
 
 
 def media_files(kind: Kind, webhook: CompletionWebhook) -> list[MediaFile]:

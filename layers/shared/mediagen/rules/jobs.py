@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 from mediagen.contract.caller import Caller
 from mediagen.contract.payloads import JOB_ID_PATTERN, GenerateAnswer, GenerateRequest, JobStatus, Kind
-from mediagen.core.errors import Conflict, InvalidPayload, NotFound, NotPermitted, TooManyJobsInFlight
+from mediagen.core.errors import (
+    Conflict,
+    InvalidPayload,
+    NotAuthenticated,
+    NotFound,
+    NotPermitted,
+    TooManyJobsInFlight,
+)
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
 from mediagen.data import generations
@@ -15,6 +22,7 @@ from mediagen.data.models import NO_ORGANIZATION, Generation, in_flight_shard
 from mediagen.data.notifications import job_notification
 from mediagen.outbound import dispatch_queue
 from mediagen.rules import library
+from mediagen.rules.erasure import person_hash
 
 SOURCE_API = "api"
 DEFAULT_SIZE = "1024x1024"
@@ -82,9 +90,14 @@ def _create_within_cap(job: Generation, user_id: str) -> Generation | None:
     """None when created, else the job that already has this id. At the cap, the user's finished jobs
     are released first (their places free as they finish, fail, time out or are canceled)."""
     cap = settings().max_jobs_in_flight_per_user
-    created = generations.create_job_within_cap(job, cap)
+    author_hash = person_hash(user_id)
+    created = generations.create_job_within_cap(job, cap, author_hash)
     if created.cap_reached and generations.release_finished_jobs(user_id, created.jobs_in_flight):
-        created = generations.create_job_within_cap(job, cap)
+        created = generations.create_job_within_cap(job, cap, author_hash)
+    if created.erased:
+        # Clerk deleted the account; its session token may live on for a minute. Nothing is written.
+        logger.warning("Generate refused: the caller was erased")
+        raise NotAuthenticated("This account was deleted.", code="account_erased")
     if created.cap_reached:
         count(MetricName.JOBS_IN_FLIGHT_LIMITED)
         logger.info("Generate refused: the user has the cap of jobs in flight", extra={"cap": cap})

@@ -1,0 +1,94 @@
+"""The secrets as a deployed stack gives them: by ARN (WEBHOOK_SECRETS_ARN, GENERATOR_API_KEY_ARN), in
+Secrets Manager, in the form the template generates them; the plain variables empty, as in AWS. The
+other tests set the secrets directly; these prove the deployed path (and record its GetSecretValue
+calls for tests/integration/test_permissions.py)."""
+
+import json
+import os
+from typing import Any
+
+import boto3
+import pytest
+
+from completion_webhook.app import lambda_handler as webhook_handler
+from deploy.cli import signing_secret
+from generate.app import lambda_handler as generate_handler
+from tests.support import completion_payload, http_api_event, response_json, webhook_event
+
+pytestmark = pytest.mark.usefixtures("aws")
+# What Secrets Manager generates for the template's GenerateSecretString: 40 letters and digits.
+GENERATED = "Zx4Qm9TfK2wLr7Yb1NcV8pHs3DgJ6uAe5RkWqE0i"
+
+
+def stored_secret(name: str, value: str) -> str:
+    arn: str = boto3.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+    return arn
+
+
+def test_a_webhook_signed_with_the_handed_over_secret_is_accepted_by_arn(
+    monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    stored = json.dumps({"secrets": GENERATED})
+    monkeypatch.setenv("WEBHOOK_SECRETS", "")
+    monkeypatch.setenv("WEBHOOK_SECRETS_ARN", stored_secret("WebhookSecrets", stored))
+    event = webhook_event(completion_payload("job_arn_1", user_id="user_a"), secret=signing_secret(stored))
+    response = webhook_handler(event, lambda_context)
+    assert response["statusCode"] == 200, response["body"]
+    assert response_json(response)["outcome"] == "created"
+    unsigned = webhook_event(completion_payload("job_arn_2", user_id="user_a"), secret="whsec_" + "A" * 40)
+    assert webhook_handler(unsigned, lambda_context)["statusCode"] == 401
+
+
+def test_the_dispatcher_presents_the_generated_key_read_by_arn(
+    monkeypatch: pytest.MonkeyPatch, tokens: Any, lambda_context: Any, fake_backend: Any, run_dispatcher: Any
+) -> None:
+    monkeypatch.setenv("GENERATOR_API_KEY", "")
+    monkeypatch.setenv("GENERATOR_API_KEY_ARN", stored_secret("GeneratorApiKey", GENERATED))
+    event = http_api_event(
+        "POST",
+        "/api/images/generate",
+        body=json.dumps({"prompt": "Un phare", "job_id": "job_arn_3"}),
+        headers={"content-type": "application/json", **tokens.auth("user_a")},
+    )
+    assert generate_handler(event, lambda_context)["statusCode"] == 202
+    run_dispatcher()
+    assert [request["job_id"] for request in fake_backend.requests] == ["job_arn_3"]
+    assert fake_backend.headers[0]["authorization"] == f"Bearer {GENERATED}"
+    assert os.environ["GENERATOR_API_KEY_ARN"].startswith("arn:aws:secretsmanager:")
+
+
+def test_library_cursors_are_signed_with_the_generated_key_read_by_arn(
+    monkeypatch: pytest.MonkeyPatch, tokens: Any, lambda_context: Any
+) -> None:
+    """Two jobs, pages of one: the first page's cursor, signed with the key read from Secrets Manager,
+    opens the second page."""
+    from library.app import lambda_handler as library_handler
+    from mediagen.rules import library
+
+    monkeypatch.setenv("LIBRARY_CURSOR_KEY", "")
+    monkeypatch.setenv("LIBRARY_CURSOR_KEY_ARN", stored_secret("LibraryCursorKey", GENERATED + "abcdefgh"))
+    library._secret_key.cache_clear()
+    headers = tokens.auth("user_a")
+    for job_id in ("job_arn_4", "job_arn_5"):
+        event = http_api_event(
+            "POST",
+            "/api/images/generate",
+            body=json.dumps({"prompt": "Un phare", "job_id": job_id}),
+            headers={"content-type": "application/json", **headers},
+        )
+        assert generate_handler(event, lambda_context)["statusCode"] == 202
+
+    def page(cursor: str | None) -> dict[str, Any]:
+        query = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        event = http_api_event("GET", "/api/images", headers=headers)
+        event["rawQueryString"] = "&".join(f"{key}={value}" for key, value in query.items())
+        event["queryStringParameters"] = query
+        response = library_handler(event, lambda_context)
+        assert response["statusCode"] == 200, response["body"]
+        answer: dict[str, Any] = response_json(response)
+        return answer
+
+    first = page(None)
+    second = page(first["next_cursor"])
+    assert [item["job_id"] for item in first["items"] + second["items"]] == ["job_arn_5", "job_arn_4"]
+    library._secret_key.cache_clear()
