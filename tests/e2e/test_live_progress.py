@@ -60,14 +60,15 @@ def open_socket(events: dict[str, Any], token: str, origin: str | None = None) -
         events["realtime"],
         ssl=tls(events),
         subprotocols=[Subprotocol(PROTOCOL), Subprotocol(header(token, events))],
-        open_timeout=10,
+        open_timeout=30,  # a busy machine: the tests are about answers, not time
+        ping_interval=None,  # the server pings; a client's own ping would time out under load
         max_size=None,
         legacy=True,  # a connection of its own: the tests open and close it as they need
         origin=None if origin is None else Origin(origin),
     )
 
 
-def receive(ws: ClientConnection, timeout: float = 10, skip_ka: bool = True) -> dict[str, Any]:
+def receive(ws: ClientConnection, timeout: float = 30, skip_ka: bool = True) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
@@ -211,7 +212,7 @@ def test_a_bad_token_is_refused_at_connection_init(
         assert answer["type"] == "connection_error"
         assert answer["errors"][0]["errorType"] == "UnauthorizedException"
         with pytest.raises(ConnectionClosed):
-            receive(ws, timeout=5)
+            receive(ws, timeout=20)
 
 
 def test_a_subscription_with_an_expired_token_is_refused(events: dict[str, Any], minter: TokenMinter) -> None:
@@ -224,7 +225,7 @@ def test_a_subscription_with_an_expired_token_is_refused(events: dict[str, Any],
 def test_keepalive_unsubscribe_and_publish(events: dict[str, Any], minter: TokenMinter) -> None:
     token = minter.token("user_alice")
     with initialized(events, token) as ws:
-        assert receive(ws, timeout=5, skip_ka=False) == {"type": "ka"}
+        assert receive(ws, timeout=20, skip_ka=False) == {"type": "ka"}
         subscribed = subscribe(ws, events, channel_of(events, "user_alice"), token)
         ws.send(json.dumps({"type": "unsubscribe", "id": subscribed["id"]}))
         assert receive(ws) == {"type": "unsubscribe_success", "id": subscribed["id"]}
@@ -265,12 +266,12 @@ def test_binary_and_oversize_messages_close_the_socket(events: dict[str, Any], m
     with initialized(events, minter.token("user_alice")) as ws:
         ws.send(b"\x00\x01binary")
         with pytest.raises(ConnectionClosed) as closed:
-            receive(ws, timeout=5)
+            receive(ws, timeout=20)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
     with initialized(events, minter.token("user_alice")) as ws:
         ws.send(json.dumps({"type": "subscribe", "id": "x", "channel": "/jobs/a", "pad": "x" * 300_000}))
         with pytest.raises(ConnectionClosed) as closed:
-            receive(ws, timeout=5)
+            receive(ws, timeout=20)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
@@ -278,33 +279,28 @@ def test_a_thousand_subscriptions_to_other_channels_leak_nothing(
     service: LocalService, events: dict[str, Any], minter: TokenMinter
 ) -> None:
     mallory, bob = minter.token("user_mallory"), minter.token("user_bob")
+    host = events["endpoint"].split("/")[2]
     with initialized(events, bob) as victim:
         assert subscribe(victim, events, channel_of(events, "user_bob"), bob)["type"] == "subscribe_success"
-        refused, attempts, closed_with = 0, 0, None
-        host = events["endpoint"].split("/")[2]
-        while attempts < 1000:
-            try:
-                with initialized(events, mallory) as ws:
-                    for _ in range(1000 - attempts):
-                        attempts += 1
-                        ws.send(
-                            json.dumps(
-                                {
-                                    "type": "subscribe",
-                                    "id": f"s{attempts}",
-                                    "channel": channel_of(events, f"user_{attempts}"),
-                                    "authorization": {"Authorization": mallory, "host": host},
-                                }
-                            )
-                        )
-                    while True:
-                        answer = receive(ws, timeout=30)
-                        assert answer["type"] == "subscribe_error", answer  # never a success, never data
-                        refused += 1
-            except ConnectionClosed as closed:
-                closed_with = closed.rcvd.code if closed.rcvd else None
-        assert closed_with == 1008  # each socket is closed after 50 refusals
-        assert 0 < refused <= attempts
+        # 1,000 subscriptions to other people's channels, 50 a socket: the refusals a socket is allowed
+        for socket_index in range(20):
+            with initialized(events, mallory) as ws:
+                for index in range(50):
+                    number = socket_index * 50 + index
+                    message = {
+                        "type": "subscribe",
+                        "id": f"s{number}",
+                        "channel": channel_of(events, f"user_{number}"),
+                        "authorization": {"Authorization": mallory, "host": host},
+                    }
+                    ws.send(json.dumps(message))
+                answers = [receive(ws, timeout=30) for _ in range(50)]
+                # each refused: never a success, never an event of someone else
+                assert {answer["type"] for answer in answers} == {"subscribe_error"}, answers
+                assert {answer["errors"][0]["errorType"] for answer in answers} == {"UnauthorizedException"}
+                with pytest.raises(ConnectionClosed) as closed:  # then the socket is closed
+                    receive(ws, timeout=30)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         # Bob's own events still reach Bob, and only his
         job_id = f"job_bob_{uuid.uuid4().hex[:8]}"
         deliver(service, job_id, "user_bob")
@@ -315,8 +311,8 @@ def test_a_silent_socket_is_closed(events: dict[str, Any], minter: TokenMinter) 
     with open_socket(events, minter.token("user_alice")) as ws:
         started = time.monotonic()
         with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=10)
-        assert time.monotonic() - started < 8
+            ws.recv(timeout=20)
+        assert time.monotonic() - started < 15  # closed by the 2 s init deadline (the idle one is 30 s)
 
 
 def raw_https(events: dict[str, Any], request: bytes) -> tuple[int, dict[str, Any]]:
@@ -448,7 +444,7 @@ def test_after_a_restart_of_the_endpoint_a_client_connects_again_and_gets_the_ne
     restart = requests.post(f"{service.base}/_local/events/restart?down_seconds=2", timeout=10)
     assert restart.status_code == 200
     with pytest.raises(ConnectionClosed):
-        receive(ws, timeout=5)
+        receive(ws, timeout=20)
     port = int(events["endpoint"].split(":")[2].split("/")[0])
     with pytest.raises(ConnectionRefusedError):  # down: its port is closed, not hanging
         socket.create_connection(("127.0.0.1", port), timeout=5).close()

@@ -36,6 +36,11 @@ UNUSED_BECAUSE: dict[tuple[str, str, str], str] = {
     ("StuckJobSweeperFunction", "dynamodb:GetItem", GENERATIONS): READ_BACK,
     ("DispatchFunction", "dynamodb:GetItem", GENERATIONS): READ_BACK,
     (
+        "ClerkWebhookFunction",
+        "dynamodb:GetItem",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ErasedPeopleTable",
+    ): "the read after a refused put that returned no item (mediagen.data.erased_people: find)",
+    (
         "LivePublisherFunction",
         "sqs:SendMessage",
         "arn:aws:sqs:us-east-1:123456789012:LivePublishDeadLetterQueue",

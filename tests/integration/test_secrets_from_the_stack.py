@@ -92,3 +92,57 @@ def test_library_cursors_are_signed_with_the_generated_key_read_by_arn(
     second = page(first["next_cursor"])
     assert [item["job_id"] for item in first["items"] + second["items"]] == ["job_arn_5", "job_arn_4"]
     library._secret_key.cache_clear()
+
+
+def test_clerk_and_the_erasure_read_their_secrets_by_arn(
+    monkeypatch: pytest.MonkeyPatch, tokens: Any, lambda_context: Any
+) -> None:
+    """Clerk's signing secret as `make clerk-webhook-secret` stores it, the erasure's hash key as the
+    stack generates it: generate, the completion webhook, the Clerk webhook and the erasure worker read
+    them by ARN (the plain variables empty, as in AWS)."""
+    from clerk_webhook.app import lambda_handler as clerk_handler
+    from deploy.cli import clerk_secret_value
+    from erasure.app import lambda_handler as erasure_worker
+    from local.harness.parties import CLERK_WEBHOOK_SECRET, clerk_event, clerk_payload
+    from local.harness.sources import SqsEventSource
+    from mediagen.data.models import Generation
+    from mediagen.rules import erasure
+
+    handed_over = clerk_secret_value(CLERK_WEBHOOK_SECRET, json.dumps({"secrets": GENERATED}), False)
+    monkeypatch.setenv("CLERK_WEBHOOK_SECRETS", "")
+    monkeypatch.setenv("CLERK_WEBHOOK_SECRETS_ARN", stored_secret("ClerkWebhookSecrets", handed_over))
+    monkeypatch.setenv("ERASURE_HASH_KEY", "")
+    monkeypatch.setenv("ERASURE_HASH_KEY_ARN", stored_secret("ErasureHashKey", GENERATED + GENERATED[:24]))
+    monkeypatch.setenv("ERASURE_FINAL_PASS_DELAY_SECONDS", "0")
+    erasure.reset_key_cache()
+    event = http_api_event(
+        "POST",
+        "/api/images/generate",
+        body=json.dumps({"prompt": "Un phare", "job_id": "job_arn_6"}),
+        headers={"content-type": "application/json", **tokens.auth("user_gone")},
+    )
+    assert generate_handler(event, lambda_context)["statusCode"] == 202
+    delivered = webhook_handler(
+        webhook_event(completion_payload("job_arn_6", user_id="user_gone")), lambda_context
+    )
+    assert response_json(delivered)["outcome"] == "updated"
+
+    deletion = clerk_handler(clerk_event(clerk_payload("user.deleted", "user_gone")), lambda_context)
+    assert (deletion["statusCode"], response_json(deletion)["outcome"]) == (200, "erasing")
+    queue = os.environ["ERASURE_QUEUE_URL"]
+    SqsEventSource(boto3.client("sqs"), queue, lambda e: erasure_worker(e, lambda_context)).drain(5)
+
+    assert Generation.get("job_arn_6").status == "erased"
+    late = webhook_handler(
+        webhook_event(completion_payload("job_arn_7", user_id="user_gone")), lambda_context
+    )
+    assert response_json(late)["outcome"] == "erased"
+    assert generate_handler(event, lambda_context)["statusCode"] == 401
+    forged = clerk_handler(
+        clerk_event(clerk_payload("user.deleted", "user_x"), secret=GENERATED_WHSEC), lambda_context
+    )
+    assert forged["statusCode"] == 401  # the generated placeholder is no longer active
+    erasure.reset_key_cache()
+
+
+GENERATED_WHSEC = "whsec_" + GENERATED
