@@ -252,6 +252,16 @@ def reach_every_status(base: str, minter: TokenMinter) -> dict[str, set[int]]:
         call(f"GET {result}", f"/api/{kind}s/{done}/result", 200, headers=author)
         call(f"POST {cancel}", f"/api/{kind}s/{done}/cancel", 409, headers=author)  # already final
 
+        library, one = f"GET /api/{kind}s", f"DELETE /api/{kind}s/{{job_id}}"
+        call(library, f"/api/{kind}s?limit=5", 200, headers=author)
+        call(library, f"/api/{kind}s", 401)
+        call(library, f"/api/{kind}s?cursor=not-a-cursor", 400, headers=author)
+        call(library, f"/api/{kind}s?limit=0", 422, headers=author)
+        call(one, f"/api/{kind}s/{queued}", 401)
+        call(one, f"/api/{kind}s/{queued}", 403, headers=member)  # its organization's member
+        call(one, f"/api/{kind}s/{queued}", 404, headers=stranger)
+        call(one, f"/api/{kind}s/{queued}", 200, headers=author)
+
     listing = "GET /api/notifications"
     page = call(listing, "/api/notifications", 200, headers=author).json()
     call(listing, "/api/notifications", 401)
