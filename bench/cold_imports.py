@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.stand_in import ROOT
 from bench.stats import median, table
+from deploy.placeholder_settings import PLACEHOLDER_SETTINGS
 
 CHILD = r"""
 import importlib, json, sys, time
@@ -32,9 +33,9 @@ loaded = set(sys.modules) - before
 ours = [m for m in loaded if m.split(".")[0] == "mediagen" or m.endswith(".app")]
 print(json.dumps({"seconds": elapsed, "modules": len(loaded), "ours": len(ours)}))
 """
-# What every function gets from the template (the values do not matter, their presence does).
+# What every function gets (placeholders: nothing is called), without bytecode writes.
 ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": "us-east-1",
+    **PLACEHOLDER_SETTINGS,
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_SERVICE_NAME": "mediagen",
@@ -42,12 +43,6 @@ ENVIRONMENT = {
     "GENERATIONS_TABLE": "generations",
     "NOTIFICATIONS_TABLE": "notifications",
     "JOBS_IN_FLIGHT_TABLE": "jobs-in-flight",
-    "AUTH_ISSUER": "https://issuer.example",
-    "AUTH_JWKS_URL": "https://issuer.example/.well-known/jwks.json",
-    "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    "MEDIA_BUCKET": "media",
-    "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
-    "GENERATOR_URL": "https://generator.example/jobs",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 

@@ -12,7 +12,6 @@ models, the examples and the error statuses stay in one table here, OPERATIONS."
 
 import importlib
 import json
-import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from pydantic.json_schema import models_json_schema
 
 from deploy.cfn_functions import HttpRoute, functions, http_routes
 from deploy.cfn_template import load_template
+from deploy.placeholder_settings import apply_placeholders
 from mediagen.contract import payloads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,28 +322,12 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "each active `whsec_` secret (any one valid suffices)",
     },
 }
-# The settings a handler module checks when it is imported (its cold start), to read its router here.
-HANDLER_SETTINGS = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AUTH_ISSUER": "https://issuer.example",
-    "AUTH_JWKS_URL": "https://issuer.example/.well-known/jwks.json",
-    "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    "MEDIA_BUCKET": "media",
-    "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
-    "GENERATOR_URL": "https://generator.example/jobs",
-    "LIBRARY_CURSOR_KEY": "openapi-generation-only",
-    "FILE_REMOVAL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/file-removal",
-    "CLERK_WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    "ERASURE_HASH_KEY": "openapi-generation-only-openapi-generation-only",
-    "ERASURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/erasure",
-}
 
 
 def route_metadata() -> dict[str, Route]:
     """Each route's Powertools route (its decorator's summary, tags, security, responses), by
     template route key, read from the routers of the functions that have one."""
-    for name, value in HANDLER_SETTINGS.items():
-        os.environ.setdefault(name, value)
+    apply_placeholders()  # the handlers check their settings at import
     routed = {route.function for route in http_routes() if not route.is_default}
     app = APIGatewayHttpResolver()
     for spec in functions():

@@ -6,9 +6,10 @@ layer and every handler imports, with the layer's own requirements only (as in L
 """
 
 import importlib
-import os
 import sys
 from pathlib import Path
+
+from deploy.placeholder_settings import apply_placeholders
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPILED = ("layers/shared", "functions", "deploy", "local", "migration", "bench", "tests")
@@ -25,16 +26,7 @@ def main() -> int:
                 failures.append(f"{path.relative_to(ROOT)}: {error}")
     # What a deployed function is given (the handlers check their settings at import, as at a cold
     # start); placeholders: nothing is called.
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AUTH_ISSUER": "https://issuer.example",
-        "AUTH_JWKS_URL": "https://issuer.example/.well-known/jwks.json",
-        "WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "MEDIA_BUCKET": "media",
-        "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
-        "GENERATOR_URL": "https://generator.example/jobs",
-    }.items():
-        os.environ.setdefault(name, value)
+    apply_placeholders()
     layer = ROOT / "layers/shared"
     modules = [
         ".".join(p.relative_to(layer).with_suffix("").parts).removesuffix(".__init__")
