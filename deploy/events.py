@@ -62,7 +62,10 @@ ANSWERS: dict[str, str] = {
     "LiveSubscribeFunction": "null: user_2abc may subscribe to its channel /jobs/users/user-2abc",
     "LivePublisherFunction": "the record reported failed (batchItemFailures): sam local reaches no "
     "AppSync Events API, so the stream would give it again",
+    "ClerkWebhookFunction": "200, outcome ignored: a user.created event, nothing stored",
+    "ErasureFunction": "no batch item failure: the final pass for a person who has nothing left",
 }
+ERASED_EXAMPLE = "user_2erased"  # the person the erasure worker's example message names
 
 
 class Credentials:
@@ -74,15 +77,19 @@ class Credentials:
         self.now = int(time.time() if now is None else now)
         self.token = devkeys.mint_token(USER, hours=8)
         self.secret = devkeys.dev_webhook_secret()
+        self.clerk_secret = devkeys.dev_clerk_webhook_secret()
+        self.erasure_hash_key = devkeys.dev_erasure_hash_key()
         self.issuer = devkeys.DEV_ISSUER
         jwks = Path(devkeys.dev_jwks_url().removeprefix("file://")).read_bytes()
         self.jwks_data_url = "data:application/json;base64," + base64.b64encode(jwks).decode()
 
-    def webhook_headers(self, body: str) -> dict[str, str]:
+    def webhook_headers(self, body: str, secret: str | None = None) -> dict[str, str]:
         from standardwebhooks.webhooks import Webhook
 
         message_id = f"msg_event_{self.now}"
-        signature = Webhook(self.secret).sign(message_id, datetime.fromtimestamp(self.now, UTC), body)
+        signature = Webhook(secret or self.secret).sign(
+            message_id, datetime.fromtimestamp(self.now, UTC), body
+        )
         return {
             "webhook-id": message_id,
             "webhook-timestamp": str(self.now),
@@ -92,6 +99,13 @@ class Credentials:
 
 def example_body(path: str) -> dict[str, Any] | None:
     """The contract's example body of a route, if it takes one."""
+    if path.endswith("/webhooks/clerk"):  # an event the service ignores: the example erases nobody
+        return {
+            "type": "user.created",
+            "object": "event",
+            "timestamp": 1764525600000,
+            "data": {"id": USER, "object": "user"},
+        }
     if path.endswith("/generate"):
         return {"prompt": PROMPT, "job_id": JOB_ID, "num_images": 1, "size": "1024x1024"}
     webhook = re.search(r"/api/webhooks/(image|video)-completion$", path)
@@ -142,7 +156,9 @@ def example_http_event(route: HttpRoute, credentials: Credentials) -> dict[str, 
         "x-forwarded-port": "443",
         "x-forwarded-proto": "https",
     }
-    if "webhooks" in route.path:
+    if route.path.endswith("/webhooks/clerk"):  # Svix signs with the Clerk secret (webhook-* names too)
+        headers.update(credentials.webhook_headers(text or "", credentials.clerk_secret))
+    elif "webhooks" in route.path:
         headers.update(credentials.webhook_headers(text or ""))
     elif not route.is_default:
         headers["authorization"] = f"Bearer {credentials.token}"
@@ -164,10 +180,11 @@ def example_http_event(route: HttpRoute, credentials: Credentials) -> dict[str, 
 
 def example_sqs_event(queue: str, now: int) -> dict[str, Any]:
     epoch_ms = now * 1000
+    body = {"user_id": ERASED_EXAMPLE, "final_pass": True} if queue == "ErasureQueue" else {"job_id": JOB_ID}
     message = {
         "MessageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
         "ReceiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-        "Body": json.dumps({"job_id": JOB_ID}),
+        "Body": json.dumps(body),
         "Attributes": {
             "ApproximateReceiveCount": "1",
             "SentTimestamp": str(epoch_ms),
@@ -248,6 +265,8 @@ def environment(credentials: Credentials, stack_outputs: dict[str, str] | None =
         "AUTH_JWKS_URL": credentials.jwks_data_url,
         "AUTH_AUTHORIZED_PARTIES": "",
         "WEBHOOK_SECRETS": credentials.secret,
+        "CLERK_WEBHOOK_SECRETS": credentials.clerk_secret,
+        "ERASURE_HASH_KEY": credentials.erasure_hash_key,
         # The library's cursors are signed with a key of their own (a secret's ARN when deployed).
         "LIBRARY_CURSOR_KEY": "sam-local-" + credentials.secret.removeprefix("whsec_"),
     }

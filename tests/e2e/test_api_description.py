@@ -24,6 +24,7 @@ from schemathesis.auths import AuthStorage
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from deploy.openapi import build_openapi
+from local.harness.parties import CLERK_WEBHOOK_SECRET, svix_headers
 from tests.e2e.conftest import GENERATOR_KEY, LocalService, own_keys, run_service
 from tests.support import TokenMinter, signed_headers
 
@@ -36,7 +37,12 @@ USER = "user_schemathesis"
 def described_service(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path) -> Iterator[LocalService]:
     # Generator off: jobs stay in flight until a webhook moves them, so the in-flight limit is reached
     # deterministically, whatever the machine's speed.
-    keys = {**own_keys(jwks_file), "GENERATOR_API_KEY": GENERATOR_KEY, "LOCAL_GENERATOR": "off"}
+    keys = {
+        **own_keys(jwks_file),
+        "GENERATOR_API_KEY": GENERATOR_KEY,
+        "LOCAL_GENERATOR": "off",
+        "CLERK_WEBHOOK_SECRETS": CLERK_WEBHOOK_SECRET,
+    }
     yield from run_service(tmp_path_factory.mktemp("described"), **keys)
 
 
@@ -261,6 +267,27 @@ def reach_every_status(base: str, minter: TokenMinter) -> dict[str, set[int]]:
         call(one, f"/api/{kind}s/{queued}", 403, headers=member)  # its organization's member
         call(one, f"/api/{kind}s/{queued}", 404, headers=stranger)
         call(one, f"/api/{kind}s/{queued}", 200, headers=author)
+
+    clerk, events = "POST /api/webhooks/clerk", "/api/webhooks/clerk"
+    ignored = json.dumps({"type": "user.created", "object": "event", "data": {"id": "u_z", "object": "user"}})
+    call(clerk, events, 200, data=ignored.encode(), headers=svix_headers(ignored))
+    call(clerk, events, 401, data=ignored.encode(), headers={"content-type": "application/json"})
+    call(clerk, events, 400, data=b"{", headers=svix_headers("{"))
+    call(
+        clerk,
+        events,
+        415,
+        data=ignored.encode(),
+        headers={**svix_headers(ignored), "content-type": "text/plain"},
+    )
+    nobody = json.dumps(
+        {"type": "user.deleted", "object": "event", "data": {"object": "user", "deleted": True}}
+    )
+    call(clerk, events, 422, data=nobody.encode(), headers=svix_headers(nobody))
+    huge = json.dumps(
+        {"type": "user.created", "object": "event", "data": {"id": "u_z", "note": "x" * 300_000}}
+    )
+    call(clerk, events, 413, data=huge.encode(), headers=svix_headers(huge))
 
     listing = "GET /api/notifications"
     page = call(listing, "/api/notifications", 200, headers=author).json()

@@ -136,6 +136,9 @@ def test_each_event_gets_its_documented_answer(
     assert answers["LivePublisherFunction"] == {
         "batchItemFailures": [{"itemIdentifier": "111100000000000000000001"}]
     }
+    clerk = answers["ClerkWebhookFunction"]
+    assert clerk["statusCode"] == 200 and body(clerk)["outcome"] == "ignored", clerk
+    assert answers["ErasureFunction"] == {"batchItemFailures": []}
     assert variables["AUTH_ISSUER"]
 
 

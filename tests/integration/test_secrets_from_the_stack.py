@@ -122,14 +122,18 @@ def test_clerk_and_the_erasure_read_their_secrets_by_arn(
         headers={"content-type": "application/json", **tokens.auth("user_gone")},
     )
     assert generate_handler(event, lambda_context)["statusCode"] == 202
+    # Each function reads the key at its own cold start in AWS: one cache per function here too.
+    erasure.reset_key_cache()
     delivered = webhook_handler(
         webhook_event(completion_payload("job_arn_6", user_id="user_gone")), lambda_context
     )
     assert response_json(delivered)["outcome"] == "updated"
 
+    erasure.reset_key_cache()
     deletion = clerk_handler(clerk_event(clerk_payload("user.deleted", "user_gone")), lambda_context)
     assert (deletion["statusCode"], response_json(deletion)["outcome"]) == (200, "erasing")
     queue = os.environ["ERASURE_QUEUE_URL"]
+    erasure.reset_key_cache()
     SqsEventSource(boto3.client("sqs"), queue, lambda e: erasure_worker(e, lambda_context)).drain(5)
 
     assert Generation.get("job_arn_6").status == "erased"

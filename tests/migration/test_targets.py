@@ -15,8 +15,12 @@ def test_the_template_declares_the_outputs_the_migration_reads() -> None:
     outputs = load_template()["Outputs"]
     assert outputs[STACK_OUTPUTS["generations"]]["Value"] == {"Ref": "GenerationsTable"}
     assert outputs[STACK_OUTPUTS["notifications"]]["Value"] == {"Ref": "NotificationsTable"}
-    # Every table the migration fills; JobsInFlight starts empty (migrated jobs take no place in a cap).
-    assert set(TABLE_ENV) - {"JobsInFlightTable"} == {"GenerationsTable", "NotificationsTable"}
+    # Every table the migration fills; JobsInFlight starts empty (migrated jobs take no place in a cap),
+    # and so does ErasedPeople (nobody was erased by the old system).
+    assert set(TABLE_ENV) - {"JobsInFlightTable", "ErasedPeopleTable"} == {
+        "GenerationsTable",
+        "NotificationsTable",
+    }
 
 
 @pytest.fixture
