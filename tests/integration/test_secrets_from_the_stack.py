@@ -94,6 +94,17 @@ def test_library_cursors_are_signed_with_the_generated_key_read_by_arn(
     library._secret_key.cache_clear()
 
 
+def cold_start() -> None:
+    """What a function's cold start has not read yet: the erasure's key, and Powertools' cache of
+    secrets (in AWS each function reads its secrets itself; in one test process they would be shared)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from mediagen.rules import erasure
+
+    erasure.reset_key_cache()
+    parameters.clear_caches()
+
+
 def test_clerk_and_the_erasure_read_their_secrets_by_arn(
     monkeypatch: pytest.MonkeyPatch, tokens: Any, lambda_context: Any
 ) -> None:
@@ -122,18 +133,17 @@ def test_clerk_and_the_erasure_read_their_secrets_by_arn(
         headers={"content-type": "application/json", **tokens.auth("user_gone")},
     )
     assert generate_handler(event, lambda_context)["statusCode"] == 202
-    # Each function reads the key at its own cold start in AWS: one cache per function here too.
-    erasure.reset_key_cache()
+    cold_start()  # each function reads the key at its own cold start in AWS
     delivered = webhook_handler(
         webhook_event(completion_payload("job_arn_6", user_id="user_gone")), lambda_context
     )
     assert response_json(delivered)["outcome"] == "updated"
 
-    erasure.reset_key_cache()
+    cold_start()
     deletion = clerk_handler(clerk_event(clerk_payload("user.deleted", "user_gone")), lambda_context)
     assert (deletion["statusCode"], response_json(deletion)["outcome"]) == (200, "erasing")
     queue = os.environ["ERASURE_QUEUE_URL"]
-    erasure.reset_key_cache()
+    cold_start()
     SqsEventSource(boto3.client("sqs"), queue, lambda e: erasure_worker(e, lambda_context)).drain(5)
 
     assert Generation.get("job_arn_6").status == "erased"
