@@ -279,3 +279,34 @@ def test_with_the_stand_in_off_a_job_waits_for_webhooks(
     )
     assert deliver(service_off, completion_payload(job_id, user_id="user_wait", images=1)).status_code == 200
     assert wait_for(service_off, status_path, author, {"completed"})["progress"] == 100
+
+
+def test_jobs_the_backend_started_count_against_the_cap(
+    service_off: LocalService, minter: TokenMinter
+) -> None:
+    """Issue 20's finding as it was found on `make run`: the cap (10, the template's default) counts every
+    job of the person that is queued or processing, whoever created it."""
+    author = minter.auth("user_cap")
+    generate = f"{service_off.base}/api/images/generate"
+    # Given a person with 10 generated jobs in flight
+    generated = []
+    for index in range(10):
+        answer = requests.post(generate, json={"prompt": f"Un phare {index}"}, headers=author, timeout=10)
+        assert answer.status_code == 202, answer.text
+        generated.append(json_of(answer)["job_id"])
+    # And 5 more the backend started for them (signed `processing` webhooks naming them): never refused
+    for index in range(5):
+        started = completion_payload(
+            f"job_cap_backend_{index}", status="processing", user_id="user_cap", progress=10
+        )
+        answer = deliver(service_off, started)
+        assert answer.status_code == 200 and json_of(answer)["outcome"] == "created", answer.text
+    # When one of the 10 completes (14 are still in flight)
+    assert (
+        deliver(service_off, completion_payload(generated[0], user_id="user_cap", images=1)).status_code
+        == 200
+    )
+    # Then generate is refused for the cap, and writes nothing
+    refused = requests.post(generate, json={"prompt": "Un phare de trop"}, headers=author, timeout=10)
+    assert refused.status_code == 429, refused.text
+    assert json_of(refused)["code"] == "too_many_jobs_in_flight"
