@@ -34,6 +34,11 @@ def test_jobs_survive_a_restart_on_dynamodb_local(
     try:
         info = service.info()
         assert info["dynamodb_endpoint"] != info["aws_endpoint"]
+        # (its port is one more that `make run` opens: a rebound page's Host is refused there too)
+        dynamodb_port = info["dynamodb_endpoint"].rsplit(":", 1)[1]
+        foreign_host = {"host": f"evil.example.com:{dynamodb_port}"}
+        rebound = requests.post(info["dynamodb_endpoint"], data="{}", headers=foreign_host, timeout=10)
+        assert (rebound.status_code, json_of(rebound)["code"]) == (421, "misdirected_request")
         created = requests.post(
             f"{service.base}/api/images/generate",
             data=json.dumps({"prompt": "Un phare", "job_id": "job_kept"}),

@@ -2,10 +2,13 @@
 and dynalite do not (an item returned with a failed condition, transactions), and stops without a trace."""
 
 import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from local.services import dynamodb_local
@@ -16,6 +19,72 @@ def _port_open(endpoint: str) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port`, from the kernel's tables (Linux)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # /proc prints each 32-bit word in host order (little-endian here)
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                family = socket.AF_INET if len(words) == 4 else socket.AF_INET6
+                addresses.add(socket.inet_ntop(family, words))
+    return addresses
+
+
+def _list_tables_request(endpoint: str, headers: dict[str, str]) -> requests.Response:
+    """DynamoDB's ListTables as a page could send it (DynamoDB Local accepts any key's signature)."""
+    return requests.post(
+        endpoint,
+        data="{}",
+        headers={
+            "content-type": "application/x-amz-json-1.0",
+            "x-amz-target": "DynamoDB_20120810.ListTables",
+            "x-amz-date": "20261205T000000Z",
+            "authorization": "AWS4-HMAC-SHA256 Credential=any/20261205/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=00",
+            **headers,
+        },
+        timeout=10,
+    )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the kernel's socket tables in /proc")
+def test_dynamodb_local_is_on_loopback_only_and_refuses_other_hosts_and_browsers() -> None:
+    try:
+        dynamodb_local.tools()
+    except dynamodb_local.DynamoDBLocalError as exc:
+        pytest.fail(str(exc))
+
+    # Given DynamoDB Local as `make run DYNAMODB=local` and the tests start it
+    with dynamodb_local.running() as endpoint:
+        port = int(endpoint.rsplit(":", 1)[1])
+
+        # Then it listens on the loopback address only (bare DynamoDB Local: every interface, `*:<port>`)
+        assert listening_addresses(port) in ({"127.0.0.1"}, {"::ffff:127.0.0.1"})
+
+        # And its own Host is served, as boto3 sends it
+        assert _list_tables_request(endpoint, {}).status_code == 200
+        assert _list_tables_request(endpoint, {"host": f"localhost:{port}"}).status_code == 200
+
+        # When a rebound page sends its own name, or any page sends its Origin (bare: 200 with the tables)
+        for headers, status, code in (
+            ({"host": f"evil.example.com:{port}"}, 421, "misdirected_request"),
+            ({"host": "127.0.0.1"}, 421, "misdirected_request"),
+            ({"origin": "https://evil.example.com"}, 403, "origin_not_allowed"),
+            ({"origin": "null"}, 403, "origin_not_allowed"),
+        ):
+            refused = _list_tables_request(endpoint, headers)
+
+            # Then it is refused in JSON before DynamoDB Local reads it, and nothing is readable by the page
+            assert (refused.status_code, refused.json()["code"]) == (status, code), headers
+            assert refused.headers["content-type"] == "application/json"
+            assert not any(name.lower().startswith("access-control-") for name in refused.headers)
 
 
 def test_dynamodb_local_runs_conditional_writes_and_transactions_then_stops() -> None:
