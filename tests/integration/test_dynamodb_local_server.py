@@ -24,14 +24,15 @@ def _port_open(endpoint: str) -> bool:
 def listening_addresses(port: int) -> set[str]:
     """The local addresses of the sockets listening on `port`, from the kernel's tables (Linux)."""
     addresses = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):  # no tcp6 where IPv6 is off
+        for line in (table.read_text() if table.exists() else "").splitlines()[1:]:
             local, state = line.split()[1], line.split()[3]
             address, hex_port = local.split(":")
             if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
                 raw = bytes.fromhex(address)
-                # /proc prints each 32-bit word in host order (little-endian here)
-                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                # /proc prints each 32-bit word of the address in host byte order
+                swap = sys.byteorder == "little"
+                words = b"".join(raw[i : i + 4][:: -1 if swap else 1] for i in range(0, len(raw), 4))
                 family = socket.AF_INET if len(words) == 4 else socket.AF_INET6
                 addresses.add(socket.inet_ntop(family, words))
     return addresses

@@ -48,6 +48,7 @@ public final class LoopbackDynamoDBLocal {
         }
         connector.setHost(LOOPBACK);
         int port = connector.getPort();
+        // The loopback names of local.emulator.http_server.LOOPBACK_NAMES (keep the two lists alike)
         Set<String> hosts = Set.of(LOOPBACK + ":" + port, "localhost:" + port, "[::1]:" + port);
         server.setHandler(new Handler.Wrapper(server.getHandler()) {
             @Override
@@ -55,7 +56,8 @@ public final class LoopbackDynamoDBLocal {
                 String host = request.getHeaders().get(HttpHeader.HOST);
                 if (host == null || !hosts.contains(host.toLowerCase(Locale.ROOT))) {
                     return refuse(response, callback, 421, "misdirected_request",
-                        "this server answers only Host " + LOOPBACK + ":" + port + " or localhost:" + port);
+                        "this server answers only Host " + LOOPBACK + ":" + port + ", localhost:" + port
+                            + " or [::1]:" + port);
                 }
                 if (request.getHeaders().get(HttpHeader.ORIGIN) != null) {
                     return refuse(response, callback, 403, "origin_not_allowed",
@@ -65,6 +67,11 @@ public final class LoopbackDynamoDBLocal {
             }
         });
         proxy.start();
+        if (!server.isStarted()) {
+            // DynamoDBProxyServer.start() reports some failures (a SocketException) by printing and returning
+            System.err.println("DynamoDB Local did not start on " + LOOPBACK + ":" + port);
+            System.exit(1);
+        }
         System.out.println("DynamoDB Local listening on " + LOOPBACK + ":" + port + " only");
         proxy.join();
     }
