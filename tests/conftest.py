@@ -134,6 +134,9 @@ def aws() -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
+    from local.emulator.moto_dynamodb import make_moto_behave_as_dynamodb
+
+    make_moto_behave_as_dynamodb()  # as the local stack runs it: every test meets the same moto
     with mock_aws():
         create_tables(boto3.client("dynamodb"), TABLE_NAMES)
         boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
@@ -150,9 +153,9 @@ def moto_server() -> Iterator[str]:
     """A real moto HTTP server on a loopback port, for deliveries that race over the network."""
     from moto.server import ThreadedMotoServer
 
-    from local.emulator.moto_atomic import make_moto_writes_atomic
+    from local.emulator.moto_dynamodb import make_moto_behave_as_dynamodb
 
-    make_moto_writes_atomic()
+    make_moto_behave_as_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -195,7 +198,7 @@ def _fresh_tables(client: Any) -> None:
 
 
 # DynamoDB as the code under test meets it over HTTP: moto's server (made atomic per item by a lock,
-# local/emulator/moto_atomic.py), and AWS's own DynamoDB Local (atomic by itself: no lock on that path).
+# local/emulator/moto_dynamodb.py), and AWS's own DynamoDB Local (atomic by itself: no lock on that path).
 DYNAMODB_SERVERS = ["moto", "dynamodb_local"]
 
 

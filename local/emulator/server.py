@@ -165,6 +165,7 @@ class LocalService:
         self.stop = stop
         self.aws = EmbeddedAws(port=settings.aws_port)
         self.threads: list[threading.Thread] = []
+        self.stream_readers: list[DynamoDBStreamEventSource] = []
         self.gateway: Gateway | None = None
         self.generator: LocalGenerator | None = None
         self.openapi: dict[str, Any] = {}
@@ -381,6 +382,7 @@ class LocalService:
                 )
                 continue
             sources.append(Schedule(f"{spec.logical_id}-schedule-{index}", interval, invoke))
+        self.stream_readers += [source for source in sources if isinstance(source, DynamoDBStreamEventSource)]
         self.threads += [in_thread(source, self.stop) for source in sources]
 
     def handle(self, request: Request) -> tuple[Response, str | None]:
@@ -422,6 +424,9 @@ class LocalService:
             "routes": [route.route_key for route in http_routes()],
             "local_generator": self.settings.generator_on,
             "events": self.events.info(USER_CHANNEL_PATTERN, ORGANIZATION_CHANNEL_PATTERN),
+            # Each table stream's reader: records delivered, stalls seen (its iterator no longer
+            # following the stream; each also an ERROR line in the log), iterators the stream refused.
+            "stream_readers": {reader.name: reader.state() for reader in self.stream_readers},
         }
 
     def _restart_events(self, request: Request) -> Response:

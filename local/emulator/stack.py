@@ -14,7 +14,7 @@ from typing import Any
 from deploy.cfn_functions import functions
 from deploy.cfn_template import create_tables, load_template, resources_of_type, table_definitions
 from local.emulator.intrinsics import ACCOUNT_ID, REGION, Resolver
-from local.emulator.moto_atomic import make_moto_writes_atomic
+from local.emulator.moto_dynamodb import make_moto_behave_as_dynamodb
 from local.harness.environment import FAKE_CREDENTIALS
 
 log = logging.getLogger("local-stack")
@@ -110,7 +110,7 @@ class EmbeddedAws:
         os.environ.setdefault("MOTO_DISABLE_GLOBAL_CORS", "true")  # read when moto is imported
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        make_moto_writes_atomic()
+        make_moto_behave_as_dynamodb()
         limits = HttpLimits(max_body_bytes=AWS_MAX_BODY_BYTES)
         application = aws_guard(DomainDispatcherApplication(create_backend_app))
         self._server = HttpServer(None, self.port, limits, name="embedded-aws", wsgi=application)

@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ log = logging.getLogger("local-stack")
 Invoke = Callable[[dict[str, Any]], Any]
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 SHARDS_REFRESH_SECONDS = 5.0
+# The function's answers a source keeps (tests and benchmarks read the newest; a service that runs for
+# an afternoon must not keep every one).
+ANSWERS_KEPT = 1_000
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -36,7 +40,8 @@ class SqsEventSource:
     reports_failures: bool = True
     wait_seconds: int = 0  # long polling: the local service waits 1 s, so that a stop is seen at once
     name: str = "sqs"
-    answers: list[Any] = field(default_factory=list)  # every answer of the function, in order
+    answers: deque[Any] = field(default_factory=lambda: deque(maxlen=ANSWERS_KEPT))  # the newest answers
+    answered: int = 0
 
     def __post_init__(self) -> None:
         self.batch_size = max(1, min(int(self.batch_size), 10))  # one ReceiveMessage gives at most 10
@@ -62,6 +67,7 @@ class SqsEventSource:
             log.exception("%s: the function failed the batch of %d", self.name, len(messages))
             return True
         self.answers.append(answer)
+        self.answered += 1
         failed = self.failed_ids(answer, {m["MessageId"] for m in messages})
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -78,11 +84,11 @@ class SqsEventSource:
     def drain(self, max_rounds: int = 100) -> list[Any]:
         """Poll until the queue shows no message (or `max_rounds` invocations); the answers of this
         drain. What a test or a benchmark runs where the event source mapping would have."""
-        start = len(self.answers)
+        start = self.answered
         for _ in range(max_rounds):
             if not self.poll_once():
                 break
-        return self.answers[start:]
+        return answers_since(self.answers, self.answered - start)
 
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set (the local service runs this in a thread)."""
@@ -104,6 +110,11 @@ class SqsEventSource:
             log.error("%s: batchItemFailures names unknown messages; the whole batch fails", self.name)
             return batch
         return ids
+
+
+def answers_since(answers: deque[Any], count: int) -> list[Any]:
+    """The last `count` answers (at most the ones kept)."""
+    return list(answers)[-count:] if count > 0 else []
 
 
 def rate_seconds(expression: str) -> int | None:
@@ -138,7 +149,14 @@ class DynamoDBStreamEventSource:
     shard from the latest record on (StartingPosition LATEST), invokes the function with batches of up
     to `batch_size` records in order, and, as Lambda does with ReportBatchItemFailures, reads again from
     the record the function names as failed (or from the batch's first when it raises), at most
-    `max_retries` times before it skips the batch (MaximumRetryAttempts)."""
+    `max_retries` times before it skips the batch (MaximumRetryAttempts).
+
+    A reader that goes quiet is seen: after `stall_check_seconds` without a record, it reads the
+    stream once more with a new iterator (from the last record it delivered, or from where it stood at
+    its previous check); when that one finds records and its own iterator, read again just after, still
+    finds none, its iterator no longer follows the stream (moto's table object replaced under it, an
+    iterator lost): it says so in the log, counts it in `stalls`, and goes on from the new iterator, so
+    no record is lost. An iterator the stream refuses (expired, trimmed) is replaced the same way."""
 
     streams: Any  # a boto3 dynamodbstreams client
     stream_arn: str
@@ -150,17 +168,26 @@ class DynamoDBStreamEventSource:
     # come in bursts), `idle_interval_seconds` after that (Lambda polls a shard 4 times a second).
     interval_seconds: float = 0.05
     idle_interval_seconds: float = 0.25
+    stall_check_seconds: float = 5.0
     name: str = "dynamodb-stream"
-    answers: list[Any] = field(default_factory=list)
+    answers: deque[Any] = field(default_factory=lambda: deque(maxlen=ANSWERS_KEPT))  # the newest answers
+    answered: int = 0
+    delivered: int = 0  # records delivered to the function
+    stalls: int = 0  # times the reader's iterator was found not to follow the stream
+    lost_iterators: int = 0  # iterators the stream refused (expired, trimmed), replaced
     _iterators: dict[str, str | None] = field(default_factory=dict)
+    _last_sequence: dict[str, str] = field(default_factory=dict)  # the last record delivered, per shard
+    _probes: dict[str, str | None] = field(default_factory=dict)  # LATEST at the previous check, per shard
     _retries: int = 0
     _shards_read_at: float = 0.0
     _records_at: float = 0.0
+    _checked_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.batch_size = max(1, min(int(self.batch_size), 1000))
         for shard in self._shards():  # where LATEST is: now, before any write the service takes
             self._iterators[shard] = self._iterator(shard, "LATEST")
+        self._checked_at = self._records_at = time.monotonic()
 
     def _shards(self) -> list[str]:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
@@ -171,6 +198,17 @@ class DynamoDBStreamEventSource:
         if sequence_number is not None:
             arguments["SequenceNumber"] = sequence_number
         return self.streams.get_shard_iterator(**arguments).get("ShardIterator")
+
+    def _resume(self, shard: str) -> str | None:
+        """A new iterator just after the last record delivered (LATEST when none was)."""
+        last = self._last_sequence.get(shard)
+        return (
+            self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last) if last else self._iterator(shard, "LATEST")
+        )
+
+    def _read(self, shard: str, iterator: str) -> tuple[list[dict[str, Any]], str | None]:
+        answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        return answer.get("Records") or [], answer.get("NextShardIterator")
 
     def poll_once(self) -> bool:
         """One read of each shard and, for a shard with records, one invocation. Returns whether there
@@ -184,14 +222,69 @@ class DynamoDBStreamEventSource:
         for shard, iterator in list(self._iterators.items()):
             if iterator is None:
                 continue
-            answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            records = answer.get("Records") or []
-            self._iterators[shard] = answer.get("NextShardIterator")
+            try:
+                records, self._iterators[shard] = self._read(shard, iterator)
+            except Exception as error:
+                code = getattr(error, "response", {}).get("Error", {}).get("Code")
+                if code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                    raise
+                self.lost_iterators += 1
+                log.warning(
+                    "%s: the stream refused its iterator (%s); reading on from a new one", self.name, code
+                )
+                resumed = self._resume(shard)
+                if resumed is None:
+                    continue
+                records, self._iterators[shard] = self._read(shard, resumed)
             if records:
                 seen = True
                 self._records_at = time.monotonic()
                 self._deliver(shard, records)
+        if not seen and time.monotonic() - max(self._checked_at, self._records_at) > self.stall_check_seconds:
+            self._checked_at = time.monotonic()
+            seen = self._check_stalled()
         return seen
+
+    def _check_stalled(self) -> bool:
+        """Whether a new iterator finds records the reader's own does not (then they are delivered)."""
+        found = False
+        for shard, iterator in list(self._iterators.items()):
+            if iterator is None:
+                continue
+            last = self._last_sequence.get(shard)
+            probe = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last) if last else self._probes.get(shard)
+            self._probes[shard] = self._iterator(shard, "LATEST")
+            if probe is None:
+                continue
+            try:
+                records, after = self._read(shard, probe)
+            except Exception as error:  # an old probe the stream forgot: the next check has a new one
+                log.info("%s: a stall check could not read its probe (%s)", self.name, error)
+                continue
+            if not records:
+                continue
+            try:  # after the probe: a reader that follows the stream sees them too
+                own, following = self._read(shard, iterator)
+            except Exception as error:  # refused: the next poll replaces it
+                log.info("%s: a stall check could not read with the reader's iterator (%s)", self.name, error)
+                continue
+            self._iterators[shard] = following
+            if own:
+                self._deliver(shard, own)
+                found = True
+                continue
+            self.stalls += 1
+            log.error(
+                "%s: stalled: its iterator sees nothing while the stream has new records (from sequence "
+                "number %s); reading on from a new iterator (stall %d)",
+                self.name,
+                records[0]["dynamodb"]["SequenceNumber"],
+                self.stalls,
+            )
+            self._iterators[shard] = after
+            self._deliver(shard, records)
+            found = True
+        return found
 
     def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
         sequence_numbers = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
@@ -199,16 +292,24 @@ class DynamoDBStreamEventSource:
         try:
             answer = self.invoke(dynamodb_stream_event(records, self.stream_arn))
             self.answers.append(answer)
+            self.answered += 1
             failed = self.failed_sequence_number(answer, sequence_numbers)
         except Exception:
             log.exception("%s: the function failed the batch of %d", self.name, len(records))
             failed = sequence_numbers[0]
         if failed is None:
             self._retries = 0
+            self.delivered += len(records)
+            self._last_sequence[shard] = sequence_numbers[-1]
             return
+        done = sequence_numbers[: sequence_numbers.index(failed)]
+        if done:
+            self.delivered += len(done)
+            self._last_sequence[shard] = done[-1]
         if self._retries >= self.max_retries:
             log.error("%s: records from %s skipped after %d retries", self.name, failed, self._retries)
             self._retries = 0
+            self._last_sequence[shard] = sequence_numbers[-1]
             return
         self._retries += 1
         log.warning("%s: records from %s are read again (retry %d)", self.name, failed, self._retries)
@@ -231,11 +332,20 @@ class DynamoDBStreamEventSource:
 
     def drain(self, max_rounds: int = 100) -> list[Any]:
         """Read until no shard has records (or `max_rounds` reads): the answers of this drain."""
-        start = len(self.answers)
+        start = self.answered
         for _ in range(max_rounds):
             if not self.poll_once():
                 break
-        return self.answers[start:]
+        return answers_since(self.answers, self.answered - start)
+
+    def state(self) -> dict[str, Any]:
+        """What /_local/info says of this reader."""
+        return {
+            "delivered": self.delivered,
+            "stalls": self.stalls,
+            "lost_iterators": self.lost_iterators,
+            "seconds_since_records": round(time.monotonic() - self._records_at, 1),
+        }
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -119,6 +119,47 @@ def test_a_failed_publish_is_retried_counted_and_never_a_webhook_error(
     assert {"LivePublishRetried", "LivePublishFailed", "LiveEventPublished"} <= set(metrics)
 
 
+def test_a_batch_publishes_each_channels_changes_five_to_a_request_in_order(
+    tokens: Any, lambda_context: Any, events_api: Any, run_live_publisher: Any
+) -> None:
+    # Given 12 visible changes of two jobs of user_a in org_1 in one batch of stream records
+    token = tokens.token("user_a", org="org_1")
+    for job_id in ("job_batch_1", "job_batch_2"):
+        generate(token, job_id, lambda_context)
+    for progress in range(10, 60, 10):
+        for job_id in ("job_batch_1", "job_batch_2"):
+            deliver(lambda_context, job_id, status="processing", progress=progress, user_id="user_a")
+
+    # When the publisher is given them
+    assert run_live_publisher() == [{"batchItemFailures": []}]
+
+    # Then each channel got them all in order, in requests of at most 5 (3 a channel, not 12)
+    for channel in (user_channel("user_a"), organization_channel("org_1")):
+        requests = [events for name, events in events_api.published if name == channel]
+        assert [len(events) for events in requests] == [5, 5, 2]
+        seen = [(e["job_id"], e["progress"]) for e in events_api.events_on(channel)]
+        for job_id in ("job_batch_1", "job_batch_2"):
+            assert [progress for job, progress in seen if job == job_id] == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_request_that_fails_is_retried_from_its_first_change_and_nothing_is_lost(
+    tokens: Any, lambda_context: Any, events_api: Any, run_live_publisher: Any
+) -> None:
+    # Given 7 changes of one job, and an Events API that fails the second request 3 times
+    generate(tokens.token("user_a"), "job_batch_fail", lambda_context)
+    for progress in range(10, 70, 10):
+        deliver(lambda_context, "job_batch_fail", status="processing", progress=progress, user_id="user_a")
+    events_api.answers = [200, 500, 500, 500]
+
+    # When the publisher is given them: the first 5 go, the last 2 fail; Lambda retries from the 6th
+    answers = run_live_publisher()
+
+    # Then everything arrived in order, the first 5 once
+    assert answers[0]["batchItemFailures"] and answers[-1] == {"batchItemFailures": []}
+    progress = [e["progress"] for e in events_api.events_on(user_channel("user_a"))]
+    assert progress == [0, 10, 20, 30, 40, 50, 60]
+
+
 def claims(sub: str, **extra: Any) -> dict[str, Any]:
     return {"sub": sub, "iss": "https://clerk.test", "azp": FRONT_END, **extra}
 

@@ -93,24 +93,57 @@ RECORD_BUDGET_MS = 12_000
 def publish_records(
     records: Iterable[Mapping[str, Any]], time_left_ms: Callable[[], int] | None = None
 ) -> str | None:
-    """Publish the changes of a batch of stream records, in order; the sequence number of the first
-    record that could not be published, or was not started for lack of time (Lambda retries from
-    there: the records after it are published again, which the client's reconciliation absorbs), or
-    None when all were."""
+    """Publish the changes of a batch of stream records, in order on each channel; the sequence number
+    of the first record that could not be published, or was not started for lack of time (Lambda
+    retries from there: the records after it are published again, which the client's reconciliation
+    absorbs), or None when all were.
+
+    A channel's changes go out up to `events_api.MAX_EVENTS_PER_PUBLISH` in one request, in their
+    order: under load a batch holds several changes of each person's jobs, and one request per change
+    made the publisher the bottleneck of live progress (docs/performance.md, "A thousand jobs")."""
+    waiting: dict[str, list[Change]] = {}  # per channel, the changes not yet published, in order
+
+    def earliest_waiting(*also: Change) -> str:
+        return min([*also, *(changes[0] for changes in waiting.values())], key=_position).sequence_number
+
+    def flush(channel: str) -> str | None:
+        """Publish a channel's waiting changes; the record to retry from when that fails or there is
+        no time left for it."""
+        if time_left_ms is not None and time_left_ms() < RECORD_BUDGET_MS:
+            logger.warning("Live progress: out of time, the rest of the batch is retried")
+            return earliest_waiting()
+        changes = waiting[channel]
+        try:
+            events_api.publish(channel, [change.body for change in changes])
+        except events_api.PublishFailed:
+            logger.warning(
+                "Live progress not published; the record is retried",
+                extra={"correlation_id": changes[0].job_id, "sequence_number": changes[0].sequence_number},
+            )
+            return earliest_waiting()
+        del waiting[channel]
+        return None
+
     for record in records:
         change = change_of(record)
         if change is None:
             continue
         if time_left_ms is not None and time_left_ms() < RECORD_BUDGET_MS:
             logger.warning("Live progress: out of time, the rest of the batch is retried")
-            return change.sequence_number
-        try:
-            for channel in change.channels:
-                events_api.publish(channel, [change.body])
-        except events_api.PublishFailed:
-            logger.warning(
-                "Live progress not published; the record is retried",
-                extra={"correlation_id": change.job_id, "sequence_number": change.sequence_number},
-            )
-            return change.sequence_number
+            return earliest_waiting(change)
+        for channel in change.channels:
+            waiting.setdefault(channel, []).append(change)
+            if len(waiting[channel]) == events_api.MAX_EVENTS_PER_PUBLISH:
+                failed = flush(channel)
+                if failed is not None:
+                    return failed
+    for channel in sorted(waiting, key=lambda name: _position(waiting[name][0])):
+        failed = flush(channel)
+        if failed is not None:
+            return failed
     return None
+
+
+def _position(change: Change) -> tuple[int, str]:
+    """A stream record's place in its shard: sequence numbers are decimal strings of growing length."""
+    return len(change.sequence_number), change.sequence_number

