@@ -30,9 +30,9 @@ import copy
 import threading
 from typing import Any
 
-# A reader polls every 50-250 ms and reads up to 100 records a time: 2,000 records is minutes of a busy
-# service's writes, and about 6 MB at most per stream (a job's record with both images is ~3 kB).
-STREAM_RECORDS = 2_000
+# A reader polls every 50-250 ms and reads up to 100 records a time: 1,000 records is a minute of a busy
+# service's writes, and a few MB at most per stream (a record holds the item's old and new images).
+STREAM_RECORDS = 1_000
 # Each reader holds one iterator per shard at a time; the local stack has a handful of readers.
 SHARD_ITERATORS = 1_000
 
