@@ -67,6 +67,7 @@ MAX_ERRORS = 20  # unreadable or unknown messages on one connection before it is
 OUTBOX = 1000  # messages waiting for a slow client before it is closed
 MAX_CONNECTIONS = 1000  # past this, the quietest connection (idle between requests) is closed
 HEAD_SECONDS = 5.0  # a request head complete within this of its first byte (the waitress ports' rule)
+STOP_SECONDS = 3.0  # the endpoint's share of the service's stop: its tasks end within this
 CONNECTION_TIMEOUT_MS = 300_000  # what connection_ack tells the client: the longest wait for a `ka`
 
 Authorize = Callable[[str, Mapping[str, Any], Mapping[str, str]], str | None]
@@ -308,6 +309,12 @@ class LocalEvents:
         self._loop.run_until_complete(self._serve())
         ready.set()
         self._loop.run_forever()
+        # Stopped by `close` once every task had ended: nothing pending is left to the collector
+        # ("Task was destroyed but it is pending!", "coroutine ... was never awaited").
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        with contextlib.suppress(TimeoutError):  # a token check under way in its thread
+            self._loop.run_until_complete(asyncio.wait_for(self._loop.shutdown_default_executor(), 2))
+        self._loop.close()
 
     async def _serve(self) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -346,15 +353,28 @@ class LocalEvents:
             return
 
         async def stop() -> None:
-            for server in [*self._servers, self._tls]:
-                if server is not None:
-                    server.close()
+            """Stop accepting, drop every socket, then wait for the servers' own close (websockets'
+            `close` is a task of its own) and end every task still running: stopping the loop with
+            them pending made every stop of `make run` look like a crash in its log."""
+            servers = [server for server in [*self._servers, self._tls] if server is not None]
+            for server in servers:
+                server.close()
             for session in list(self._sessions):
                 session.socket.transport.abort()
+            this = asyncio.current_task()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_SECONDS):
+                    closing = {getattr(server, "close_task", None) for server in servers}
+                    tasks = [task for task in asyncio.all_tasks() if task is not this]
+                    for task in tasks:
+                        if task not in closing:
+                            task.cancel()  # connections and sessions: their sockets are gone
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    await asyncio.gather(*(s.wait_closed() for s in servers), return_exceptions=True)
             self._loop.stop()
 
-        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(stop()))
-        self._thread.join(timeout=5)
+        asyncio.run_coroutine_threadsafe(stop(), self._loop)
+        self._thread.join(timeout=STOP_SECONDS + 3)
         self._listener.close()
         with contextlib.suppress(OSError):
             os.unlink(self._unix_path)

@@ -463,3 +463,48 @@ def test_after_a_restart_of_the_endpoint_a_client_connects_again_and_gets_the_ne
         assert subscribe(ws, events, channel_of(events, "user_alice"), token)["type"] == "subscribe_success"
         deliver(service, job_id, "user_alice")
         assert [e["progress"] for e in data_until_final(ws, job_id)] == [100]
+
+
+def test_a_stop_with_sockets_open_and_a_refused_subscription_is_clean_in_the_log(
+    tmp_path: Path, jwks_file: Path, minter: TokenMinter
+) -> None:
+    # Given a service of its own (the test stops it) with a subscribed socket, a socket that is only
+    # initialized, and a subscription refused by the namespace's onSubscribe function
+    service = LocalService(
+        *_command_and_log(tmp_path, jwks_file)  # what `make run` runs, stopped by this test
+    ).start()
+    stopped = False
+    try:
+        events = service.info()["events"]
+        alice, bob = minter.token("user_alice"), minter.token("user_bob")
+        mine, other = initialized(events, alice), initialized(events, bob)
+        assert subscribe(mine, events, channel_of(events, "user_alice"), alice)["type"] == "subscribe_success"
+        refused = subscribe(other, events, channel_of(events, "user_alice"), bob)
+        assert refused["type"] == "subscribe_error"
+        assert refused["errors"][0]["errorType"] == "UnauthorizedException"
+        refusal_logged = service.output()
+
+        # When it is stopped by SIGTERM with both sockets open
+        assert service.stop() == 0
+        stopped = True
+        # Then both sockets were closed by the stop
+        for ws in (mine, other):
+            with pytest.raises(ConnectionClosed):
+                receive(ws, timeout=20)
+    finally:
+        if not stopped:
+            service.stop()
+    # And the refusal is one line of the log, and the stop says nothing of a crash
+    log = service.log.read_text(errors="replace")
+    assert "Traceback" not in refusal_logged, refusal_logged[-3000:]
+    for crash in ("Traceback", "Task was destroyed", "never awaited", " ERROR "):  # the service's errors
+        assert crash not in log, log[-3000:]
+
+
+def _command_and_log(tmp_path: Path, jwks_file: Path) -> tuple[list[str], dict[str, str], Path, str]:
+    import sys
+
+    from tests.e2e.conftest import service_env
+
+    env, marker = service_env(tmp_path, LOCAL_GENERATOR="off", **own_keys(jwks_file))
+    return [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "service.log", marker
