@@ -65,7 +65,17 @@ MAX_SUBSCRIPTIONS = 100  # per connection
 MAX_REFUSALS = 50  # refused subscriptions on one connection before it is closed
 MAX_ERRORS = 20  # unreadable or unknown messages on one connection before it is closed
 OUTBOX = 1000  # messages waiting for a slow client before it is closed
-MAX_CONNECTIONS = 1000  # past this, the quietest connection (idle between requests) is closed
+MAX_CONNECTIONS = 1000  # past this, the quietest connection is closed (`_make_room`)
+# Open sockets of one person (the verified token's `sub`, not the token itself: a browser's Clerk token
+# changes every minute, and anyone may mint fresh ones). AppSync documents no such quota, only 100
+# subscriptions a connection; Amplify's events client keeps one WebSocket per page for all its
+# channels, so 20 is more tabs and devices than a person keeps open with live progress, and one
+# person's flood holds 2 % of the budget instead of all of it (issue 30: one token's 1,000 sockets
+# locked every other client out).
+MAX_SOCKETS_PER_PERSON = 20
+# A connection or socket this young is closed to make room only when nothing older can be: its request
+# or its connection_init may be on its way (a TLS handshake and an upgrade on a loaded laptop).
+GRACE_SECONDS = 2.0
 HEAD_SECONDS = 5.0  # a request head complete within this of its first byte (the waitress ports' rule)
 STOP_SECONDS = 3.0  # the endpoint's share of the service's stop: its tasks end within this
 CONNECTION_TIMEOUT_MS = 300_000  # what connection_ack tells the client: the longest wait for a `ka`
@@ -216,6 +226,8 @@ class Session:
     subscriptions: dict[str, str] = field(default_factory=dict)  # id -> channel
     initialized: bool = False
     refusals: int = 0
+    person: str | None = None  # the token's subject, once connection_init verified it
+    heard: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # its last message
     errors: int = 0
     outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX))
 
@@ -270,6 +282,7 @@ class LocalEvents:
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._sessions: set[Session] = set()
+        self._people: dict[str, set[Session]] = {}  # the initialized sessions of each token's subject
         self._connections = 0
         self._quiet: dict[asyncio.StreamWriter, float] = {}  # connections waiting for a request: since
         self._servers: list[Any] = []
@@ -438,14 +451,42 @@ class LocalEvents:
                 await asyncio.wait_for(writer.wait_closed(), 2)
 
     def _make_room(self) -> bool:
-        """Over the connection budget: close the connection quiet the longest (idle between requests),
-        as the waitress ports do; False when every connection is busy (the new one is closed)."""
-        if not self._quiet:
-            return False
-        quietest = min(self._quiet, key=self._quiet.__getitem__)
-        self._quiet.pop(quietest)
-        quietest.transport.abort()
-        return True
+        """Over the connection budget, close one connection: the one waiting longest for its next
+        request, as the waitress ports do; when none has waited GRACE_SECONDS, a WebSocket of whoever
+        holds the most (the sockets not initialized yet count as one holder), its quietest: a flood
+        costs its own sockets, never a newcomer its place. (Open sessions used to be never closed:
+        one token's 1,000 sockets got every new connection closed at once.) A connection or socket
+        younger than GRACE_SECONDS is closed last: its request or connection_init may be on its way.
+        False when there is nothing to close."""
+        graced = asyncio.get_running_loop().time() - GRACE_SECONDS
+        waiting = sorted(self._quiet, key=self._quiet.__getitem__)
+        if waiting and self._quiet[waiting[0]] < graced:
+            self._close_quiet(waiting[0])
+            return True
+        holders: dict[str | None, list[Session]] = {}
+        for session in self._sessions:
+            if session.initialized or session.heard < graced:
+                holders.setdefault(session.person, []).append(session)
+        if holders:
+            largest = max(holders.values(), key=len)
+            victim = min(largest, key=lambda session: session.heard)
+            self._sessions.discard(victim)  # not chosen twice while its tasks end
+            log.info(
+                "events: over %d connections: closed the quietest of %d sockets of %s",
+                MAX_CONNECTIONS,
+                len(largest),
+                "one person" if victim.person is not None else "sockets not initialized",
+            )
+            victim.socket.transport.abort()
+            return True
+        if waiting:
+            self._close_quiet(waiting[0])
+            return True
+        return False
+
+    def _close_quiet(self, writer: asyncio.StreamWriter) -> None:
+        self._quiet.pop(writer)
+        writer.transport.abort()
 
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
@@ -702,6 +743,7 @@ class LocalEvents:
                 return
             keepalive = asyncio.create_task(self._keepalive(session))
             async for message in socket_:
+                session.heard = asyncio.get_running_loop().time()
                 await self._handle(session, message)
                 if session.refusals >= MAX_REFUSALS or session.errors >= MAX_ERRORS:
                     await asyncio.sleep(0.05)  # the last answer goes first
@@ -711,6 +753,11 @@ class LocalEvents:
             pass
         finally:
             self._sessions.discard(session)
+            if session.person is not None:
+                held = self._people.get(session.person, set())
+                held.discard(session)
+                if not held:
+                    self._people.pop(session.person, None)
             if keepalive is not None:
                 keepalive.cancel()
             with contextlib.suppress(asyncio.QueueFull):
@@ -777,12 +824,23 @@ class LocalEvents:
             )
             return
         try:
-            await asyncio.to_thread(self.verify_token, _bearer(session.header))
+            claims = await asyncio.to_thread(self.verify_token, _bearer(session.header))
         except Refused as refused:
             session.send(_error("connection_error", None, refused.error_type, refused.message))
             await asyncio.sleep(0.05)
             await session.socket.close(4401, "unauthorized")
             return
+        person = f"{claims.get('iss')} {claims.get('sub')}"
+        held = self._people.setdefault(person, set())
+        if len(held) >= MAX_SOCKETS_PER_PERSON:
+            log.info("events: %s holds %d sockets; one more refused", claims.get("sub"), len(held))
+            message = f"At most {MAX_SOCKETS_PER_PERSON} open connections a user: close one first."
+            session.send(_error("connection_error", None, "LimitExceededException", message))
+            await asyncio.sleep(0.05)  # the answer goes first
+            await session.socket.close(1008, "too many connections of this user")
+            return
+        held.add(session)
+        session.person = person
         session.initialized = True
         session.send({"type": "connection_ack", "connectionTimeoutMs": CONNECTION_TIMEOUT_MS})
 
