@@ -456,18 +456,20 @@ class LocalEvents:
         holds the most (the sockets not initialized yet count as one holder), its quietest: a flood
         costs its own sockets, never a newcomer its place. (Open sessions used to be never closed:
         one token's 1,000 sockets got every new connection closed at once.) A connection or socket
-        younger than GRACE_SECONDS is closed last: its request or connection_init may be on its way.
-        False when there is nothing to close."""
+        heard from within GRACE_SECONDS is closed last: its request, its connection_init or the
+        answer to it may be on its way. False when there is nothing to close."""
         graced = asyncio.get_running_loop().time() - GRACE_SECONDS
         waiting = sorted(self._quiet, key=self._quiet.__getitem__)
         if waiting and self._quiet[waiting[0]] < graced:
             self._close_quiet(waiting[0])
             return True
-        holders: dict[str | None, list[Session]] = {}
-        for session in self._sessions:
-            if session.initialized or session.heard < graced:
+        heard_long_ago = [session for session in self._sessions if session.heard < graced]
+        for candidates in (heard_long_ago, [session for session in self._sessions if session.initialized]):
+            if not candidates:
+                continue
+            holders: dict[str | None, list[Session]] = {}
+            for session in candidates:
                 holders.setdefault(session.person, []).append(session)
-        if holders:
             largest = max(holders.values(), key=len)
             victim = min(largest, key=lambda session: session.heard)
             self._sessions.discard(victim)  # not chosen twice while its tasks end
