@@ -65,8 +65,19 @@ MAX_SUBSCRIPTIONS = 100  # per connection
 MAX_REFUSALS = 50  # refused subscriptions on one connection before it is closed
 MAX_ERRORS = 20  # unreadable or unknown messages on one connection before it is closed
 OUTBOX = 1000  # messages waiting for a slow client before it is closed
-MAX_CONNECTIONS = 1000  # past this, the quietest connection (idle between requests) is closed
+MAX_CONNECTIONS = 1000  # past this, the quietest connection is closed (`_make_room`)
+# Open sockets of one person (the verified token's `sub`, not the token itself: a browser's Clerk token
+# changes every minute, and anyone may mint fresh ones). AppSync documents no such quota, only 100
+# subscriptions a connection; Amplify's events client keeps one WebSocket per page for all its
+# channels, so 20 is more tabs and devices than a person keeps open with live progress, and one
+# person's flood holds 2 % of the budget instead of all of it (issue 30: one token's 1,000 sockets
+# locked every other client out).
+MAX_SOCKETS_PER_PERSON = 20
+# A connection or socket this young is closed to make room only when nothing older can be: its request
+# or its connection_init may be on its way (a TLS handshake and an upgrade on a loaded laptop).
+GRACE_SECONDS = 2.0
 HEAD_SECONDS = 5.0  # a request head complete within this of its first byte (the waitress ports' rule)
+STOP_SECONDS = 3.0  # the endpoint's share of the service's stop: its tasks end within this
 CONNECTION_TIMEOUT_MS = 300_000  # what connection_ack tells the client: the longest wait for a `ka`
 
 Authorize = Callable[[str, Mapping[str, Any], Mapping[str, str]], str | None]
@@ -215,6 +226,8 @@ class Session:
     subscriptions: dict[str, str] = field(default_factory=dict)  # id -> channel
     initialized: bool = False
     refusals: int = 0
+    person: str | None = None  # the token's subject, once connection_init verified it
+    heard: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # its last message
     errors: int = 0
     outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX))
 
@@ -269,6 +282,7 @@ class LocalEvents:
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._sessions: set[Session] = set()
+        self._people: dict[str, set[Session]] = {}  # the initialized sessions of each token's subject
         self._connections = 0
         self._quiet: dict[asyncio.StreamWriter, float] = {}  # connections waiting for a request: since
         self._servers: list[Any] = []
@@ -308,6 +322,12 @@ class LocalEvents:
         self._loop.run_until_complete(self._serve())
         ready.set()
         self._loop.run_forever()
+        # Stopped by `close` once every task had ended: nothing pending is left to the collector
+        # ("Task was destroyed but it is pending!", "coroutine ... was never awaited").
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        with contextlib.suppress(TimeoutError):  # a token check under way in its thread
+            self._loop.run_until_complete(asyncio.wait_for(self._loop.shutdown_default_executor(), 2))
+        self._loop.close()
 
     async def _serve(self) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -346,15 +366,28 @@ class LocalEvents:
             return
 
         async def stop() -> None:
-            for server in [*self._servers, self._tls]:
-                if server is not None:
-                    server.close()
+            """Stop accepting, drop every socket, then wait for the servers' own close (websockets'
+            `close` is a task of its own) and end every task still running: stopping the loop with
+            them pending made every stop of `make run` look like a crash in its log."""
+            servers = [server for server in [*self._servers, self._tls] if server is not None]
+            for server in servers:
+                server.close()
             for session in list(self._sessions):
                 session.socket.transport.abort()
+            this = asyncio.current_task()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_SECONDS):
+                    closing = {getattr(server, "close_task", None) for server in servers}
+                    tasks = [task for task in asyncio.all_tasks() if task is not this]
+                    for task in tasks:
+                        if task not in closing:
+                            task.cancel()  # connections and sessions: their sockets are gone
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    await asyncio.gather(*(s.wait_closed() for s in servers), return_exceptions=True)
             self._loop.stop()
 
-        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(stop()))
-        self._thread.join(timeout=5)
+        asyncio.run_coroutine_threadsafe(stop(), self._loop)
+        self._thread.join(timeout=STOP_SECONDS + 3)
         self._listener.close()
         with contextlib.suppress(OSError):
             os.unlink(self._unix_path)
@@ -418,14 +451,44 @@ class LocalEvents:
                 await asyncio.wait_for(writer.wait_closed(), 2)
 
     def _make_room(self) -> bool:
-        """Over the connection budget: close the connection quiet the longest (idle between requests),
-        as the waitress ports do; False when every connection is busy (the new one is closed)."""
-        if not self._quiet:
-            return False
-        quietest = min(self._quiet, key=self._quiet.__getitem__)
-        self._quiet.pop(quietest)
-        quietest.transport.abort()
-        return True
+        """Over the connection budget, close one connection: the one waiting longest for its next
+        request, as the waitress ports do; when none has waited GRACE_SECONDS, a WebSocket of whoever
+        holds the most (the sockets not initialized yet count as one holder), its quietest: a flood
+        costs its own sockets, never a newcomer its place. (Open sessions used to be never closed:
+        one token's 1,000 sockets got every new connection closed at once.) A connection or socket
+        heard from within GRACE_SECONDS is closed last: its request, its connection_init or the
+        answer to it may be on its way. False when there is nothing to close."""
+        graced = asyncio.get_running_loop().time() - GRACE_SECONDS
+        waiting = sorted(self._quiet, key=self._quiet.__getitem__)
+        if waiting and self._quiet[waiting[0]] < graced:
+            self._close_quiet(waiting[0])
+            return True
+        heard_long_ago = [session for session in self._sessions if session.heard < graced]
+        for candidates in (heard_long_ago, [session for session in self._sessions if session.initialized]):
+            if not candidates:
+                continue
+            holders: dict[str | None, list[Session]] = {}
+            for session in candidates:
+                holders.setdefault(session.person, []).append(session)
+            largest = max(holders.values(), key=len)
+            victim = min(largest, key=lambda session: session.heard)
+            self._sessions.discard(victim)  # not chosen twice while its tasks end
+            log.info(
+                "events: over %d connections: closed the quietest of %d sockets of %s",
+                MAX_CONNECTIONS,
+                len(largest),
+                "one person" if victim.person is not None else "sockets not initialized",
+            )
+            victim.socket.transport.abort()
+            return True
+        if waiting:
+            self._close_quiet(waiting[0])
+            return True
+        return False
+
+    def _close_quiet(self, writer: asyncio.StreamWriter) -> None:
+        self._quiet.pop(writer)
+        writer.transport.abort()
 
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
@@ -682,6 +745,7 @@ class LocalEvents:
                 return
             keepalive = asyncio.create_task(self._keepalive(session))
             async for message in socket_:
+                session.heard = asyncio.get_running_loop().time()
                 await self._handle(session, message)
                 if session.refusals >= MAX_REFUSALS or session.errors >= MAX_ERRORS:
                     await asyncio.sleep(0.05)  # the last answer goes first
@@ -691,6 +755,11 @@ class LocalEvents:
             pass
         finally:
             self._sessions.discard(session)
+            if session.person is not None:
+                held = self._people.get(session.person, set())
+                held.discard(session)
+                if not held:
+                    self._people.pop(session.person, None)
             if keepalive is not None:
                 keepalive.cancel()
             with contextlib.suppress(asyncio.QueueFull):
@@ -757,12 +826,23 @@ class LocalEvents:
             )
             return
         try:
-            await asyncio.to_thread(self.verify_token, _bearer(session.header))
+            claims = await asyncio.to_thread(self.verify_token, _bearer(session.header))
         except Refused as refused:
             session.send(_error("connection_error", None, refused.error_type, refused.message))
             await asyncio.sleep(0.05)
             await session.socket.close(4401, "unauthorized")
             return
+        person = f"{claims.get('iss')} {claims.get('sub')}"
+        held = self._people.setdefault(person, set())
+        if len(held) >= MAX_SOCKETS_PER_PERSON:
+            log.info("events: %s holds %d sockets; one more refused", claims.get("sub"), len(held))
+            message = f"At most {MAX_SOCKETS_PER_PERSON} open connections a user: close one first."
+            session.send(_error("connection_error", None, "LimitExceededException", message))
+            await asyncio.sleep(0.05)  # the answer goes first
+            await session.socket.close(1008, "too many connections of this user")
+            return
+        held.add(session)
+        session.person = person
         session.initialized = True
         session.send({"type": "connection_ack", "connectionTimeoutMs": CONNECTION_TIMEOUT_MS})
 

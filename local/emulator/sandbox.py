@@ -178,6 +178,14 @@ def _invoke_in_sandbox(event: Any, gated: bool) -> tuple[bool, Any]:
         return _timed_out(function)
 
 
+def _is_refusal(exc: Exception) -> bool:
+    """Powertools' UnauthorizedException of AppSync Events: the documented way for an onSubscribe or
+    onPublish handler to refuse (AppSync answers the client's subscribe with it)."""
+    from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
+
+    return isinstance(exc, UnauthorizedException)
+
+
 def _invoke_until_timeout(function: Function, event: Any) -> tuple[bool, Any]:
     signal.setitimer(signal.ITIMER_REAL, function.timeout)
     try:
@@ -185,8 +193,12 @@ def _invoke_until_timeout(function: Function, event: Any) -> tuple[bool, Any]:
     except _TimedOut:
         return _timed_out(function)
     except Exception as exc:
-        text = "".join(traceback.format_exception(exc))
-        print(text, flush=True)  # what Lambda writes to the function's log
+        if _is_refusal(exc):
+            # How an onSubscribe function refuses a subscription: an answer, not a fault. One line
+            # (Lambda's first), not a stack trace per refused subscription in the service's log.
+            print(f"[ERROR] {type(exc).__name__}: {exc}", flush=True)
+        else:
+            print("".join(traceback.format_exception(exc)), flush=True)  # what Lambda writes to its log
         return False, f"{type(exc).__name__}: {exc}"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -605,7 +605,18 @@ class Trickle:
     sent: int = 0
 
 
-def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
+@pytest.mark.parametrize(
+    ("port", "path", "expected"),
+    [
+        ("PORT", "/api/images/job_x/status", 401),
+        # The playground's budget is 200: 810 sockets over it, so it closes and accepts hundreds of
+        # connections a second (issue 30: 4 of 35 `GET /` were closed without an answer)
+        ("PLAYGROUND_PORT", "/", 200),
+    ],
+)
+def test_a_thousand_slow_sockets_lock_nobody_out(
+    service: LocalService, port: str, path: str, expected: int
+) -> None:
     # This process (the clients) needs more open files than the 1,024 many systems start one with; the
     # limit is raised here, not by the service's own helper, so the test runs against any revision
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -617,8 +628,9 @@ def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > SLOW_SOCKETS + 100, "this test opens 1,010 sockets"
     # Given 1,010 sockets that trickle a request head, a byte a second each (faster than the idle
     # timeout), reconnecting whenever the server closes one, for 15 s
-    request = b"GET /api/images/job_slow/status HTTP/1.1\r\n" + host(service) + b"\r\nX-Slow: " + b"a" * 100
-    address = ("127.0.0.1", int(service.env["PORT"]))
+    request = b"GET %s HTTP/1.1\r\n%s\r\nX-Slow: %s" % (path.encode(), host(service, port), b"a" * 100)
+    address = ("127.0.0.1", port_number(service, port))
+    url = f"http://127.0.0.1:{port_number(service, port)}{path}"
 
     def opened() -> socket.socket:
         sock = socket.socket()
@@ -635,8 +647,8 @@ def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                answer = requests.get(f"{service.base}/api/images/job_x/status", timeout=10)
-                if answer.status_code != 401:
+                answer = requests.get(url, timeout=10)
+                if answer.status_code != expected:
                     failures.append(f"{answer.status_code} {answer.text[:100]}")
             except requests.RequestException as error:
                 failures.append(repr(error))
@@ -670,7 +682,7 @@ def test_a_thousand_slow_sockets_lock_nobody_out(service: LocalService) -> None:
     slowest = max(latencies)
     print(f"normal requests: {len(latencies)}, slowest {slowest:.2f} s; slow sockets reopened {reconnected}")
 
-    # Then every normal request was answered, each within a few seconds
-    assert failures == []
+    # Then every normal request was answered (none closed unanswered), each within a few seconds
+    assert failures == [], f"{len(failures)} of {len(latencies)}: {Counter(failures).most_common(3)}"
     assert len(latencies) >= 10
     assert max(latencies) < 8, sorted(latencies)[-5:]  # locked out, they time out (10 s)

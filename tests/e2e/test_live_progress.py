@@ -4,12 +4,14 @@ step of a job pushed in order to its author only; and whatever a hostile client 
 oversize messages, a thousand subscriptions to other people's channels, silence, other hosts and
 origins) is refused or closed, the service stays up, and nothing leaks across people."""
 
+import asyncio
 import base64
 import json
 import socket
 import ssl
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -463,3 +465,136 @@ def test_after_a_restart_of_the_endpoint_a_client_connects_again_and_gets_the_ne
         assert subscribe(ws, events, channel_of(events, "user_alice"), token)["type"] == "subscribe_success"
         deliver(service, job_id, "user_alice")
         assert [e["progress"] for e in data_until_final(ws, job_id)] == [100]
+
+
+def test_a_stop_with_sockets_open_and_a_refused_subscription_is_clean_in_the_log(
+    tmp_path: Path, jwks_file: Path, minter: TokenMinter
+) -> None:
+    # Given a service of its own (the test stops it) with a subscribed socket, a socket that is only
+    # initialized, and a subscription refused by the namespace's onSubscribe function
+    service = LocalService(
+        *_command_and_log(tmp_path, jwks_file)  # what `make run` runs, stopped by this test
+    ).start()
+    stopped = False
+    try:
+        events = service.info()["events"]
+        alice, bob = minter.token("user_alice"), minter.token("user_bob")
+        mine, other = initialized(events, alice), initialized(events, bob)
+        assert subscribe(mine, events, channel_of(events, "user_alice"), alice)["type"] == "subscribe_success"
+        refused = subscribe(other, events, channel_of(events, "user_alice"), bob)
+        assert refused["type"] == "subscribe_error"
+        assert refused["errors"][0]["errorType"] == "UnauthorizedException"
+        refusal_logged = service.output()
+
+        # When it is stopped by SIGTERM with both sockets open
+        assert service.stop() == 0
+        stopped = True
+        # Then both sockets were closed by the stop
+        for ws in (mine, other):
+            with pytest.raises(ConnectionClosed):
+                receive(ws, timeout=20)
+    finally:
+        if not stopped:
+            service.stop()
+    # And the refusal is one line of the log, and the stop says nothing of a crash
+    log = service.log.read_text(errors="replace")
+    assert "Traceback" not in refusal_logged, refusal_logged[-3000:]
+    for crash in ("Traceback", "Task was destroyed", "never awaited", " ERROR "):  # the service's errors
+        assert crash not in log, log[-3000:]
+
+
+def _command_and_log(tmp_path: Path, jwks_file: Path) -> tuple[list[str], dict[str, str], Path, str]:
+    import sys
+
+    from tests.e2e.conftest import service_env
+
+    env, marker = service_env(tmp_path, LOCAL_GENERATOR="off", **own_keys(jwks_file))
+    return [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "service.log", marker
+
+
+# The endpoint's budget (local/emulator/events.py MAX_CONNECTIONS) and the open sockets of one person
+# (MAX_SOCKETS_PER_PERSON), as docs/local-service.md states them
+BUDGET, PER_PERSON = 1000, 20
+
+
+@pytest.fixture(scope="module")
+def quiet_service(tmp_path_factory: pytest.TempPathFactory, jwks_file: Path) -> Iterator[LocalService]:
+    """A service of its own for a thousand sockets: the default `ka` interval (60 s), so that they are
+    quiet, as a flood's sockets are (the module's service sends a `ka` every second)."""
+    yield from run_service(tmp_path_factory.mktemp("flood"), LOCAL_GENERATOR="off", **own_keys(jwks_file))
+
+
+async def _open_and_init(events: dict[str, Any], token: str, opening: Any) -> tuple[Any, dict[str, Any]]:
+    """A socket opened and initialized (asyncio: a thousand of them without a thousand threads); its
+    first answer to connection_init."""
+    from websockets.asyncio.client import connect as connect_async
+
+    async with opening:  # a few handshakes at a time: the machine has 2 cores
+        ws = await connect_async(
+            events["realtime"],
+            ssl=tls(events),
+            subprotocols=[Subprotocol(PROTOCOL), Subprotocol(header(token, events))],
+            open_timeout=60,  # a loaded 2-core machine doing a thousand TLS handshakes
+            ping_interval=None,
+            close_timeout=1,
+        )
+        await ws.send(json.dumps({"type": "connection_init"}))
+        return ws, json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+
+def test_one_persons_thousand_sockets_and_a_crowds_lock_nobody_out(
+    quiet_service: LocalService, minter: TokenMinter
+) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # this process opens over 2,000 sockets
+    wanted = 3 * BUDGET
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard)
+        )
+    events = quiet_service.info()["events"]
+    bob = minter.token("user_bob")
+
+    def bob_is_served(job: str) -> None:
+        """Bob connects, subscribes to his channel and receives his job's event."""
+        with initialized(events, bob) as ws:
+            assert subscribe(ws, events, channel_of(events, "user_bob"), bob)["type"] == "subscribe_success"
+            deliver(quiet_service, job, "user_bob")
+            assert [e["status"] for e in data_until_final(ws, job)] == ["completed"]
+
+    async def scenario() -> None:
+        opening = asyncio.Semaphore(20)
+        sockets: list[Any] = []
+        try:
+            # Given one token that opens 1,000 sockets (issue 30: they held the whole budget, and the
+            # next connection, anyone's, was closed at once)
+            mallory = minter.token("user_mallory")
+            opened = await asyncio.gather(*(_open_and_init(events, mallory, opening) for _ in range(BUDGET)))
+            sockets += [ws for ws, _ in opened]
+            answers = [answer for _, answer in opened]
+            # Then only PER_PERSON of them are accepted, the others refused with a reason
+            assert sum(a["type"] == "connection_ack" for a in answers) == PER_PERSON, Counter(
+                a["type"] for a in answers
+            )
+            refused = [a for a in answers if a["type"] != "connection_ack"]
+            assert {(a["type"], a["errors"][0]["errorType"]) for a in refused} == {
+                ("connection_error", "LimitExceededException")
+            }
+            # And another person is served
+            await asyncio.to_thread(bob_is_served, f"job_flood_one_{uuid.uuid4().hex[:8]}")
+
+            # Given then a crowd of 50 people with PER_PERSON sockets each: over the budget with Mallory's
+            crowd = [minter.token(f"user_crowd_{index}") for index in range(BUDGET // PER_PERSON)]
+            opened = await asyncio.gather(
+                *(_open_and_init(events, token, opening) for token in crowd for _ in range(PER_PERSON))
+            )
+            sockets += [ws for ws, _ in opened]
+            assert {answer["type"] for _, answer in opened} == {"connection_ack"}
+            # Then a newcomer is still served: the quietest sockets of the largest holders made room
+            await asyncio.to_thread(bob_is_served, f"job_flood_crowd_{uuid.uuid4().hex[:8]}")
+        finally:
+            for ws in sockets:
+                ws.transport.abort()
+
+    asyncio.run(scenario())

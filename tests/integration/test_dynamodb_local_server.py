@@ -1,6 +1,8 @@
 """local.services.dynamodb_local: the pinned DynamoDB Local installs, starts, behaves as DynamoDB where moto
 and dynalite do not (an item returned with a failed condition, transactions), and stops without a trace."""
 
+import http.client
+import json
 import socket
 import sys
 from pathlib import Path
@@ -136,3 +138,96 @@ def test_dynamodb_local_runs_conditional_writes_and_transactions_then_stops() ->
 
     # Then nothing listens on its port any more
     assert not _port_open(endpoint)
+
+
+def _raw_exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """`data` on a new connection: the answer's status, headers (lower-case names) and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(data)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+
+
+def test_what_jetty_refuses_itself_is_answered_in_json_like_every_other_port() -> None:
+    try:
+        dynamodb_local.tools()
+    except dynamodb_local.DynamoDBLocalError as exc:
+        pytest.fail(str(exc))
+
+    with dynamodb_local.running() as endpoint:
+        port = int(endpoint.rsplit(":", 1)[1])
+        own = f"127.0.0.1:{port}".encode()
+        signed = (
+            b"Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n"
+            b"Authorization: AWS4-HMAC-SHA256 Credential=any/20261205/us-east-1/dynamodb/aws4_request, "
+            b"SignedHeaders=host, Signature=00\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
+        # Given requests Jetty refuses before any handler sees them (bare: its HTML 400 page)
+        for name, request, status, code in (
+            (
+                "a Host with @",
+                b"POST / HTTP/1.1\r\nHost: " + own + b"@evil.example\r\n",
+                421,
+                "misdirected_request",
+            ),
+            (
+                "a Host with userinfo",
+                b"POST / HTTP/1.1\r\nHost: user@" + own + b"\r\n",
+                421,
+                "misdirected_request",
+            ),
+            (
+                "an absolute-form target naming another host",
+                b"POST http://evil.example/ HTTP/1.1\r\nHost: " + own + b"\r\n",
+                421,
+                "misdirected_request",
+            ),
+            (
+                "two Host headers",
+                b"POST / HTTP/1.1\r\nHost: " + own + b"\r\nHost: evil.example\r\n",
+                421,
+                "misdirected_request",
+            ),
+            (
+                "two equal Host headers",
+                b"POST / HTTP/1.1\r\nHost: " + own + b"\r\nHost: " + own + b"\r\n",
+                421,
+                "misdirected_request",
+            ),
+            (
+                "a header without a colon",
+                b"POST / HTTP/1.1\r\nHost: " + own + b"\r\nnonsense\r\n",
+                400,
+                "bad_request",
+            ),
+            (
+                "an oversize URI",
+                b"POST /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: " + own + b"\r\n",
+                431,
+                "request_header_fields_too_large",
+            ),
+            (
+                "an oversize header",
+                b"POST / HTTP/1.1\r\nHost: " + own + b"\r\nX-Big: " + b"b" * 20_000 + b"\r\n",
+                431,
+                "request_header_fields_too_large",
+            ),
+        ):
+            # When one is sent, Then it is refused in JSON, never HTML, with no header a page could use
+            answer_status, headers, body = _raw_exchange(port, request + signed)
+            assert (answer_status, headers.get("content-type")) == (status, "application/json"), (
+                name,
+                body[:200],
+            )
+            document = json.loads(body)
+            assert document["code"] == code and isinstance(document["message"], str), (name, document)
+            assert not any(header.startswith("access-control-") for header in headers), (name, headers)
+            assert b"TableNames" not in body
+        # And bytes that are not HTTP too
+        answer_status, headers, body = _raw_exchange(port, b"HELLO\r\n\r\n")
+        assert (answer_status, headers.get("content-type")) == (400, "application/json")
+        assert json.loads(body)["code"] == "bad_request"
+        # While an absolute-form target naming this port is served, as a proxy-aware client sends it
+        served = _raw_exchange(port, b"POST http://" + own + b"/ HTTP/1.1\r\nHost: " + own + b"\r\n" + signed)
+        assert served[0] == 200 and json.loads(served[2]) == {"TableNames": []}
