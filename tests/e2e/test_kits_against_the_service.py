@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.conftest import ROOT, LocalService, free_port, own_keys, run_service
+from tests.e2e.conftest import JOB_SECONDS, ROOT, LocalService, free_port, own_keys, run_service
 from tests.support import WEBHOOK_SECRET, TokenMinter
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +89,7 @@ def test_the_flask_example_is_the_backend_of_a_job(
     answer = requests.post(f"{base}/api/images/generate", json=body, headers=author, timeout=10)
     assert answer.status_code == 202, answer.text
 
-    deadline, status = time.monotonic() + 30, {}
+    deadline, status = time.monotonic() + JOB_SECONDS, {}
     while time.monotonic() < deadline:
         status = requests.get(f"{base}/api/images/{job_id}/status", headers=author, timeout=10).json()
         if status["status"] in ("completed", "failed", "canceled"):

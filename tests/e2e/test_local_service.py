@@ -12,11 +12,10 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.conftest import GENERATOR_KEY, ROOT, LocalService, has_route, json_of
+from tests.e2e.conftest import GENERATOR_KEY, JOB_SECONDS, ROOT, LocalService, has_route, json_of
 from tests.support import FRONT_END, TokenMinter, completion_payload, signed_headers
 
 pytestmark = pytest.mark.e2e
-POLL_SECONDS = 30
 
 
 def png(width: int, height: int) -> bytes:
@@ -36,7 +35,7 @@ def deliver(service: LocalService, payload: dict[str, Any], kind: str = "image")
 
 
 def wait_for(service: LocalService, path: str, headers: dict[str, str], statuses: set[str]) -> dict[str, Any]:
-    deadline, progress = time.monotonic() + POLL_SECONDS, -1
+    deadline, progress = time.monotonic() + JOB_SECONDS, -1
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
         response = requests.get(f"{service.base}{path}", headers=headers, timeout=10)
@@ -49,7 +48,7 @@ def wait_for(service: LocalService, path: str, headers: dict[str, str], statuses
         if body["status"] in statuses:
             return body
         time.sleep(0.1)
-    pytest.fail(f"{path} is still {body.get('status')} after {POLL_SECONDS} s")
+    pytest.fail(f"{path} is still {body.get('status')} after {JOB_SECONDS} s")
 
 
 def test_signed_webhooks_then_status_result_and_download(
