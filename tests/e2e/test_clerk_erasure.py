@@ -166,10 +166,10 @@ def test_user_deleted_signed_by_svix_erases_the_person(service: LocalService, mi
     assert (other.status_code, json_of(other)["outcome"]) == (200, "ignored")
 
     # Clerk announces the deletion; Svix delivers it twice
-    started = time.monotonic()
+    # Answered before the erasure is done: it is queued (what is queued: test_clerk_webhook.py), not
+    # timed here (a loaded machine is slow either way)
     first = clerk_delivery(service, user_deleted(PERSON), secret, "msg_2e2eDeleted")
     assert (first.status_code, json_of(first)["outcome"]) == (200, "erasing")
-    assert time.monotonic() - started < 5  # answered at once: the erasure is queued
     again = clerk_delivery(service, user_deleted(PERSON), secret, "msg_2e2eDeleted")
     assert (again.status_code, json_of(again)["outcome"]) == (200, "duplicate")
 
