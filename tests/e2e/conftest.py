@@ -137,7 +137,7 @@ class LocalService:
         pytest.fail(f"The local service did not start in {START_SECONDS} s:\n{self.output()}")
 
     def info(self) -> dict[str, Any]:
-        document: dict[str, Any] = requests.get(f"{self.base}/_local/info", timeout=5).json()
+        document: dict[str, Any] = requests.get(f"{self.base}/_local/info", timeout=API_ANSWER_SECONDS).json()
         return document
 
     def stop(self) -> int | None:

@@ -236,7 +236,9 @@ def test_cors_answers_only_the_allowed_origins(dev_service: LocalService) -> Non
         else:
             assert not any(name.lower().startswith("access-control-allow") for name in answer.headers)
     # The page's token carries its origin as azp, as Clerk's do: accepted here, refused for another.
-    token = requests.post(f"{playground}/token", json={"user": "user_cors"}, timeout=10).json()["token"]
+    token = requests.post(
+        f"{playground}/token", json={"user": "user_cors"}, timeout=API_ANSWER_SECONDS
+    ).json()["token"]
     status = requests.get(
         f"{dev_service.base}/api/notifications", headers={"authorization": f"Bearer {token}"}, timeout=10
     )
