@@ -27,7 +27,7 @@ from tests.support import TokenMinter, completion_payload, signed_headers
 pytestmark = pytest.mark.e2e
 PERSON, OPERATOR_CASE, BYSTANDER = "user_2e2eErased", "user_2e2eByHand", "user_2e2eBystander"
 PROMPT = "Le phare effacé de bout en bout"
-ERASED_WITHIN_SECONDS = 60
+ERASED_WITHIN_SECONDS = 60  # the contract: a deleted person's data is gone within a minute
 
 
 @pytest.fixture(scope="module")
