@@ -17,14 +17,38 @@ from typing import Any
 import pytest
 import requests
 
-from deploy.cfn_functions import http_routes
+from deploy.cfn_functions import functions, http_routes
 from local.harness import aws_calls
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
 
 ROOT = Path(__file__).resolve().parents[2]
-START_SECONDS = 60
-STOP_SECONDS = 20
+# A start imports the handlers' libraries (in the service and in its sandboxes' forkserver) and makes
+# the stack in the embedded AWS: about 3 s on a quiet machine; 60 times that.
+START_SECONDS = 180
+# A stop on SIGTERM winds down the invocations under way and the event sources' last batches: about
+# 1 s quiet (6 s seen with a loaded machine); 60 s. It checks that the service stops by itself.
+STOP_SECONDS = 60
 GENERATOR_KEY = "e2e-generator-key"
+# Lambda's timeouts, ten times over: these tests are about answers, not time, on a machine that may run
+# other suites beside them (the timeouts themselves: test_sandbox_timeouts.py).
+TIMEOUT_SCALE = 10
+# A job through the stand-in generator: three invocations in a row (generate, the dispatch, the
+# stand-in's webhook) and two queue reads, about 2 s on a quiet machine; 90 times that. A wait for a
+# job's end stops when it ends: the bound only stops a broken run.
+JOB_SECONDS = 180
+
+
+def longest_answer_seconds() -> int:
+    """The longest the local service, as run_service starts it, may take over one API request once a
+    sandbox of its function is free: the slowest HTTP function's Timeout in template.yaml, times
+    TIMEOUT_SCALE. Then the sandbox stops the invocation and the service answers its error."""
+    return max(spec.timeout for spec in functions() if spec.events_of_type("HttpApi")) * TIMEOUT_SCALE
+
+
+# How long a test waits for an API answer: what the service itself allows (above), twice, which covers a
+# cold sandbox start and one invocation ahead of it on a loaded 2-core machine. A quiet machine answers
+# in well under a second, and a wait ends when the answer comes: the bound costs nothing then.
+API_ANSWER_SECONDS = 2 * longest_answer_seconds()
 
 
 def has_route(route_key: str) -> bool:
@@ -113,7 +137,7 @@ class LocalService:
         pytest.fail(f"The local service did not start in {START_SECONDS} s:\n{self.output()}")
 
     def info(self) -> dict[str, Any]:
-        document: dict[str, Any] = requests.get(f"{self.base}/_local/info", timeout=5).json()
+        document: dict[str, Any] = requests.get(f"{self.base}/_local/info", timeout=API_ANSWER_SECONDS).json()
         return document
 
     def stop(self) -> int | None:
@@ -125,7 +149,9 @@ class LocalService:
         except subprocess.TimeoutExpired:
             self.process.kill()
             pytest.fail(f"The local service ignored SIGTERM for {STOP_SECONDS} s:\n{self.output()}")
-        deadline = time.monotonic() + 5
+        # What it started exits with it (a sandbox sees its pipe close; the forkserver, its socket): a
+        # few exits, milliseconds quiet; 30 s for a loaded machine, waited for, not slept
+        deadline = time.monotonic() + 30
         while processes_with(self.marker) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert processes_with(self.marker) == [], f"left behind:\n{self.output()}"
@@ -142,9 +168,7 @@ def service_env(tmp: Path, **settings: str) -> tuple[dict[str, str], str]:
         "MEDIAGEN_LOCAL_DIR": str(tmp / "local"),
         "PORT": str(free_port()),
         "PLAYGROUND_PORT": str(free_port()),  # not PORT+1: another test's service may hold it
-        # Lambda's timeouts, ten times over: these tests are about answers, not time, on a machine
-        # that may run other suites beside them (the timeouts themselves: test_sandbox_timeouts.py).
-        "LOCAL_TIMEOUT_SCALE": "10",
+        "LOCAL_TIMEOUT_SCALE": str(TIMEOUT_SCALE),
         marker: "1",
         **settings,
     }

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from deploy.openapi import build_openapi
 from local.harness.parties import CLERK_WEBHOOK_SECRET, svix_headers
-from tests.e2e.conftest import GENERATOR_KEY, LocalService, own_keys, run_service
+from tests.e2e.conftest import API_ANSWER_SECONDS, GENERATOR_KEY, LocalService, own_keys, run_service
 from tests.support import TokenMinter, signed_headers
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def send(case: Any, base: str) -> requests.Response:
         kwargs.setdefault("headers", {})
         if not any(name.lower() == "content-type" for name in kwargs["headers"]):
             kwargs["headers"]["content-type"] = "application/json"
-    return requests.request(timeout=15, **kwargs)
+    return requests.request(timeout=API_ANSWER_SECONDS, **kwargs)
 
 
 # Excluded: "schema-valid data is accepted". Some rules are beyond JSON Schema and answer the documented
@@ -169,7 +169,7 @@ def reach_every_status(base: str, minter: TokenMinter) -> dict[str, set[int]]:
 
     def call(route: str, path: str, expected: int, **options: Any) -> requests.Response:
         method = route.split(" ")[0]
-        answer = requests.request(method, f"{base}{path}", timeout=15, **options)
+        answer = requests.request(method, f"{base}{path}", timeout=API_ANSWER_SECONDS, **options)
         assert answer.status_code == expected, f"{route}: {answer.status_code} {answer.text[:300]}"
         assert answer.headers["content-type"].startswith("application/json")
         if expected >= 400:
@@ -205,7 +205,7 @@ def reach_every_status(base: str, minter: TokenMinter) -> dict[str, set[int]]:
         for index in range(12):  # the in-flight limit (10 by default) answers 429 with Retry-After
             answer = requests.post(
                 f"{base}/api/{kind}s/generate", json={"prompt": "p", "job_id": f"{held}_{index}"},
-                headers=stranger, timeout=15,
+                headers=stranger, timeout=API_ANSWER_SECONDS,
             )  # fmt: skip
             if answer.status_code == 429:
                 assert answer.json()["code"] == "too_many_jobs_in_flight" and "retry-after" in answer.headers

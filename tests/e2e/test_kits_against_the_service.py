@@ -20,7 +20,15 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.conftest import ROOT, LocalService, free_port, own_keys, run_service
+from tests.e2e.conftest import (
+    API_ANSWER_SECONDS,
+    JOB_SECONDS,
+    ROOT,
+    LocalService,
+    free_port,
+    own_keys,
+    run_service,
+)
 from tests.support import WEBHOOK_SECRET, TokenMinter
 
 pytestmark = pytest.mark.e2e
@@ -86,21 +94,27 @@ def test_the_flask_example_is_the_backend_of_a_job(
     base = service_with_example.base
     job_id = f"ex_{uuid.uuid4().hex[:10]}"
     body = {"prompt": "Un phare", "job_id": job_id, "num_images": 2, "size": "96x64"}
-    answer = requests.post(f"{base}/api/images/generate", json=body, headers=author, timeout=10)
+    answer = requests.post(
+        f"{base}/api/images/generate", json=body, headers=author, timeout=API_ANSWER_SECONDS
+    )
     assert answer.status_code == 202, answer.text
 
-    deadline, status = time.monotonic() + 30, {}
+    deadline, status = time.monotonic() + JOB_SECONDS, {}
     while time.monotonic() < deadline:
-        status = requests.get(f"{base}/api/images/{job_id}/status", headers=author, timeout=10).json()
+        status = requests.get(
+            f"{base}/api/images/{job_id}/status", headers=author, timeout=API_ANSWER_SECONDS
+        ).json()
         if status["status"] in ("completed", "failed", "canceled"):
             break
         time.sleep(0.2)
     assert status["status"] == "completed", status
 
-    result = requests.get(f"{base}/api/images/{job_id}/result", headers=author, timeout=10).json()
+    result = requests.get(
+        f"{base}/api/images/{job_id}/result", headers=author, timeout=API_ANSWER_SECONDS
+    ).json()
     assert result["model"] == "example-flat-png" and result["prompt"] == "Un phare"
     for image in result["images"]:
-        picture = Image.open(io.BytesIO(requests.get(image["url"], timeout=10).content))
+        picture = Image.open(io.BytesIO(requests.get(image["url"], timeout=API_ANSWER_SECONDS).content))
         assert picture.size == (96, 64) == (image["width"], image["height"])
 
 

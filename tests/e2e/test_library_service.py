@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.conftest import LocalService, json_of
+from tests.e2e.conftest import API_ANSWER_SECONDS, LocalService, json_of
 from tests.e2e.test_local_service import deliver, png
 from tests.support import TokenMinter, completion_payload
 
@@ -47,7 +47,9 @@ def test_list_pages_then_delete_and_the_files_leave_the_bucket(
     cursor = None
     while True:
         query = {"limit": 20} | ({"cursor": cursor} if cursor else {})
-        response = requests.get(f"{service_off.base}/api/images", params=query, headers=author, timeout=10)
+        response = requests.get(
+            f"{service_off.base}/api/images", params=query, headers=author, timeout=API_ANSWER_SECONDS
+        )
         assert response.status_code == 200, response.text
         body = json_of(response)
         seen += body["items"]
@@ -59,20 +61,28 @@ def test_list_pages_then_delete_and_the_files_leave_the_bucket(
     assert {item["job_id"] for item in seen} == set(ids) and len(seen) == 25
     created = [(item["created_at"], item["job_id"]) for item in seen]
     assert created == sorted(created, reverse=True)
-    assert requests.get(seen[0]["preview_url"], timeout=10).content == png(8, 8)
+    assert requests.get(seen[0]["preview_url"], timeout=API_ANSWER_SECONDS).content == png(8, 8)
 
     # When one is deleted
     victim = ids[3]
-    deleted = requests.delete(f"{service_off.base}/api/images/{victim}", headers=author, timeout=10)
+    deleted = requests.delete(
+        f"{service_off.base}/api/images/{victim}", headers=author, timeout=API_ANSWER_SECONDS
+    )
     assert (deleted.status_code, json_of(deleted)) == (200, {"job_id": victim, "deleted": True})
 
     # Then it is gone everywhere, and its file leaves the bucket within a minute
-    status = requests.get(f"{service_off.base}/api/images/{victim}/status", headers=author, timeout=10)
+    status = requests.get(
+        f"{service_off.base}/api/images/{victim}/status", headers=author, timeout=API_ANSWER_SECONDS
+    )
     assert status.status_code == 404
-    listed = json_of(requests.get(f"{service_off.base}/api/images?limit=100", headers=author, timeout=10))
+    listed = json_of(
+        requests.get(f"{service_off.base}/api/images?limit=100", headers=author, timeout=API_ANSWER_SECONDS)
+    )
     assert victim not in {item["job_id"] for item in listed["items"]} and len(listed["items"]) == 24
     notifications = json_of(
-        requests.get(f"{service_off.base}/api/notifications?limit=100", headers=author, timeout=10)
+        requests.get(
+            f"{service_off.base}/api/notifications?limit=100", headers=author, timeout=API_ANSWER_SECONDS
+        )
     )
     assert victim not in {n["metadata"]["generation_id"] for n in notifications["items"]}
     assert notifications["unread_count"] == 24
@@ -84,9 +94,14 @@ def test_list_pages_then_delete_and_the_files_leave_the_bucket(
     # and its id is spent
     late = deliver(service_off, completion_payload(victim, user_id=user, images=1))
     assert (late.status_code, json_of(late)["outcome"]) == (200, "deleted")
-    again = requests.delete(f"{service_off.base}/api/images/{victim}", headers=author, timeout=10)
+    again = requests.delete(
+        f"{service_off.base}/api/images/{victim}", headers=author, timeout=API_ANSWER_SECONDS
+    )
     assert again.status_code == 404
     foreign = requests.get(
-        f"{service_off.base}/api/images", params={"cursor": "abc.def"}, headers=author, timeout=10
+        f"{service_off.base}/api/images",
+        params={"cursor": "abc.def"},
+        headers=author,
+        timeout=API_ANSWER_SECONDS,
     )
     assert (foreign.status_code, json_of(foreign)["code"]) == (400, "invalid_cursor")

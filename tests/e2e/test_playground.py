@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, LocalService, run_service
+from tests.e2e.conftest import API_ANSWER_SECONDS, JOB_SECONDS, ROOT, LocalService, run_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("MEDIAGEN_CHROMIUM", "/usr/bin/chromium"))
@@ -27,7 +27,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-JOB_SECONDS = 45_000  # ms: a job completes in about 2 s; the bound only stops a broken run
+JOB_MS = JOB_SECONDS * 1000  # a job's end, waited for in a page
+# ms: the default bound of every other wait of a page (Playwright's own, 30 s, is below what the
+# service itself allows). One step of a page waits for at most one API answer (API_ANSWER_SECONDS:
+# the function's timeout in the local service, 10 s in template.yaml times 10, twice). A wait ends as
+# soon as its state comes.
+STEP_MS = API_ANSWER_SECONDS * 1000
 ARTIFACTS = ROOT / ".local" / "artifacts"
 OVERFLOWING_BOXES = """[...document.querySelectorAll('body *')]
     .filter(e => !['INPUT', 'TEXTAREA', 'SELECT'].includes(e.tagName))
@@ -62,6 +67,7 @@ def page_and_traffic(dev_service: LocalService) -> Iterator[tuple[Any, list[dict
         )
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            page.set_default_timeout(STEP_MS)
             cdp = page.context.new_cdp_session(page)
             requests_seen: dict[str, dict[str, Any]] = {}
 
@@ -94,7 +100,7 @@ def page_and_traffic(dev_service: LocalService) -> Iterator[tuple[Any, list[dict
 
 
 def wait_for_job(page: Any) -> str:
-    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_SECONDS)
+    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_MS)
     text: str = page.inner_text("#status")
     return text.split(":")[0]
 
@@ -157,7 +163,7 @@ def test_the_page_plays_a_video(page_and_traffic: tuple[Any, list[dict[str, Any]
     wait_for_job(page)
     page.wait_for_selector("#result video")
     # Metadata loaded: Chromium fetched the clip from its signed URL and read its duration.
-    page.wait_for_function("document.querySelector('#result video').readyState >= 1", timeout=20_000)
+    page.wait_for_function("document.querySelector('#result video').readyState >= 1")
     duration = page.evaluate("document.querySelector('#result video').duration")
     assert 0.5 < duration < 3
     assert page.evaluate("document.querySelector('#result video').videoWidth") == 320
@@ -201,7 +207,8 @@ def test_the_page_has_its_icon_and_fits_a_400_px_screen(
     assert not [entry for entry in traffic if entry.get("status") == 404]
     # A phone's width, after the jobs above: ids, URLs, the request log, the result and notifications
     page.set_viewport_size({"width": 400, "height": 900})
-    page.wait_for_timeout(200)
+    # The page laid out again at that width: the next frame is drawn after the resize (not a fixed pause)
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     width = page.evaluate("document.documentElement.scrollWidth")
     # Nor any box whose content overflows it (the request log and the result's figure did, clipped
     # behind a scroll bar); text fields scroll by nature.
@@ -229,7 +236,9 @@ def test_cors_answers_only_the_allowed_origins(dev_service: LocalService) -> Non
         else:
             assert not any(name.lower().startswith("access-control-allow") for name in answer.headers)
     # The page's token carries its origin as azp, as Clerk's do: accepted here, refused for another.
-    token = requests.post(f"{playground}/token", json={"user": "user_cors"}, timeout=10).json()["token"]
+    token = requests.post(
+        f"{playground}/token", json={"user": "user_cors"}, timeout=API_ANSWER_SECONDS
+    ).json()["token"]
     status = requests.get(
         f"{dev_service.base}/api/notifications", headers={"authorization": f"Bearer {token}"}, timeout=10
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalService, run_service
-from tests.e2e.test_playground import CHROMIUM, CHROMIUM_ARGS, JOB_SECONDS, browser_or_skip
+from tests.e2e.test_playground import CHROMIUM, CHROMIUM_ARGS, JOB_MS, STEP_MS, browser_or_skip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -31,6 +31,7 @@ def page(dev_service: LocalService) -> Iterator[Any]:
         )
         try:
             opened = browser.new_context(ignore_https_errors=True).new_page()
+            opened.set_default_timeout(STEP_MS)
             opened.goto(f"http://127.0.0.1:{dev_service.env['PLAYGROUND_PORT']}/", wait_until="load")
             opened.wait_for_selector("body[data-ready=true]", state="attached")
             yield opened
@@ -45,12 +46,12 @@ def test_the_playground_shows_progress_by_push_and_names_its_channel(
     page.fill("#user", "user_live")
     page.click("#mint")
     page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
-    page.wait_for_selector("#live[data-state=live]", timeout=JOB_SECONDS)
+    page.wait_for_selector("#live[data-state=live]", timeout=JOB_MS)
     realtime = dev_service.info()["events"]["realtime"]
     assert page.inner_text("#live") == f"Live progress: subscribed to /jobs/users/user-live on {realtime}."
     # A job: its steps move the progress bar by push
     page.click("#go")
-    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_SECONDS)
+    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_MS)
     pushed = int(page.get_attribute("#status", "data-pushed") or 0)
     assert pushed >= 2, "the stand-in's progress steps and the completion came by push"
     assert page.get_attribute("#status", "data-source") == "push"

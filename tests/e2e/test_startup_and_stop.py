@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, LocalService, json_of, service_env
+from tests.e2e.conftest import API_ANSWER_SECONDS, ROOT, LocalService, json_of, service_env
 from tests.support import completion_payload, signed_headers
 
 pytestmark = pytest.mark.e2e
@@ -39,16 +39,24 @@ def test_without_settings_it_makes_a_development_key_and_says_how_to_use_it(tmp_
             check=True,
         ).stdout.strip()
         path = f"{service.base}/api/images/job_dev/status"
-        assert requests.get(path, timeout=10).status_code == 401
-        assert requests.get(path, headers={"authorization": f"Bearer {token}"}, timeout=10).status_code == 404
+        assert requests.get(path, timeout=API_ANSWER_SECONDS).status_code == 401
+        assert (
+            requests.get(
+                path, headers={"authorization": f"Bearer {token}"}, timeout=API_ANSWER_SECONDS
+            ).status_code
+            == 404
+        )
 
         body = json.dumps(completion_payload("job_dev", user_id="user_dev", images=1))
         headers = signed_headers(body, secret=secret.group(1))
         delivered = requests.post(
-            f"{service.base}/api/webhooks/image-completion", data=body, headers=headers, timeout=10
+            f"{service.base}/api/webhooks/image-completion",
+            data=body,
+            headers=headers,
+            timeout=API_ANSWER_SECONDS,
         )
         assert json_of(delivered)["outcome"] == "created"
-        status = requests.get(path, headers={"authorization": f"Bearer {token}"}, timeout=10)
+        status = requests.get(path, headers={"authorization": f"Bearer {token}"}, timeout=API_ANSWER_SECONDS)
         assert json_of(status)["status"] == "completed"
     finally:
         assert service.stop() == 0
@@ -61,5 +69,5 @@ def test_make_run_stops_on_sigterm_and_leaves_nothing(tmp_path: Path) -> None:
     service = LocalService(
         ["make", "--no-print-directory", "-s", "run"], env, tmp_path / "log", marker
     ).start()
-    assert requests.get(f"{service.base}/openapi.json", timeout=10).status_code == 200
+    assert requests.get(f"{service.base}/openapi.json", timeout=API_ANSWER_SECONDS).status_code == 200
     assert service.stop() is not None  # make forwards SIGTERM to the service, and waits for it

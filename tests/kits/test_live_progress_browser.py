@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import LocalService, free_port, own_keys, run_service
-from tests.e2e.test_playground import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.e2e.test_playground import CHROMIUM, CHROMIUM_ARGS, STEP_MS, browser_or_skip
 from tests.kits.test_frontend_kit import BIN, node_kit  # noqa: F401 - a fixture
 from tests.support import TokenMinter, completion_payload, signed_headers
 
@@ -34,7 +34,11 @@ import { configureLiveProgress, createMediagenClient, userChannel, watchJob } fr
 (window as any).kit = { configureLiveProgress, createMediagenClient, events, userChannel, watchJob };
 document.body.dataset.ready = "true";
 """
-WAIT_MS = 30_000
+# ms: each wait is for one step to reach the page: a push (the table's stream read, then one invocation
+# of the publisher) or a status read (one invocation), each within the function's timeout in the
+# local service, or Amplify's reconnection after the endpoint's restart; the pages' bound (STEP_MS,
+# tests/e2e/test_playground.py) covers them. A wait ends as soon as its state comes.
+WAIT_MS = STEP_MS
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +113,7 @@ def open_page(browser: Any, origin: str) -> Any:
     # browser accepts it, as a developer does once (docs/local-service.md).
     context = browser.new_context(ignore_https_errors=True)
     page = context.new_page()
+    page.set_default_timeout(STEP_MS)
     page.goto(f"{origin}/", wait_until="load")
     page.wait_for_selector("body[data-ready=true]", state="attached")
     return page

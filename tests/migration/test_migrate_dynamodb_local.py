@@ -98,7 +98,7 @@ def start_and_signal(url: str, settings: dict[str, str], report: Path, sig: int,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 120  # the first writes: seconds; a start of `migrate` is about 2 s quiet
     try:
         while time.monotonic() < deadline and process.poll() is None:
             if (

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.e2e.conftest import LocalService
+from tests.e2e.conftest import API_ANSWER_SECONDS, LocalService
 from tests.migration.conftest import migrate
 from tests.support import TokenMinter
 
@@ -58,7 +58,7 @@ def jobs(snapshot: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]
 
 
 def get(service: LocalService, path: str, token: dict[str, str]) -> requests.Response:
-    return requests.get(f"{service.base}{path}", headers=token, timeout=10)
+    return requests.get(f"{service.base}{path}", headers=token, timeout=API_ANSWER_SECONDS)
 
 
 def test_every_rule_in_the_tables_and_through_the_routes(
@@ -279,7 +279,7 @@ def test_every_rule_in_the_tables_and_through_the_routes(
     # When the service changes what was migrated (a notification read), a rerun keeps it as the service has it
     notification_id = by_job["cm_close_near"]["id"]
     read = requests.post(
-        f"{service.base}/api/notifications/{notification_id}/read", headers=alice, timeout=10
+        f"{service.base}/api/notifications/{notification_id}/read", headers=alice, timeout=API_ANSWER_SECONDS
     )
     assert read.status_code == 200
     changed = scan(service)
