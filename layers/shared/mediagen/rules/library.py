@@ -205,12 +205,16 @@ def list_library(caller: Caller, kind: Kind, query: LibraryQuery) -> LibraryPage
 def library_item(job: Generation) -> LibraryItem:
     from mediagen.rules.access import status_fields
 
+    if job.author_id is None:
+        # Both indexes hold only attributed jobs: a missing author is an index that does not project it,
+        # never an answer to give ("None" was the organization index's, before it projected author_id).
+        raise RuntimeError(f"library item {job.job_id} read without author_id: check the index projection")
     return LibraryItem(
         **status_fields(job),
         prompt=job.prompt,
         model=job.model,
         source=generations.SOURCE_NAMES.get(str(job.source), "front-end"),
-        author_id=str(job.author_id),
+        author_id=job.author_id,
         organization_id=job.organization,
         preview_url=preview_url(job),
     )
