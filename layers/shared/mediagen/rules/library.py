@@ -172,7 +172,7 @@ def list_library(caller: Caller, kind: Kind, query: LibraryQuery) -> LibraryPage
         organization=caller.organization_id if organization else None,
         status=query.status,
     )
-    after = read_cursor(query.cursor, bound) if query.cursor else None
+    after = read_cursor(query.cursor, bound) if query.cursor is not None else None
     now = datetime.now(UTC)
     days = settings().retention_days
     evaluate = query.limit + 1
