@@ -138,6 +138,37 @@ def test_answers_given_as_variables_are_checked_and_saved(
     assert deploy.needs_guided("dev", samconfig)  # dev has its own answers
 
 
+def test_an_origin_with_a_trailing_slash_is_refused_at_the_prompt_with_one_line(
+    moto_sts: None, samconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's answer matches no token's azp: it would lock every user out after deploying. Typed,
+    it is asked again (one line why); given as a variable, the deploy stops before anything is saved."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    wrong = "https://app.example.com/ , http://localhost:3000/"
+    answers = dict(ANSWERS)
+    terminal = Terminal(
+        answers["AuthIssuer"],
+        answers["AuthJwksUrl"],
+        wrong,
+        answers["AuthAuthorizedParties"],
+        answers["GeneratorUrl"],
+    )
+    deploy.prepare("dev", samconfig, terminal.ask, terminal.say)
+    assert terminal.asked.count("AuthAuthorizedParties: ") == 2
+    refusals = [line for line in terminal.said if line.startswith("AuthAuthorizedParties: ")]
+    assert len(refusals) == 1 and "\n" not in refusals[0] and "no trailing slash" in refusals[0]
+    assert deploy.saved_overrides("dev", samconfig) == ANSWERS
+
+    for name, value in {**ANSWERS, "AuthAuthorizedParties": wrong}.items():
+        monkeypatch.setenv(name, value)
+    before = samconfig.read_text()
+    with pytest.raises(deploy.DeployError) as failure:
+        deploy.prepare("prod", samconfig, Terminal().ask, Terminal().say)
+    assert "AuthAuthorizedParties" in str(failure.value) and "no trailing slash" in str(failure.value)
+    assert "\n" not in str(failure.value)
+    assert samconfig.read_text() == before
+
+
 def test_a_saved_value_with_quotes_and_spaces_reads_back_as_sam_reads_it(samconfig: Path) -> None:
     value = 'https://a.example.com,"quoted" \\ back'
     deploy.save_answers("dev", samconfig, {"AuthAuthorizedParties": value}, "eu-west-3")
