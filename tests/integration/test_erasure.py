@@ -6,6 +6,8 @@ generate); a worker stopped halfway and run again finishes the work."""
 
 import json
 import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -269,8 +271,19 @@ def test_a_dry_run_counts_and_changes_nothing(tokens: Any, lambda_context: Any) 
     assert (report.jobs, report.jobs_in_flight, report.notifications) == (len(world.person_jobs), 1, 5)
     assert report.files == len(world.person_files)
     assert sorted(report.job_ids) == sorted(world.person_jobs)
+    assert report.aliases == 1  # the migrated job's old id (it said 0 where the real run removed it)
     assert whats_left_of(world) == before
     assert list(ErasedPerson.scan()) == []
+
+    # And the real run (as make erase runs it) removes exactly what the dry run counted
+    from mediagen.data import erased_people
+
+    erased_people.record_request(erasure.person_hash(PERSON), datetime.now(UTC))
+    real = erasure.erase_person(PERSON)
+    counted = ("jobs", "jobs_in_flight", "aliases", "files", "notifications")
+    assert {name: getattr(real, name) for name in counted} == {
+        name: getattr(report, name) for name in counted
+    }
 
 
 def test_the_erasure_logs_the_persons_hash_never_their_id(
@@ -284,3 +297,71 @@ def test_the_erasure_logs_the_persons_hash_never_their_id(
     logged = [json.dumps(record.__dict__, default=str) for record in caplog.records]
     assert any(erasure.person_hash(PERSON) in line for line in logged)
     assert not [line for line in logged if PERSON in line]
+
+
+@pytest.fixture
+def service_logger_restored() -> Iterator[None]:
+    """`make erase` makes the service's logger plain for its terminal: put back for the next tests."""
+    from mediagen.core.observability import logger
+
+    handler = logger.registered_handler
+    formatter, level = handler.formatter, logger.log_level
+    yield
+    handler.setFormatter(formatter)
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("service_logger_restored")
+def test_make_erase_counts_in_a_dry_run_what_it_removes_prints_plain_lines_and_reports_under_local(
+    tokens: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make erase TARGET=aws STACK=...` (deploy/erase.py) against a stack whose outputs name these
+    tables (moto): the dry run's counts are the real run's, aliases included (it said 0 where the real
+    run removed them); the terminal gets the report's lines, never the service's JSON log lines; without
+    REPORT the report goes under .local/ (git-ignored), never loose in the repository."""
+    from deploy import erase
+
+    world = build_world(tokens, lambda_context)
+    outputs = {
+        output: os.environ[variable]
+        for variable, output in erase.STACK_OUTPUTS.items()
+        if variable in os.environ
+    }
+    outputs["ErasureHashKeyArn"] = boto3.client("secretsmanager").create_secret(
+        Name="hash-key", SecretString=os.environ["ERASURE_HASH_KEY"]
+    )["ARN"]
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName="mediagen-test", TemplateBody=json.dumps(template))
+    for variable in [*erase.STACK_OUTPUTS, "AWS_DEFAULT_REGION"]:  # run() sets them: restored after
+        monkeypatch.setenv(variable, os.environ.get(variable, "us-east-1"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()  # what the handlers printed while the world was built
+    settings = erase.parse(["--user", PERSON, "--target", "aws", "--stack", "mediagen-test", "--dry-run"], {})
+
+    assert erase.run(settings) == 0
+    dry_out = capsys.readouterr().out
+    assert erase.run(erase.parse(["--user", PERSON, "--target", "aws", "--stack", "mediagen-test"], {})) == 0
+    real_out = capsys.readouterr().out
+
+    reports = {
+        path.name.endswith("-dry-run.json"): path for path in (tmp_path / ".local" / "erasures").iterdir()
+    }
+    assert len(reports) == 2
+    assert sorted(tmp_path.iterdir()) == [tmp_path / ".local"]  # nothing in the repository's root
+    real, dry = (json.loads(reports[dry_run].read_text()) for dry_run in (False, True))
+    counted = ("jobs", "jobs_in_flight", "aliases", "files", "notifications")
+    assert {name: dry[name] for name in counted} == {name: real[name] for name in counted}
+    assert real["aliases"] == 1 and real["jobs"] == len(world.person_jobs)
+    assert whats_left_of(world) == []
+    for output in (dry_out, real_out):
+        lines = output.splitlines()
+        assert lines and not [line for line in lines if line.lstrip().startswith("{")], output
+        assert "service_undefined" not in output and PERSON not in output
+    assert "aliases:        1" in dry_out and "aliases:        1" in real_out

@@ -217,6 +217,7 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     if dry_run:
         report.jobs += len(jobs)
         report.jobs_in_flight += sum(1 for job in jobs if job.status in IN_FLIGHT_STATUSES)
+        report.aliases += sum(len(library.aliases_of(job.job_id)) for job in jobs)
         report.files += len(present)
         report.job_ids += [job.job_id for job in jobs]
         return

@@ -295,15 +295,36 @@ def _job_of(job_id: str, *, follow_alias: bool = True) -> Generation | None:
     return job
 
 
+def alias_candidates(job: Generation) -> list[str]:
+    """The ids a delete of the job turns into tombstones with it: its merged ids and the backend's own
+    id (each only if it is an alias item of this job: the delete's transaction checks that)."""
+    return sorted(
+        {*(job.alias_ids or ()), *([job.backend_job_id] if job.backend_job_id else [])} - {job.job_id}
+    )
+
+
+def aliases_of(job_id: str) -> list[str]:
+    """What a delete of the job would make tombstones of, read now: a dry run counts them as the real
+    run's transaction does (generations.alias_tombstone_condition: an alias item of this job, or no item
+    yet under that id; another job's id is left out). The job is read whole, as the delete reads it:
+    the library index a page of jobs comes from does not project their alias ids."""
+    job = generations.find(job_id)
+    if job is None:
+        return []
+    return [
+        alias
+        for alias in alias_candidates(job)
+        if (item := generations.find(alias)) is None or item.alias_of == job.job_id
+    ]
+
+
 def _delete(job: Generation, tombstone: str, *, queue_file_removal: bool = True) -> DeletedJob | None:
     """One transaction; None when the job changed since it was read (read again)."""
     now = datetime.now(UTC)
     notification_key = None
     if job.author_id and job.completed_at and job.status in NOTIFIED_STATUSES:
         notification_key = (job.author_id, notification_id(job.completed_at, job.job_id))
-    aliases = sorted(
-        {*(job.alias_ids or ()), *([job.backend_job_id] if job.backend_job_id else [])} - {job.job_id}
-    )
+    aliases = alias_candidates(job)
     try:
         made = generations.tombstone_job(
             job, status=tombstone, now=now, notification_key=notification_key, alias_ids=aliases
