@@ -51,6 +51,9 @@ AUTHORIZED_PARTIES_PATTERN = rf"^{ORIGIN}(?:,{ORIGIN})*$"
 ORIGIN_RULE = "an origin is scheme://host[:port], lower case, with no path and no trailing slash"
 
 
+MAX_RETENTION_DAYS = 36_500
+
+
 class SettingsError(RuntimeError):
     """The environment is missing a variable or has a malformed one: the function cannot start."""
 
@@ -98,7 +101,9 @@ class Settings(BaseModel):
     # A person's library: finished jobs are kept this many days (0: forever); the key that binds list
     # cursors to their caller and filters (LIBRARY_CURSOR_KEY locally, else the generated secret's ARN);
     # the queue of the files of deleted jobs.
-    retention_days: int = Field(default=0, ge=0, le=36_500)
+    # Whole days in a deployment (the bucket's lifecycle takes whole days); fractions locally
+    # (RETENTION_DAYS=0.001 is 86.4 s), so that expiry can be watched.
+    retention_days: float = Field(default=0, ge=0, le=MAX_RETENTION_DAYS, allow_inf_nan=False)
     library_cursor_key: Text = None
     library_cursor_key_arn: Text = None
     file_removal_queue_url: HttpUrl = None
