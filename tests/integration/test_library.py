@@ -564,9 +564,15 @@ def test_delete_is_two_dynamodb_requests_and_one_message(
 def test_the_webhook_stays_at_two_dynamodb_requests(
     tokens: TokenMinter, lambda_context: Any, aws_requests: RequestLog
 ) -> None:
+    # A delivery to a job generate made: its UpdateItem, then its notification's transaction
+    assert generate("job_two", tokens.auth("user_a", org="org_1"), lambda_context)["statusCode"] == 202
     aws_requests.clear()
     deliver(completion_payload("job_two", user_id="user_a", organization_id="org_1"), lambda_context)
     assert aws_requests.count("dynamodb") == 2
+    # A create on missing: one more, the create's transaction checking the id was not erased
+    aws_requests.clear()
+    deliver(completion_payload("job_three", user_id="user_a", organization_id="org_1"), lambda_context)
+    assert aws_requests.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 2}
 
 
 # --- retention ------------------------------------------------------------------------------------

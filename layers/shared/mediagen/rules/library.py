@@ -325,9 +325,22 @@ def _delete(job: Generation, tombstone: str, *, queue_file_removal: bool = True)
     if job.author_id and job.completed_at and job.status in NOTIFIED_STATUSES:
         notification_key = (job.author_id, notification_id(job.completed_at, job.job_id))
     aliases = alias_candidates(job)
+    from mediagen.rules.erasure import ERASED_STATUS, erased_job_key  # same tier
+
+    # An erased person's job leaves nothing under its ids: each id's erased record, keyed by a keyed hash.
+    erased_keys = (
+        {job_id: erased_job_key(job_id) for job_id in (job.job_id, *aliases)}
+        if tombstone == ERASED_STATUS
+        else None
+    )
     try:
         made = generations.tombstone_job(
-            job, status=tombstone, now=now, notification_key=notification_key, alias_ids=aliases
+            job,
+            status=tombstone,
+            now=now,
+            notification_key=notification_key,
+            alias_ids=aliases,
+            erased_keys=erased_keys,
         )
     except generations.JobChanged:
         return None
