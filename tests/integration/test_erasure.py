@@ -201,6 +201,22 @@ def test_generate_by_an_erased_person_is_refused_and_writes_nothing(tokens: Any,
     )
 
 
+def test_an_erased_jobs_id_stays_spent_though_no_item_holds_it(tokens: Any, lambda_context: Any) -> None:
+    """Nothing is stored under an erased job's id; its erased record (a keyed hash) still keeps the id
+    from anyone else: a generate reusing it is 409, and writes nothing."""
+    world = build_world(tokens, lambda_context)
+    delete_person(lambda_context)
+    run_workers(lambda_context)
+    before = every_item()
+
+    for job_id in ("job_person_done", MIGRATED_ALIAS):
+        event = generate_event(BYSTANDER, tokens, org=None, job_id=job_id, prompt="Le phare du voisin")
+        response = generate_handler(event, lambda_context)
+        assert (response["statusCode"], response_json(response)["code"]) == (409, "job_id_taken"), job_id
+
+    assert every_item() == before and whats_left_of(world) == []
+
+
 def test_a_worker_stopped_halfway_and_run_again_finishes(
     tokens: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
