@@ -179,6 +179,16 @@ class StatusView(_Model):
     expires_at: datetime | None = None
 
 
+class DeletedEvent(_Model):
+    """The last live progress event of a job that leaves the library (deleted, erased with its person,
+    expired): a live view drops it (contract, "Live progress")."""
+
+    job_id: str
+    kind: Kind
+    status: Literal["deleted"] = "deleted"
+    updated_at: datetime
+
+
 class _FileView(_Model):
     index: int
     url: str
