@@ -337,6 +337,21 @@ class Stack:
             raise self._failed(f"secret {arn}", exc) from None
 
 
+def ask_clerk_secret() -> str:
+    """Clerk's signing secret: from CLERK_WEBHOOK_SECRET, else asked without echo in a terminal, never
+    on a command line (shell history). Without a terminal, or with no answer: one line saying how."""
+    given = os.environ.get("CLERK_WEBHOOK_SECRET")
+    if given:
+        return given
+    how = "give it as CLERK_WEBHOOK_SECRET=whsec_... make clerk-webhook-secret, or run it in a terminal"
+    if not sys.stdin.isatty():
+        raise DeployError(f"no terminal to ask Clerk's signing secret: {how}")
+    try:
+        return getpass.getpass("Clerk's signing secret (whsec_...): ")
+    except (EOFError, KeyboardInterrupt):
+        raise DeployError(f"no signing secret given: {how}") from None
+
+
 def clerk_secret_value(new: str, current: str, keep_previous: bool) -> str:
     """What ClerkWebhookSecrets holds after Clerk's signing secret `new` is handed over: the new one
     first; the ones active before too when `keep_previous` (Svix signs with both during its own
@@ -401,12 +416,10 @@ def main(argv: list[str] | None = None) -> int:
             elif arguments.command == "clerk-webhook-url":
                 print(stack.output("ClerkWebhookUrl"))
             elif arguments.command == "clerk-webhook-secret":
-                # From CLERK_WEBHOOK_SECRET, else asked without echo: never on a command line (history).
-                new = os.environ.get("CLERK_WEBHOOK_SECRET") or getpass.getpass(
-                    "Clerk's signing secret (whsec_...): "
-                )
+                # The stack and its secret first: nobody types a secret for a stack that is not there.
+                current = stack.secret("ClerkWebhookSecretsArn")
                 keep = os.environ.get("KEEP_PREVIOUS", "") in ("1", "true")
-                value = clerk_secret_value(new, stack.secret("ClerkWebhookSecretsArn"), keep)
+                value = clerk_secret_value(ask_clerk_secret(), current, keep)
                 stack.put_secret("ClerkWebhookSecretsArn", value)
                 print("Clerk's signing secret is active (the webhook reads it within 5 minutes).")
             else:

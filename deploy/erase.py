@@ -3,7 +3,8 @@ person, as Clerk's `user.deleted` does (docs/runbook.md, "Erasing a person by ha
 
 It records the person's keyed hash first (from then on nothing can give them a job), then runs the
 erasure's passes in this process until a final pass finds nothing left, and prints a report (jobs,
-jobs in flight, aliases, files, notifications removed) that it also writes as JSON. DRY_RUN=1 counts
+jobs in flight, aliases, files, notifications removed) that it also writes as JSON (REPORT=path, else
+.local/erasures/erasure-<hash>.json). DRY_RUN=1 counts
 the same and writes nothing. Run again, it finds nothing more and changes nothing.
 
 Targets: the local service (`make run` on PORT, through its /_local/info) or a deployed stack (its
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Where a report goes without REPORT=path (relative to where make runs: the repository).
+REPORTS = Path(".local") / "erasures"
 EXIT_BAD_INPUT = 2
 EXIT_TARGET = 3
 CLERK_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -146,6 +149,8 @@ def run(settings: Settings) -> int:
     from mediagen.data import erased_people
     from mediagen.rules import erasure
 
+    plain_logs()
+
     started = time.monotonic()
     hashed = erasure.person_hash(settings.user_id)
     try:
@@ -177,10 +182,34 @@ def run(settings: Settings) -> int:
     if settings.dry_run:
         summary["job_ids"] = reports[0].job_ids
     print_report(summary)
-    path = settings.report or Path(f"erasure-{hashed[:12]}.json")
+    path = settings.report or default_report(hashed, settings.dry_run)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"report written to {path}")
     return 0
+
+
+def default_report(hashed: str, dry_run: bool) -> Path:
+    """Beside the local service's own state, never loose in the repository: .local/ is git-ignored,
+    and the file names a person's hash (docs/runbook.md)."""
+    return REPORTS / f"erasure-{hashed[:12]}{'-dry-run' if dry_run else ''}.json"
+
+
+def plain_logs() -> None:
+    """The service's logger writes one JSON object a line, for CloudWatch; in an operator's terminal the
+    report says what was done, so only warnings and errors are shown, as plain lines."""
+    import logging
+
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    from mediagen.core.observability import logger
+
+    class Plain(LambdaPowertoolsFormatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"erase: {record.levelname.lower()}: {record.getMessage()}"
+
+    logger.setLevel(logging.WARNING)
+    logger.registered_handler.setFormatter(Plain())
 
 
 def print_report(summary: dict[str, Any]) -> None:

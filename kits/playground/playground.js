@@ -118,8 +118,18 @@ async function generate(event) {
 // (300 ms, x1.5, at most 2 s) while it is down, as the typed client does. The newest state wins.
 async function watch(kind, jobId) {
   let latest = null;
+  let gone = false; // its last event said `deleted` (deleted, erased, expired): nothing more to show
   const show = (status, source) => {
-    if (status.job_id !== jobId || !newer(latest, status, IN_FLIGHT)) return;
+    if (status.job_id !== jobId || gone) return;
+    if (status.status === "deleted") {
+      gone = true;
+      $("progress").value = 0;
+      $("status").textContent = `${jobId}: deleted (${source})`;
+      $("status").dataset.status = "deleted";
+      $("status").dataset.source = source;
+      return;
+    }
+    if (!newer(latest, status, IN_FLIGHT)) return;
     latest = status;
     $("progress").value = status.progress;
     $("status").textContent = `${jobId}: ${status.status} ${status.progress}% (${source})`;
@@ -133,7 +143,7 @@ async function watch(kind, jobId) {
   let delay = 300;
   try {
     await poll(); // the job as it is now; then its changes by push while the socket is up
-    while (!FINAL.has(latest.status)) {
+    while (!gone && !FINAL.has(latest.status)) {
       if (!live?.isLive()) await poll();
       await sleep(live?.isLive() ? 100 : delay);
       delay = Math.min(2000, delay * 1.5);
@@ -142,6 +152,7 @@ async function watch(kind, jobId) {
     watchers.delete(watcher);
   }
   $("cancel").disabled = true;
+  if (gone) return;
   if (latest.status === "completed") await showResult(kind, jobId);
   if (latest.status === "failed") showError(`${jobId} failed: ${latest.error}`);
   await refreshNotifications();
@@ -170,7 +181,11 @@ async function openLive(user, token) {
     endpoint: events.endpoint,
     token,
     channel,
-    onEvent: (status) => watchers.forEach((watcher) => watcher.onEvent(status)),
+    onEvent: (status) => {
+      watchers.forEach((watcher) => watcher.onEvent(status));
+      // A job that left the library (deleted elsewhere, erased, expired) leaves the gallery too
+      if (status.status === "deleted") dropFromGallery(status.job_id);
+    },
     onState: (state, detail) => {
       $("live").dataset.state = state;
       if (state === "live") {
@@ -299,6 +314,15 @@ function galleryItem(kind, item) {
   };
   entry.append(caption, document.createElement("br"), remove);
   return entry;
+}
+
+function dropFromGallery(jobId) {
+  for (const entry of document.querySelectorAll("#library li")) {
+    if (entry.dataset.jobId !== jobId) continue;
+    entry.remove();
+    library.count -= 1;
+    showLibrarySummary();
+  }
 }
 
 function showLibrarySummary() {

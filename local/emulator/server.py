@@ -50,6 +50,7 @@ from local.harness.sources import (
 )
 from local.services.dynamodb_local import DynamoDBLocalError
 from mediagen.contract.channels import ORGANIZATION_CHANNEL_PATTERN, USER_CHANNEL_PATTERN
+from mediagen.core.settings import MAX_RETENTION_DAYS
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
 MEDIA_BUCKET = "mediagen-local-media"
@@ -84,6 +85,9 @@ class Settings:
     events_port: int | None = None  # EVENTS_PORT: the live progress endpoint (default: PORT + 2, or free)
     events_keepalive: int = 60  # LOCAL_EVENTS_KEEPALIVE_SECONDS: between two `ka` on its sockets
     events_init: int = 10  # LOCAL_EVENTS_INIT_SECONDS: a socket silent this long after it opened is closed
+    # RETENTION_DAYS: the template's RetentionDays ("": keep forever); fractions allowed locally, so that
+    # expiry can be watched (0.001 is 86.4 s)
+    retention_days: str = ""
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> "Settings":
@@ -114,6 +118,7 @@ class Settings:
         if events_port and not (events_port.isdigit() and int(events_port) < 65536):
             raise SystemExit(f"EVENTS_PORT must be a port number, not {events_port!r}")
         events_keepalive = _positive(env, "LOCAL_EVENTS_KEEPALIVE_SECONDS", 60)
+        retention_days = _retention_days(env.get("RETENTION_DAYS", ""))
         events_init = _positive(env, "LOCAL_EVENTS_INIT_SECONDS", 10)
         return cls(
             port=port,
@@ -136,7 +141,26 @@ class Settings:
             events_port=int(events_port) if events_port else None,
             events_keepalive=events_keepalive,
             events_init=events_init,
+            retention_days=retention_days,
         )
+
+
+def _retention_days(text: str) -> str:
+    """RETENTION_DAYS as the template's RetentionDays takes it: empty or 0 (keep forever), else a
+    number of days within the layer's bounds, fractions allowed (a deployment's bucket lifecycle needs
+    whole days; a local run has no lifecycle)."""
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days <= MAX_RETENTION_DAYS:  # NaN and infinities fail it too
+        raise SystemExit(
+            f"RETENTION_DAYS must be a number of days from 0 to {MAX_RETENTION_DAYS}, not {text!r}"
+        )
+    return "" if days == 0 else text
 
 
 def _positive(env: dict[str, str], name: str, default: int) -> int:
@@ -259,6 +283,7 @@ class LocalService:
                 "AuthAuthorizedParties": self.authorized_parties,
                 "MediaBucketName": MEDIA_BUCKET,
                 "GeneratorUrl": generator_url,
+                **({"RetentionDays": self.settings.retention_days} if self.settings.retention_days else {}),
             }
         )
         self.stack = provision(self.aws, parameters, events_host=f"127.0.0.1:{self.events.port}")
@@ -508,6 +533,12 @@ class LocalService:
             + f"  -> POST {self.base_url}/api/webhooks/clerk",
             f"  generator:      {generator}",
             f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
+            "  retention:      "
+            + (
+                f"{s.retention_days} days after a job finishes (files stay: no bucket lifecycle locally)"
+                if s.retention_days
+                else "none: jobs are kept (RETENTION_DAYS)"
+            ),
             f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
             f"  live events:    {self.events.endpoint}  (Amplify API.Events.endpoint, defaultAuthMode oidc;"
             f" channel {USER_CHANNEL_PATTERN}; trust {self.events.certificate})",

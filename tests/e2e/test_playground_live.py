@@ -56,3 +56,30 @@ def test_the_playground_shows_progress_by_push_and_names_its_channel(
     assert pushed >= 2, "the stand-in's progress steps and the completion came by push"
     assert page.get_attribute("#status", "data-source") == "push"
     page.wait_for_selector("#result img")
+
+
+def test_a_job_deleted_elsewhere_leaves_the_view_by_its_deleted_event(
+    page: Any, dev_service: LocalService
+) -> None:
+    """The job's last event (`deleted`, issue 31) drops it from the gallery, without a reload or a poll:
+    deleted from another tab (here: the API, with the page's own token)."""
+    import requests
+
+    page.fill("#user", "user_gone_live")
+    page.click("#mint")
+    page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
+    page.wait_for_selector("#live[data-state=live]", timeout=JOB_SECONDS)
+    page.click("#go")
+    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_SECONDS)
+    job_id = page.inner_text("#status").split(":")[0]
+    page.click("#library-refresh")
+    entry = f"#library li[data-job-id='{job_id}']"
+    page.wait_for_selector(entry, timeout=JOB_SECONDS)
+
+    token = page.input_value("#token")
+    deleted = requests.delete(
+        f"{dev_service.base}/api/images/{job_id}", headers={"authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert deleted.status_code == 200, deleted.text
+
+    page.wait_for_selector(entry, state="detached", timeout=JOB_SECONDS)

@@ -182,22 +182,22 @@ def every_key() -> set[str]:
 
 
 def whats_left_of(world: World) -> list[str]:
-    """Everything of the person still stored: an item naming them, their prompt or one of their jobs
-    (other than a tombstone: the job id, its kind, status `erased` and times, nothing else), an item
-    that names their organization through one of their jobs, or one of their files. Empty: erased."""
-    from mediagen.data.generations import TOMBSTONE_KEEPS
+    """Everything of the person still stored: an item naming them, their prompt or one of their jobs'
+    ids (no record under an erased job's id: only its erased record, keyed by a keyed hash of the id,
+    with its status `erased` and nothing else), or one of their files. Empty: erased."""
+    from mediagen.rules.erasure import ERASED_JOB_PREFIX
 
     left = []
     person_jobs = {*world.person_jobs, MIGRATED_ALIAS}
     for table, items in every_item().items():
         for item in items:
             text = json.dumps(item, ensure_ascii=False)
-            job_id = item.get("job_id", {}).get("S")
-            if job_id in person_jobs:
-                extra = set(item) - TOMBSTONE_KEEPS
-                if item.get("status", {}).get("S") != "erased" or extra:
-                    left.append(f"{table}: job {job_id} is not an erased tombstone ({sorted(extra)})")
-                continue
+            job_id = item.get("job_id", {}).get("S", "")
+            if job_id.startswith(ERASED_JOB_PREFIX) and item != {
+                "job_id": item["job_id"],
+                "status": {"S": "erased"},
+            }:
+                left.append(f"{table}: an erased record holds more than its status: {text[:200]}")
             if PERSON in text or PERSON_PROMPT in text or any(job in text for job in person_jobs):
                 left.append(f"{table}: {text[:200]}")
     left += [f"bucket: {key}" for key in sorted(every_key() & world.person_files)]

@@ -122,6 +122,14 @@ def test_during_a_rotation_either_active_secret_is_accepted(
         "session.created",
         "organizationMembership.deleted",
         "organization.deleted",
+        # Not user.deleted exactly, whatever their shape: ignored too (the contract), not 422
+        "",
+        "user.deleted ",
+        " user.deleted",
+        "User.Deleted",
+        "user.deleted\n",
+        "t" * 1000,
+        "événement.😀",
     ],
 )
 def test_other_event_types_are_ignored_and_store_nothing(event_type: str, lambda_context: Any) -> None:

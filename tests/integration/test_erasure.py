@@ -6,6 +6,8 @@ generate); a worker stopped halfway and run again finishes the work."""
 
 import json
 import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -85,8 +87,12 @@ def test_after_user_deleted_nothing_of_the_person_is_left(tokens: Any, lambda_co
     # Then a scan of every table and of the bucket finds nothing of theirs; the bystander keeps all
     assert whats_left_of(world) == []
     assert bystander_intact(world) == []
-    # The in-flight job never reaches the backend: its dispatch finds a tombstone
-    assert Generation.get("job_person_queued").status == "erased"
+    # No item under any of their jobs' ids: one erased record per id (the alias's too), keyed by a keyed
+    # hash of it, which keeps each id spent; the in-flight job's dispatch finds nothing to send
+    generations = every_item()["GENERATIONS_TABLE"]
+    erased = {item["job_id"]["S"] for item in generations if item.get("status", {}).get("S") == "erased"}
+    assert erased == {erasure.erased_job_key(job_id) for job_id in [*world.person_jobs, MIGRATED_ALIAS]}
+    assert not any(job_id in json.dumps(generations) for job_id in world.person_jobs)
     [record] = ErasedPerson.scan()
     assert record.completed_at is not None
     # 5 notifications: of their 3 finished jobs, of the migrated one, and one about the bystander's job
@@ -136,12 +142,12 @@ def test_late_webhooks_bring_nothing_back(tokens: Any, lambda_context: Any) -> N
         )
     run_workers(lambda_context)
 
-    # And nothing was stored: no job (only the new id's tombstone), no notification; the files are gone
+    # And nothing was stored: no job, no record of the new id either, no notification; the files are gone
     world.person_jobs.append("job_person_new")
     assert whats_left_of(world) == []
     after = every_item()
     assert len(after["NOTIFICATIONS_TABLE"]) == before["NOTIFICATIONS_TABLE"]
-    assert len(after["GENERATIONS_TABLE"]) == before["GENERATIONS_TABLE"] + 1  # job_person_new's tombstone
+    assert len(after["GENERATIONS_TABLE"]) == before["GENERATIONS_TABLE"]
     assert not any(key.startswith(("images/job_person_", f"images/{MIGRATED_ALIAS}/")) for key in every_key())
 
 
@@ -156,8 +162,7 @@ def test_a_webhook_naming_an_erased_person_while_their_erasure_waits_stores_noth
     )
 
     assert response_json(response) == {"job_id": "job_fresh", "outcome": "erased"}
-    assert Generation.get("job_fresh").status == "erased"
-    assert list(Notification.scan()) == []
+    assert list(Generation.scan()) == [] and list(Notification.scan()) == []
 
 
 def test_a_progress_event_naming_an_erased_person_for_a_new_job_writes_nothing(lambda_context: Any) -> None:
@@ -194,6 +199,22 @@ def test_generate_by_an_erased_person_is_refused_and_writes_nothing(tokens: Any,
         ]
         == 202
     )
+
+
+def test_an_erased_jobs_id_stays_spent_though_no_item_holds_it(tokens: Any, lambda_context: Any) -> None:
+    """Nothing is stored under an erased job's id; its erased record (a keyed hash) still keeps the id
+    from anyone else: a generate reusing it is 409, and writes nothing."""
+    world = build_world(tokens, lambda_context)
+    delete_person(lambda_context)
+    run_workers(lambda_context)
+    before = every_item()
+
+    for job_id in ("job_person_done", MIGRATED_ALIAS):
+        event = generate_event(BYSTANDER, tokens, org=None, job_id=job_id, prompt="Le phare du voisin")
+        response = generate_handler(event, lambda_context)
+        assert (response["statusCode"], response_json(response)["code"]) == (409, "job_id_taken"), job_id
+
+    assert every_item() == before and whats_left_of(world) == []
 
 
 def test_a_worker_stopped_halfway_and_run_again_finishes(
@@ -269,8 +290,19 @@ def test_a_dry_run_counts_and_changes_nothing(tokens: Any, lambda_context: Any) 
     assert (report.jobs, report.jobs_in_flight, report.notifications) == (len(world.person_jobs), 1, 5)
     assert report.files == len(world.person_files)
     assert sorted(report.job_ids) == sorted(world.person_jobs)
+    assert report.aliases == 1  # the migrated job's old id (it said 0 where the real run removed it)
     assert whats_left_of(world) == before
     assert list(ErasedPerson.scan()) == []
+
+    # And the real run (as make erase runs it) removes exactly what the dry run counted
+    from mediagen.data import erased_people
+
+    erased_people.record_request(erasure.person_hash(PERSON), datetime.now(UTC))
+    real = erasure.erase_person(PERSON)
+    counted = ("jobs", "jobs_in_flight", "aliases", "files", "notifications")
+    assert {name: getattr(real, name) for name in counted} == {
+        name: getattr(report, name) for name in counted
+    }
 
 
 def test_the_erasure_logs_the_persons_hash_never_their_id(
@@ -284,3 +316,71 @@ def test_the_erasure_logs_the_persons_hash_never_their_id(
     logged = [json.dumps(record.__dict__, default=str) for record in caplog.records]
     assert any(erasure.person_hash(PERSON) in line for line in logged)
     assert not [line for line in logged if PERSON in line]
+
+
+@pytest.fixture
+def service_logger_restored() -> Iterator[None]:
+    """`make erase` makes the service's logger plain for its terminal: put back for the next tests."""
+    from mediagen.core.observability import logger
+
+    handler = logger.registered_handler
+    formatter, level = handler.formatter, logger.log_level
+    yield
+    handler.setFormatter(formatter)
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("service_logger_restored")
+def test_make_erase_counts_in_a_dry_run_what_it_removes_prints_plain_lines_and_reports_under_local(
+    tokens: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make erase TARGET=aws STACK=...` (deploy/erase.py) against a stack whose outputs name these
+    tables (moto): the dry run's counts are the real run's, aliases included (it said 0 where the real
+    run removed them); the terminal gets the report's lines, never the service's JSON log lines; without
+    REPORT the report goes under .local/ (git-ignored), never loose in the repository."""
+    from deploy import erase
+
+    world = build_world(tokens, lambda_context)
+    outputs = {
+        output: os.environ[variable]
+        for variable, output in erase.STACK_OUTPUTS.items()
+        if variable in os.environ
+    }
+    outputs["ErasureHashKeyArn"] = boto3.client("secretsmanager").create_secret(
+        Name="hash-key", SecretString=os.environ["ERASURE_HASH_KEY"]
+    )["ARN"]
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName="mediagen-test", TemplateBody=json.dumps(template))
+    for variable in [*erase.STACK_OUTPUTS, "AWS_DEFAULT_REGION"]:  # run() sets them: restored after
+        monkeypatch.setenv(variable, os.environ.get(variable, "us-east-1"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()  # what the handlers printed while the world was built
+    settings = erase.parse(["--user", PERSON, "--target", "aws", "--stack", "mediagen-test", "--dry-run"], {})
+
+    assert erase.run(settings) == 0
+    dry_out = capsys.readouterr().out
+    assert erase.run(erase.parse(["--user", PERSON, "--target", "aws", "--stack", "mediagen-test"], {})) == 0
+    real_out = capsys.readouterr().out
+
+    reports = {
+        path.name.endswith("-dry-run.json"): path for path in (tmp_path / ".local" / "erasures").iterdir()
+    }
+    assert len(reports) == 2
+    assert sorted(tmp_path.iterdir()) == [tmp_path / ".local"]  # nothing in the repository's root
+    real, dry = (json.loads(reports[dry_run].read_text()) for dry_run in (False, True))
+    counted = ("jobs", "jobs_in_flight", "aliases", "files", "notifications")
+    assert {name: dry[name] for name in counted} == {name: real[name] for name in counted}
+    assert real["aliases"] == 1 and real["jobs"] == len(world.person_jobs)
+    assert whats_left_of(world) == []
+    for output in (dry_out, real_out):
+        lines = output.splitlines()
+        assert lines and not [line for line in lines if line.lstrip().startswith("{")], output
+        assert "service_undefined" not in output and PERSON not in output
+    assert "aliases:        1" in dry_out and "aliases:        1" in real_out

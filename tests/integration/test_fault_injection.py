@@ -109,10 +109,13 @@ def test_webhook_delivery_survives_a_fault_on_every_call(
             webhook_event(completion_payload("job_ref", user_id="user_a")), lambda_context
         ),
     )
+    # A create on missing: the UpdateItem finds no job, the create's transaction (it checks the id was
+    # not erased), then the notification's, with a check of its job
     assert reference == [
         "dynamodb.UpdateItem",
         "dynamodb.TransactWriteItems",
-    ]  # the notification with a check of its job
+        "dynamodb.TransactWriteItems",
+    ]
     expected = webhook_end_state("job_ref")
 
     for index, call in enumerate(reference):

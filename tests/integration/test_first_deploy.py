@@ -3,6 +3,8 @@ problem one line with its fix, in seconds; with credentials (moto's STS) it asks
 parameters, saves them in the environment's section of samconfig.toml, and the next deploy asks nothing;
 prod has its own answers. Every command that talks to AWS finds the region the same way."""
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -138,6 +140,37 @@ def test_answers_given_as_variables_are_checked_and_saved(
     assert deploy.needs_guided("dev", samconfig)  # dev has its own answers
 
 
+def test_an_origin_with_a_trailing_slash_is_refused_at_the_prompt_with_one_line(
+    moto_sts: None, samconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's answer matches no token's azp: it would lock every user out after deploying. Typed,
+    it is asked again (one line why); given as a variable, the deploy stops before anything is saved."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    wrong = "https://app.example.com/ , http://localhost:3000/"
+    answers = dict(ANSWERS)
+    terminal = Terminal(
+        answers["AuthIssuer"],
+        answers["AuthJwksUrl"],
+        wrong,
+        answers["AuthAuthorizedParties"],
+        answers["GeneratorUrl"],
+    )
+    deploy.prepare("dev", samconfig, terminal.ask, terminal.say)
+    assert terminal.asked.count("AuthAuthorizedParties: ") == 2
+    refusals = [line for line in terminal.said if line.startswith("AuthAuthorizedParties: ")]
+    assert len(refusals) == 1 and "\n" not in refusals[0] and "no trailing slash" in refusals[0]
+    assert deploy.saved_overrides("dev", samconfig) == ANSWERS
+
+    for name, value in {**ANSWERS, "AuthAuthorizedParties": wrong}.items():
+        monkeypatch.setenv(name, value)
+    before = samconfig.read_text()
+    with pytest.raises(deploy.DeployError) as failure:
+        deploy.prepare("prod", samconfig, Terminal().ask, Terminal().say)
+    assert "AuthAuthorizedParties" in str(failure.value) and "no trailing slash" in str(failure.value)
+    assert "\n" not in str(failure.value)
+    assert samconfig.read_text() == before
+
+
 def test_a_saved_value_with_quotes_and_spaces_reads_back_as_sam_reads_it(samconfig: Path) -> None:
     value = 'https://a.example.com,"quoted" \\ back'
     deploy.save_answers("dev", samconfig, {"AuthAuthorizedParties": value}, "eu-west-3")
@@ -246,3 +279,132 @@ def test_make_deploy_with_credentials_gets_to_the_questions(
     checked, _ = make("deploy-check", env)
     assert checked.returncode == 0, checked.stderr
     assert "ready to deploy dev" in checked.stdout and "asks 4 values" in checked.stdout
+
+
+class Recorder:
+    """getpass as the command meets it: records each prompt, answers as scripted (an exception: raised)."""
+
+    def __init__(self, answer: str | BaseException) -> None:
+        self.answer = answer
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str = "") -> str:
+        self.prompts.append(prompt)
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+class Stdin:
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+CLERK_SECRET = "whsec_" + base64.b64encode(b"clerk-signing-secret-32-bytes!!!").decode()
+
+
+def deployed_clerk_secret(region: str) -> str:
+    """A stack named as `make deploy` names dev's, with the output the command reads (moto)."""
+    import boto3
+
+    arn = boto3.client("secretsmanager", region_name=region).create_secret(
+        Name="clerk", SecretString=json.dumps({"secrets": ["generated"]})
+    )["ARN"]
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"ClerkWebhookSecretsArn": {"Value": arn}},
+    }
+    boto3.client("cloudformation", region_name=region).create_stack(
+        StackName="mediagen-dev", TemplateBody=json.dumps(template)
+    )
+    return arn
+
+
+def test_clerk_webhook_secret_checks_the_stack_before_asking(
+    moto_sts: None, samconfig: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No stack: one line saying so, and nobody was asked to type a secret for nothing."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    monkeypatch.delenv("CLERK_WEBHOOK_SECRET", raising=False)
+    asked = Recorder(CLERK_SECRET)
+    monkeypatch.setattr(deploy.getpass, "getpass", asked)
+    monkeypatch.setattr(deploy.sys, "stdin", Stdin(terminal=True))
+
+    assert deploy.main(["clerk-webhook-secret", "--env", "dev"]) == 1
+
+    assert asked.prompts == []
+    assert capsys.readouterr().err.splitlines() == [
+        "error: no stack mediagen-dev in eu-west-3 (region from AWS_REGION): deploy it first (make deploy), "
+        "or set the region where it is"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("terminal", "answer", "expected"),
+    [
+        (
+            False,
+            EOFError(),
+            "error: no terminal to ask Clerk's signing secret: give it as CLERK_WEBHOOK_SECRET",
+        ),
+        (True, EOFError(), "error: no signing secret given: give it as CLERK_WEBHOOK_SECRET"),
+        (True, KeyboardInterrupt(), "error: no signing secret given: give it as CLERK_WEBHOOK_SECRET"),
+    ],
+    ids=["no_terminal", "end_of_input", "interrupted"],
+)
+def test_clerk_webhook_secret_without_an_answer_is_one_line_and_changes_nothing(
+    terminal: bool,
+    answer: BaseException,
+    expected: str,
+    moto_sts: None,
+    samconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make clerk-webhook-secret` in a pipeline (no terminal) or left with Ctrl-D: no EOFError
+    traceback, one line saying how to give it, the stack's secret untouched."""
+    import boto3
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    monkeypatch.delenv("CLERK_WEBHOOK_SECRET", raising=False)
+    arn = deployed_clerk_secret("eu-west-3")
+    monkeypatch.setattr(deploy.getpass, "getpass", Recorder(answer))
+    monkeypatch.setattr(deploy.sys, "stdin", Stdin(terminal=terminal))
+
+    assert deploy.main(["clerk-webhook-secret", "--env", "dev"]) == 1
+
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(expected), err
+    stored = boto3.client("secretsmanager", region_name="eu-west-3").get_secret_value(SecretId=arn)
+    assert json.loads(stored["SecretString"]) == {"secrets": ["generated"]}
+
+
+def test_clerk_webhook_secret_from_the_variable_asks_nothing_and_is_stored(
+    moto_sts: None, samconfig: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    monkeypatch.setenv("CLERK_WEBHOOK_SECRET", CLERK_SECRET)
+    arn = deployed_clerk_secret("eu-west-3")
+    asked = Recorder(EOFError())
+    monkeypatch.setattr(deploy.getpass, "getpass", asked)
+    monkeypatch.setattr(deploy.sys, "stdin", Stdin(terminal=False))
+
+    assert deploy.main(["clerk-webhook-secret", "--env", "dev"]) == 0, capsys.readouterr().err
+
+    assert asked.prompts == []
+    stored = boto3.client("secretsmanager", region_name="eu-west-3").get_secret_value(SecretId=arn)
+    assert json.loads(stored["SecretString"]) == {"secrets": [CLERK_SECRET]}
+
+
+def test_the_clerk_secret_description_names_the_variable_the_command_reads() -> None:
+    from deploy.cfn_template import load_template
+
+    description = load_template()["Resources"]["ClerkWebhookSecrets"]["Properties"]["Description"]
+    assert "CLERK_WEBHOOK_SECRET=whsec_" in description and "SECRET=whsec" not in description.replace(
+        "CLERK_WEBHOOK_SECRET=whsec", ""
+    )

@@ -146,7 +146,9 @@ def test_clerk_and_the_erasure_read_their_secrets_by_arn(
     cold_start()
     SqsEventSource(boto3.client("sqs"), queue, lambda e: erasure_worker(e, lambda_context)).drain(5)
 
-    assert Generation.get("job_arn_6").status == "erased"
+    # No item under the erased job's id: its erased record, keyed by the stack's key
+    assert Generation.count("job_arn_6") == 0
+    assert Generation.get(erasure.erased_job_key("job_arn_6")).status == "erased"
     late = webhook_handler(
         webhook_event(completion_payload("job_arn_7", user_id="user_gone")), lambda_context
     )

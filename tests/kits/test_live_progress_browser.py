@@ -226,3 +226,45 @@ def test_the_kit_falls_back_to_polling_when_the_socket_drops_and_resubscribes(
     assert len(progress) == len(set(progress))
     modes = page.evaluate("() => window.modes")
     assert modes[:2] == ["polling", "live"] and "polling" in modes[2:] and modes[-1] == "live"
+
+
+WATCH_UNTIL_DELETED = """async ([endpoint, base, token, kind, jobId]) => {
+  window.statuses = []; window.modes = []; window.deleted = null; window.ended = null;
+  window.kit.configureLiveProgress({ endpoint, region: "us-east-1", getToken: async () => token });
+  const client = window.kit.createMediagenClient({ baseUrl: base, getToken: async () => token });
+  const watch = window.kit.watchJob({
+    client, kind, jobId, channel: await window.kit.userChannel("user_dora"), pollIntervalMs: 500,
+    onStatus: (status, source) => window.statuses.push([status.status, status.progress, source]),
+    onMode: (mode) => window.modes.push(mode),
+    onDeleted: (event) => { window.deleted = event; },
+  });
+  watch.done.then(
+    (status) => { window.ended = ["resolved", status.status]; },
+    (error) => { window.ended = ["rejected", error.status, error.code]; },
+  );
+}"""
+
+
+def test_the_kit_ends_a_watch_on_the_jobs_deleted_event(
+    service: LocalService, printed_endpoint: str, page_origin: str, browser: Any, tokens: TokenMinter
+) -> None:
+    """A job in progress deleted elsewhere: its last event (`deleted`, issue 31) ends the watch at once,
+    `onDeleted` gets it and `done` rejects with a 404 of code `deleted`, as a poll would answer."""
+    dora = tokens.token("user_dora", azp=page_origin, expires_in=900)
+    job_id = f"job_gone_{int(time.time() * 1000)}"
+    deliver(service, job_id, "user_dora", status="processing", progress=30)
+    page = open_page(browser, page_origin)
+    page.evaluate(WATCH_UNTIL_DELETED, [printed_endpoint, service.base, dora, "image", job_id])
+    page.wait_for_function("() => window.modes.at(-1) === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.statuses.some(([s, p]) => p === 30)", timeout=WAIT_MS)
+
+    deleted = requests.delete(
+        f"{service.base}/api/images/{job_id}", headers={"authorization": f"Bearer {dora}"}, timeout=10
+    )
+    assert deleted.status_code == 200, deleted.text
+
+    page.wait_for_function("() => window.ended !== null", timeout=WAIT_MS)
+    assert page.evaluate("() => window.ended") == ["rejected", 404, "deleted"]
+    event = page.evaluate("() => window.deleted")
+    assert (event["job_id"], event["kind"], event["status"]) == (job_id, "image", "deleted")
+    assert page.evaluate("() => window.modes.at(-1)") == "live"  # by push, not by a poll's 404

@@ -66,15 +66,47 @@ def test_a_failed_job_carries_its_error() -> None:
     [
         record(image(), image(), "MODIFY"),  # nothing visible changed (a lease, a duplicate)
         record(image(updated_at={"S": "2026-12-04T10:00:05.000000+0000"}), image()),  # only the time
-        record(None, image(), "REMOVE"),  # deleted or erased: nothing to show
         record(image(author_id={"NULL": True})),  # unattributed: visible to nobody
         record({**image(), "alias_of": {"S": "job_0"}, "status": {"S": "alias"}}),  # an alias item
         record({"job_id": {"S": "x"}, "status": {"S": "something else"}}),  # not a job
-        record(image("deleted", deleted_at={"S": STAMP}), image()),  # a deleted job's tombstone
+        # bookkeeping: the dispatch's lease and time change no status, progress or error
+        record(
+            image("queued", 0, dispatched_at={"S": STAMP}, dispatch_lease_until={"S": STAMP}),
+            image("queued", 0),
+        ),
+        record(None, image("deleted", deleted_at={"S": STAMP}), "REMOVE"),  # a tombstone removed: left before
+        record(
+            {"job_id": {"S": "erased-00ff"}, "status": {"S": "erased"}}, None, "INSERT"
+        ),  # an erased record
     ],
 )
 def test_what_shows_no_change_to_anyone_is_not_published(unpublished: dict[str, Any]) -> None:
     assert change_of(unpublished) is None
+
+
+@pytest.mark.parametrize(
+    ("left", "updated_at"),
+    [
+        # a delete: the job's item becomes a tombstone (its time is the tombstone's)
+        (record(image("deleted", deleted_at={"S": "2026-12-04T10:01:00.000000+0000"},
+                      updated_at={"S": "2026-12-04T10:01:00.000000+0000"}, author_id={"NULL": True}),
+                image()), "2026-12-04T10:01:00Z"),
+        # an erasure or DynamoDB's expiry: the item is removed (the stream record's time)
+        ({**record(None, image("completed", 100), "REMOVE"),
+          "dynamodb": {"SequenceNumber": "7", "OldImage": image("completed", 100),
+                       "ApproximateCreationDateTime": 1_796_000_000}}, "2026-11-30T00:53:20Z"),
+    ],
+    ids=["deleted", "removed"],
+)  # fmt: skip
+def test_a_job_that_leaves_gets_one_last_deleted_event_where_it_was_published(
+    left: dict[str, Any], updated_at: str
+) -> None:
+    change = change_of(left)
+    assert change is not None
+    assert change.channels == ("/jobs/users/user-a", "/jobs/orgs/org-1")
+    assert json.loads(change.body) == {
+        "job_id": "job_1", "kind": "image", "status": "deleted", "updated_at": updated_at
+    }  # fmt: skip
 
 
 def test_a_backfill_of_old_jobs_is_not_live_progress() -> None:

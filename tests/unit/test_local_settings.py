@@ -70,3 +70,19 @@ def test_a_port_answers_for_its_loopback_names_only(host: str | None, refused: b
     assert (refusal is not None) == refused
     if refusal:
         assert refusal[:2] == (421, "misdirected_request")
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", "nan", "inf", "36501", "1 day"])
+def test_a_retention_that_is_not_a_number_of_days_is_refused(value: str) -> None:
+    with pytest.raises(
+        SystemExit, match=f"RETENTION_DAYS must be a number of days from 0 to 36500, not '{value}'"
+    ):
+        Settings.from_environment({**ISSUER, "WEBHOOK_SECRETS": "whsec_c2VjcmV0", "RETENTION_DAYS": value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", ""), ("0", ""), (" 30 ", "30"), ("0.001", "0.001")])
+def test_retention_days_reach_the_templates_parameter(value: str, expected: str) -> None:
+    settings = Settings.from_environment(
+        {**ISSUER, "WEBHOOK_SECRETS": "whsec_c2VjcmV0", "RETENTION_DAYS": value}
+    )
+    assert settings.retention_days == expected

@@ -42,6 +42,13 @@ def test_a_complete_environment_gives_typed_settings() -> None:
         ("MEDIA_KEY_PATTERN", "{job_id}/{kind}/"),  # the job id must close the prefix
         ("MEDIA_KEY_PATTERN", "{user}/{job_id}/"),
         ("MEDIA_KEY_PATTERN", "/abs/{job_id}/"),
+        # An origin no token's azp can match: every user would be 401 (issue 31)
+        ("AUTH_AUTHORIZED_PARTIES", "https://app.example.com/ , http://localhost:3000/"),
+        ("AUTH_AUTHORIZED_PARTIES", "https://app.example.com/"),
+        ("AUTH_AUTHORIZED_PARTIES", "https://app.example.com/login"),
+        ("AUTH_AUTHORIZED_PARTIES", "https://App.Example.com"),
+        ("AUTH_AUTHORIZED_PARTIES", "app.example.com"),
+        ("AUTH_AUTHORIZED_PARTIES", "https://app.example.com:port"),
     ],
 )
 def test_a_malformed_variable_is_one_line_naming_it(variable: str, value: str) -> None:
@@ -96,3 +103,52 @@ def test_a_key_lies_in_its_job_folder(path: str, folder: str | None, problem: st
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+BAD_ORIGINS = [
+    "https://app.example.com/,http://localhost:3000/",
+    "https://app.example.com/ , http://localhost:3000/",
+    "https://app.example.com, http://localhost:3000",
+    "https://app.example.com/",
+    "https://app.example.com/app",
+    "https://APP.example.com",
+    "app.example.com",
+    "https://app.example.com,",
+    "",
+]
+GOOD_ORIGINS = [
+    "https://app.example.com",
+    "https://app.example.com,http://localhost:3000",
+    "http://127.0.0.1:3001,https://www.example.co.uk,http://[::1]:8080",
+]
+
+
+def test_the_template_refuses_an_origin_no_token_can_match_by_the_layers_rule() -> None:
+    """AuthAuthorizedParties' AllowedPattern (what CloudFormation and the deploy prompt check) is the
+    cold start's rule: a trailing slash, a path, spaces or upper case are refused before any deploy."""
+    import re
+
+    from deploy.cfn_template import load_template
+    from mediagen.core.settings import AUTHORIZED_PARTIES_PATTERN, ORIGIN_RULE
+
+    declared = load_template()["Parameters"]["AuthAuthorizedParties"]
+    assert declared["AllowedPattern"] == AUTHORIZED_PARTIES_PATTERN
+    assert ORIGIN_RULE in " ".join(declared["ConstraintDescription"].split())
+    for value in BAD_ORIGINS:
+        assert not re.fullmatch(declared["AllowedPattern"], value), value
+    for value in GOOD_ORIGINS:
+        assert re.fullmatch(declared["AllowedPattern"], value), value
+        assert build_settings(
+            {**COMPLETE, "AUTH_AUTHORIZED_PARTIES": value}
+        ).auth_authorized_parties == tuple(value.split(","))
+
+
+def test_a_cold_start_names_each_origin_it_refuses_on_one_line() -> None:
+    with pytest.raises(SettingsError) as failure:
+        build_settings(
+            {**COMPLETE, "AUTH_AUTHORIZED_PARTIES": "https://app.example.com/ , http://localhost:3000/"}
+        )
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "AUTH_AUTHORIZED_PARTIES" in message and "'https://app.example.com/'" in message
+    assert "'http://localhost:3000/'" in message and "no trailing slash" in message

@@ -57,6 +57,22 @@ export async function organizationChannel(organizationId: string): Promise<strin
   return `/jobs/orgs/${await channelSegment(organizationId)}`;
 }
 
+/** The last event of a job that left the library (deleted, erased with its person, expired): a live
+ * view drops it. It is not a status body: the job has none any more (its status route answers 404). */
+export interface DeletedEvent {
+  job_id: string;
+  kind: Kind;
+  status: "deleted";
+  updated_at: string;
+}
+
+/** What the job's channel pushes: a status body, or the job's last event, `deleted`. */
+export type LiveEvent = StatusView | DeletedEvent;
+
+export function isDeleted(event: LiveEvent): event is DeletedEvent {
+  return event.status === "deleted";
+}
+
 const RANK: Record<StatusView["status"], number> = { queued: 0, processing: 1, completed: 2, failed: 2, canceled: 2 };
 
 /** Whether `incoming` is a newer state of the job than `current`: status only moves forward, then the
@@ -82,7 +98,10 @@ export interface WatchOptions {
   /** Each newer state of the job, pushed or polled. */
   onStatus: (status: StatusView, source: "push" | "poll") => void;
   /** Every event pushed for this job, newer or not (`onStatus` gets only the newer ones). */
-  onPush?: (status: StatusView) => void;
+  onPush?: (event: LiveEvent) => void;
+  /** The job left the library (deleted, erased, expired): the watch ends, `done` rejects with a 404
+   * `MediagenError` (code `deleted`), as a poll of the status route would. Drop it from the view. */
+  onDeleted?: (event: DeletedEvent) => void;
   /** "live" while the subscription is up, "polling" while the socket is down (or not up yet). */
   onMode?: (mode: LiveMode) => void;
   /** Polling interval while the socket is down, in ms (default 2000). */
@@ -99,7 +118,8 @@ export interface JobWatch {
 /** Follow a job to its final state: pushed changes while the socket is up, polling while it is down;
  * on reconnection, one status read catches up with what happened meanwhile. */
 export function watchJob(options: WatchOptions): JobWatch {
-  const { client, kind, jobId, channel, onStatus, onPush, onMode, pollIntervalMs = 2000, signal } = options;
+  const { client, kind, jobId, channel, onStatus, onPush, onDeleted, onMode, pollIntervalMs = 2000, signal } =
+    options;
   let latest: StatusView | null = null;
   let mode: LiveMode | null = null;
   let stopped = false;
@@ -185,9 +205,17 @@ export function watchJob(options: WatchOptions): JobWatch {
       connection = await events.connect(channel);
       const current = connection.subscribe({
         next: (message: { event: unknown }) => {
-          const status = message.event as StatusView;
-          if (status?.job_id === jobId) onPush?.(status);
-          apply(status, "push");
+          const event = message.event as LiveEvent;
+          if (event?.job_id !== jobId) return;
+          onPush?.(event);
+          if (isDeleted(event)) {
+            if (stopped) return;
+            stop();
+            onDeleted?.(event);
+            rejectDone(new MediagenError(404, "deleted", `The ${kind} ${jobId} was deleted.`, undefined, null));
+            return;
+          }
+          apply(event, "push");
         },
         error: () => down(),
       });

@@ -179,6 +179,16 @@ class StatusView(_Model):
     expires_at: datetime | None = None
 
 
+class DeletedEvent(_Model):
+    """The last live progress event of a job that leaves the library (deleted, erased with its person,
+    expired): a live view drops it (contract, "Live progress")."""
+
+    job_id: str
+    kind: Kind
+    status: Literal["deleted"] = "deleted"
+    updated_at: datetime
+
+
 class _FileView(_Model):
     index: int
     url: str
@@ -295,7 +305,9 @@ class NotificationsQuery(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, min_length=1, max_length=512)
+    # Any string: what the route did not make (empty, too long, tampered) is 400 invalid_cursor, checked
+    # where the cursor is read (the contract), never a 422 of its shape.
+    cursor: str | None = None
     unread: bool = False
 
     @field_validator("unread", mode="before")
@@ -334,7 +346,9 @@ class LibraryQuery(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, min_length=1, max_length=512)
+    # Any string: what the route did not make (empty, too long, tampered) is 400 invalid_cursor, checked
+    # where the cursor is read (the contract), never a 422 of its shape.
+    cursor: str | None = None
     # A Literal, not JobStatus: a query parameter's schema is inlined in openapi.json (no $defs).
     status: Literal["queued", "processing", "completed", "failed", "canceled"] | None = None
     scope: LibraryScope = "mine"
@@ -389,7 +403,9 @@ class ClerkEvent(_Payload):
     """An event of Clerk's webhooks (`{"type": ..., "object": "event", "data": {...}, ...}`). Only the
     envelope is read: `data` is an object, whose content only `user.deleted` needs (ClerkDeletedUser)."""
 
-    type: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Any string: only `user.deleted` exactly is acted on, every other type (empty, padded, unknown,
+    # however long within the body's limit) is acknowledged `ignored` (the contract), never a 422.
+    type: str
     data: dict[str, object]
 
 

@@ -39,6 +39,20 @@ HttpUrl = Annotated[
 ]
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
+# A front-end origin as a browser writes it (the `azp` of a Clerk token, a CORS request's Origin): scheme,
+# lower-case host, optional port; no path, no trailing slash. An entry written otherwise matches no token:
+# one such list locks every user out (issue 31), so it is refused before it is used, by the same rule in
+# the template's AllowedPattern (the deploy prompt checks answers against it) and at cold start here.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+ORIGIN = rf"https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?"
+# The template's parameter: one or more origins, comma-separated, no spaces (CloudFormation splits it
+# as is for the API's CORS origins).
+AUTHORIZED_PARTIES_PATTERN = rf"^{ORIGIN}(?:,{ORIGIN})*$"
+ORIGIN_RULE = "an origin is scheme://host[:port], lower case, with no path and no trailing slash"
+
+
+MAX_RETENTION_DAYS = 36_500
+
 
 class SettingsError(RuntimeError):
     """The environment is missing a variable or has a malformed one: the function cannot start."""
@@ -87,7 +101,9 @@ class Settings(BaseModel):
     # A person's library: finished jobs are kept this many days (0: forever); the key that binds list
     # cursors to their caller and filters (LIBRARY_CURSOR_KEY locally, else the generated secret's ARN);
     # the queue of the files of deleted jobs.
-    retention_days: int = Field(default=0, ge=0, le=36_500)
+    # Whole days in a deployment (the bucket's lifecycle takes whole days); fractions locally
+    # (RETENTION_DAYS=0.001 is 86.4 s), so that expiry can be watched.
+    retention_days: float = Field(default=0, ge=0, le=MAX_RETENTION_DAYS, allow_inf_nan=False)
     library_cursor_key: Text = None
     library_cursor_key_arn: Text = None
     file_removal_queue_url: HttpUrl = None
@@ -98,6 +114,14 @@ class Settings(BaseModel):
     ] = None
     events_ca_bundle: Text = None
     events_publish_attempts: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("auth_authorized_parties")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [item for item in value if not re.fullmatch(ORIGIN, item)]
+        if wrong:
+            raise ValueError(f"{', '.join(repr(item) for item in wrong)}: {ORIGIN_RULE}")
+        return value
 
     @field_validator("media_key_pattern")
     @classmethod

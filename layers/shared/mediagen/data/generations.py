@@ -9,6 +9,7 @@ each against every item state, and checks that the classification of a refused w
 import functools
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,6 +186,7 @@ class JobCreation:
     cap_reached: bool = False
     jobs_in_flight: frozenset[str] = field(default_factory=frozenset)
     erased: bool = False  # the author was erased (Clerk's user.deleted): nothing written
+    spent: bool = False  # the id was an erased job's: nothing written
 
 
 # --- Operations ---------------------------------------------------------------------------------
@@ -196,6 +198,7 @@ def apply_delivery(
     files: list[MediaFile],
     now: datetime,
     author_hash: str | None = None,
+    erased_key: str | None = None,
 ) -> ConditionalWrite:
     """Apply a completion webhook delivery to its job: one UpdateItem, whose condition is the rule.
 
@@ -205,12 +208,61 @@ def apply_delivery(
     the job attributed (the usual case: the job came from generate, its id is already in the set), so
     only a job entering flight with its author pays for the transaction. That transaction also checks
     that the person (`author_hash`, their keyed hash) was not erased: an erased person is given
-    nothing (`erased`, nothing written)."""
+    nothing (`erased`, nothing written).
+
+    With `erased_key` (the key of the job id's erased record, mediagen.rules.erasure.erased_job_key), a
+    delivery that would CREATE the job does it in a TransactWriteItems that checks the id was not
+    erased (and, naming a person, that they were not): an erased job leaves no item under its id, so
+    the create is where it would come back. The usual delivery (the job exists) stays one UpdateItem;
+    a create on missing costs that refused UpdateItem and the transaction."""
     actions = _delivery_actions(kind, webhook, files, now)
     condition = delivery_condition(kind, webhook)
     if webhook.status != JobStatus.PROCESSING or not webhook.user_id:
-        return _update_if(webhook.job_id, actions, condition)
-    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition, author_hash)
+        if erased_key is None:
+            return _update_if(webhook.job_id, actions, condition)
+        return _deliver_or_create(webhook.job_id, actions, condition, erased_key, author_hash)
+    return _deliver_into_flight(webhook.job_id, webhook.user_id, actions, condition, author_hash, erased_key)
+
+
+def not_erased_job_condition() -> Condition:
+    """The condition of a ConditionCheck on a job id's erased record: there is none."""
+    return Generation.job_id.does_not_exist()
+
+
+def _deliver_or_create(
+    job_id: str, actions: list[Action], condition: Condition, erased_key: str, author_hash: str | None
+) -> ConditionalWrite:
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        applied, raw = _conditional_update(job_id, actions, condition & Generation.job_id.exists())
+        if applied or raw:
+            return _write_of(applied, raw, job_id)
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                # Condition checks first in the request: the id's erased record, the person's.
+                transaction.condition_check(Generation, erased_key, condition=not_erased_job_condition())
+                if author_hash is not None:
+                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
+                transaction.update(
+                    Generation(job_id),
+                    actions=actions,
+                    condition=condition & Generation.job_id.does_not_exist(),
+                )
+            return ConditionalWrite(applied=True, before=None)
+        except TransactWriteError as exc:
+            codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            checks = 2 if author_hash is not None else 1
+            if "ConditionalCheckFailed" in codes[:checks]:
+                return ConditionalWrite(applied=False, before=None, erased=True)
+            if codes[checks : checks + 1] == ["ConditionalCheckFailed"]:
+                # Created meanwhile (another copy), or a store that returned no item above: as it stands.
+                return _update_if(job_id, actions, condition)
+            if "TransactionConflict" not in codes:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not a secret
+    raise TemporaryFault("The job changed while this delivery was applied; retry.")
 
 
 def enters_flight_condition(seen: Generation | None) -> Condition:
@@ -227,7 +279,12 @@ def enters_flight_condition(seen: Generation | None) -> Condition:
 
 
 def _deliver_into_flight(
-    job_id: str, user_id: str, actions: list[Action], condition: Condition, author_hash: str | None
+    job_id: str,
+    user_id: str,
+    actions: list[Action],
+    condition: Condition,
+    author_hash: str | None,
+    erased_key: str | None = None,
 ) -> ConditionalWrite:
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
@@ -239,10 +296,15 @@ def _deliver_into_flight(
         seen = _item(raw, files=False)
         if seen is not None and seen.status not in IN_FLIGHT_STATUSES:
             return _write_of(False, raw, job_id)  # final (or an alias): a processing event cannot apply
+        # Condition checks come first in the request: the person's erasure, then (a create) the id's.
+        checks = [
+            *([(ErasedPerson, author_hash, not_erased_condition())] if author_hash is not None else []),
+            *([(Generation, erased_key, not_erased_job_condition())] if erased_key and seen is None else []),
+        ]
         try:
             with TransactWrite(connection=_connection()) as transaction:
-                if author_hash is not None:  # condition checks come first in the request
-                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
+                for model, key, check in checks:
+                    transaction.condition_check(model, key, condition=check)
                 transaction.update(
                     Generation(job_id),
                     actions=actions,
@@ -255,10 +317,13 @@ def _deliver_into_flight(
             return ConditionalWrite(applied=True, before=seen, file_count=_files_in(raw))
         except TransactWriteError as exc:
             reasons = list(exc.cancellation_reasons or [])
-            if author_hash is not None:
-                if reasons[:1] and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            if checks:
+                if any(
+                    reason is not None and reason.code == "ConditionalCheckFailed"
+                    for reason in reasons[: len(checks)]
+                ):
                     return ConditionalWrite(applied=False, before=seen, erased=True)
-                reasons = reasons[1:]  # the job's update, then the user's jobs in flight
+                reasons = reasons[len(checks) :]  # the job's update, then the user's jobs in flight
             codes = [reason.code if reason else None for reason in reasons]
             if codes[:1] == ["ConditionalCheckFailed"]:
                 current = reasons[0].raw_item if reasons[0] else None
@@ -297,7 +362,9 @@ def create_job(job: Generation) -> Generation | None:
     return None
 
 
-def create_job_within_cap(job: Generation, cap: int, author_hash: str) -> JobCreation:
+def create_job_within_cap(
+    job: Generation, cap: int, author_hash: str, erased_key: str | None = None
+) -> JobCreation:
     """The job's conditional put and its id added to its author's jobs in flight, in one
     TransactWriteItems (one request), with a check that the author (`author_hash`, their keyed hash) was
     not erased: all or nothing, so the cap holds however many generates run at once, and an erasure
@@ -312,6 +379,8 @@ def create_job_within_cap(job: Generation, cap: int, author_hash: str) -> JobCre
             with TransactWrite(connection=_connection()) as transaction:
                 # Condition checks come first in the request, then puts, then updates.
                 transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
+                if erased_key is not None:  # an erased job's id stays spent, though no item holds it
+                    transaction.condition_check(Generation, erased_key, condition=not_erased_job_condition())
                 transaction.save(job, condition=create_condition(), return_values="ALL_OLD")
                 transaction.update(
                     UserJobsInFlight(author),
@@ -325,14 +394,21 @@ def create_job_within_cap(job: Generation, cap: int, author_hash: str) -> JobCre
             codes = [reason.code if reason else None for reason in reasons]
             if codes[:1] == ["ConditionalCheckFailed"]:  # the author's erasure record
                 return JobCreation(erased=True)
-            if codes[1:2] == ["ConditionalCheckFailed"]:  # the put
-                raw = reasons[1].raw_item if reasons[1] else None
+            put = 1
+            if erased_key is not None:
+                put = 2
+                if codes[1:2] == ["ConditionalCheckFailed"]:  # the id's erased record
+                    return JobCreation(spent=True)
+            if codes[put : put + 1] == ["ConditionalCheckFailed"]:  # the put
+                put_reason = reasons[put]
+                raw = put_reason.raw_item if put_reason else None
                 current = _item(raw) if raw else find(job.job_id)
                 if current is None:
                     raise TemporaryFault("The job id is being created; retry.") from exc
                 return JobCreation(existing=current)
-            if codes[2:3] == ["ConditionalCheckFailed"]:
-                raw = reasons[2].raw_item if reasons[2] else None
+            if codes[put + 1 : put + 2] == ["ConditionalCheckFailed"]:
+                slot_reason = reasons[put + 1]
+                raw = slot_reason.raw_item if slot_reason else None
                 slot = UserJobsInFlight.from_raw_data(raw) if raw else _slot(author)
                 return JobCreation(cap_reached=True, jobs_in_flight=frozenset(slot.job_ids or ()))
             if "TransactionConflict" not in codes:
@@ -590,12 +666,17 @@ def tombstone_job(
     now: datetime,
     notification_key: tuple[str, str] | None,
     alias_ids: list[str],
+    erased_keys: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Turn the job (as read) into a tombstone, in ONE TransactWriteItems with: its notification
     deleted, its alias items turned into tombstones, and its id taken out of its author's jobs in flight
     when it was in flight. Raises JobChanged when the job is no longer as read. An alias id that is
     another job's (never written as an alias) is left out and the transaction retried. Returns the
-    alias ids made tombstones."""
+    alias ids made tombstones.
+
+    With `erased_keys` (an erasure: each id, the job's and its aliases', to the key of its erased
+    record), nothing stays under the ids: the items are deleted and each id's erased record (its keyed
+    key, `status` only) written instead, in the same transaction."""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
@@ -605,18 +686,28 @@ def tombstone_job(
             with TransactWrite(connection=_connection()) as transaction:
                 if notification_key is not None:
                     transaction.delete(Notification(*notification_key))
-                # Updates come after deletes in the request: the job, then its aliases, then the slot.
-                transaction.update(
-                    Generation(job.job_id),
-                    actions=tombstone_actions(status, now),
-                    condition=unchanged_condition(job),
-                )
-                for alias in aliases:
+                if erased_keys is not None:
+                    # Deletes, in this order: the job, then its aliases; then the erased records.
+                    transaction.delete(Generation(job.job_id), condition=unchanged_condition(job))
+                    for alias in aliases:
+                        transaction.delete(Generation(alias), condition=alias_tombstone_condition(job.job_id))
+                    for erased in (job.job_id, *aliases):
+                        transaction.update(
+                            Generation(erased_keys[erased]), actions=[Generation.status.set(status)]
+                        )
+                else:
+                    # Updates come after deletes in the request: the job, then its aliases, then the slot.
                     transaction.update(
-                        Generation(alias),
+                        Generation(job.job_id),
                         actions=tombstone_actions(status, now),
-                        condition=alias_tombstone_condition(job.job_id),
+                        condition=unchanged_condition(job),
                     )
+                    for alias in aliases:
+                        transaction.update(
+                            Generation(alias),
+                            actions=tombstone_actions(status, now),
+                            condition=alias_tombstone_condition(job.job_id),
+                        )
                 if job.author_id and job.status in IN_FLIGHT_STATUSES:
                     transaction.update(
                         UserJobsInFlight(job.author_id),

@@ -118,7 +118,8 @@ class LibraryOrganizationIndex(GlobalSecondaryIndex["Generation"]):
 
     class Meta:
         index_name = "library_organization"
-        projection = IncludeProjection(LIBRARY_PROJECTION)
+        # The author is this index's only extra: it is the other index's key, so projected there anyway.
+        projection = IncludeProjection(["author_id", *LIBRARY_PROJECTION])
 
     library_org = UnicodeAttribute(hash_key=True)
     library_sort = UnicodeAttribute(range_key=True)

@@ -21,6 +21,8 @@ from mediagen.data.generations import SOURCE_NAMES, condition_failed, notify_if_
 from mediagen.data.models import Notification
 
 NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
+# A cursor is the base64 of {"after": <notification id>}: far below this.
+CURSOR_MAX = 512
 
 TITLES: dict[NotificationType, str] = {
     "IMAGE_COMPLETED": "🎨 Images générées avec succès",
@@ -141,6 +143,8 @@ def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str
     """The opaque cursor back to an exclusive start key; the user comes from the token, never the cursor."""
     if cursor is None:
         return None
+    if len(cursor) > CURSOR_MAX:  # longer than any cursor this route makes: not decoded at all
+        raise MalformedRequest("The cursor is invalid.", code="invalid_cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         last_id = json.loads(raw)["after"]

@@ -21,6 +21,8 @@ from mediagen.rules.erasure import person_hash, request_erasure
 
 # Clerk's user events carry the user object (metadata included, 8 KB each at most): well under this.
 MAX_CLERK_EVENT_BYTES = 256 * 1024
+# Clerk's type names are short ("organizationMembership.deleted"): a longer one is logged cut to this.
+EVENT_TYPE_LOGGED = 128
 
 
 def receive_clerk_event(event: Any) -> ClerkAnswer:
@@ -41,7 +43,7 @@ def receive_clerk_event(event: Any) -> ClerkAnswer:
     clerk_event = parse_json_body(body, ClerkEvent)
     if clerk_event.type != CLERK_USER_DELETED:
         count(MetricName.CLERK_EVENT_IGNORED)
-        logger.info("Clerk event ignored", extra={"event_type": clerk_event.type})
+        logger.info("Clerk event ignored", extra={"event_type": clerk_event.type[:EVENT_TYPE_LOGGED]})
         return ClerkAnswer(event_id=event_id, type=clerk_event.type, outcome="ignored")
     user_id = deleted_user_id(clerk_event)
     bind(person_hash=person_hash(user_id))  # never the id itself in the logs

@@ -60,7 +60,9 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
 def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> WebhookAnswer:
     now = datetime.now(UTC)
     named = erasure.person_hash(webhook.user_id) if webhook.user_id else None
-    write = generations.apply_delivery(kind, webhook, files, now, named)
+    write = generations.apply_delivery(
+        kind, webhook, files, now, named, erasure.erased_job_key(webhook.job_id)
+    )
     if write.erased:  # it would have given an erased person the job: nothing was written
         return _refuse_for_an_erased_person(kind, webhook, files, written=False)
     if write.applied:

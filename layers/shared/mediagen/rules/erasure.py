@@ -34,6 +34,11 @@ from mediagen.outbound import erasure_queue, file_removal
 
 ERASED_STATUS = "erased"  # the tombstone status of an erased person's jobs (webhooks answer `erased`)
 HASH_CONTEXT = b"mediagen.erased-person.v1\x00"
+# An erased job leaves no item under its id: only one keyed by this prefix and a keyed hash of the id
+# (status `erased`, nothing else), which a later webhook or generate for that id finds. 71 characters
+# with a `-` after `erased`: longer than any job id (64), so never one.
+ERASED_JOB_PREFIX = "erased-"
+ERASED_JOB_CONTEXT = b"mediagen.erased-job.v1\x00"
 KEY_MAX_AGE_SECONDS = 24 * 3600  # the key never changes; re-read daily at most
 PAGE_SIZE = 100  # jobs a Query page, removed together (their files in one DeleteObjects or a few)
 PAGE_SECONDS = 30  # a page is not started with less time left than this (the worker's budget)
@@ -79,6 +84,13 @@ class ErasureReport:
 def person_hash(user_id: str) -> str:
     """HMAC-SHA256 of the Clerk user id under the stack's key, hex: what ErasedPeople keeps."""
     return hmac.new(_hash_key(), HASH_CONTEXT + user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def erased_job_key(job_id: str) -> str:
+    """The key of an erased job's record in Generations: the prefix and HMAC-SHA256 of the job id under
+    the stack's key (a context of its own: never a person's hash)."""
+    digest = hmac.new(_hash_key(), ERASED_JOB_CONTEXT + job_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return ERASED_JOB_PREFIX + digest
 
 
 def _hash_key() -> bytes:
@@ -217,6 +229,7 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     if dry_run:
         report.jobs += len(jobs)
         report.jobs_in_flight += sum(1 for job in jobs if job.status in IN_FLIGHT_STATUSES)
+        report.aliases += sum(len(library.aliases_of(job.job_id)) for job in jobs)
         report.files += len(present)
         report.job_ids += [job.job_id for job in jobs]
         return

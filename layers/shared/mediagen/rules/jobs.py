@@ -22,7 +22,7 @@ from mediagen.data.models import NO_ORGANIZATION, Generation, in_flight_shard
 from mediagen.data.notifications import job_notification
 from mediagen.outbound import dispatch_queue
 from mediagen.rules import library
-from mediagen.rules.erasure import person_hash
+from mediagen.rules.erasure import erased_job_key, person_hash
 
 SOURCE_API = "api"
 DEFAULT_SIZE = "1024x1024"
@@ -91,13 +91,16 @@ def _create_within_cap(job: Generation, user_id: str) -> Generation | None:
     are released first (their places free as they finish, fail, time out or are canceled)."""
     cap = settings().max_jobs_in_flight_per_user
     author_hash = person_hash(user_id)
-    created = generations.create_job_within_cap(job, cap, author_hash)
+    erased_key = erased_job_key(job.job_id)
+    created = generations.create_job_within_cap(job, cap, author_hash, erased_key)
     if created.cap_reached and generations.release_finished_jobs(user_id, created.jobs_in_flight):
-        created = generations.create_job_within_cap(job, cap, author_hash)
+        created = generations.create_job_within_cap(job, cap, author_hash, erased_key)
     if created.erased:
         # Clerk deleted the account; its session token may live on for a minute. Nothing is written.
         logger.warning("Generate refused: the caller was erased")
         raise NotAuthenticated("This account was deleted.", code="account_erased")
+    if created.spent:  # an erased person's job had this id: spent, as a deleted job's is
+        raise Conflict("This job id is already used.", code="job_id_taken")
     if created.cap_reached:
         count(MetricName.JOBS_IN_FLIGHT_LIMITED)
         logger.info("Generate refused: the user has the cap of jobs in flight", extra={"cap": cap})

@@ -172,7 +172,7 @@ def list_library(caller: Caller, kind: Kind, query: LibraryQuery) -> LibraryPage
         organization=caller.organization_id if organization else None,
         status=query.status,
     )
-    after = read_cursor(query.cursor, bound) if query.cursor else None
+    after = read_cursor(query.cursor, bound) if query.cursor is not None else None
     now = datetime.now(UTC)
     days = settings().retention_days
     evaluate = query.limit + 1
@@ -205,12 +205,16 @@ def list_library(caller: Caller, kind: Kind, query: LibraryQuery) -> LibraryPage
 def library_item(job: Generation) -> LibraryItem:
     from mediagen.rules.access import status_fields
 
+    if job.author_id is None:
+        # Both indexes hold only attributed jobs: a missing author is an index that does not project it,
+        # never an answer to give ("None" was the organization index's, before it projected author_id).
+        raise RuntimeError(f"library item {job.job_id} read without author_id: check the index projection")
     return LibraryItem(
         **status_fields(job),
         prompt=job.prompt,
         model=job.model,
         source=generations.SOURCE_NAMES.get(str(job.source), "front-end"),
-        author_id=str(job.author_id),
+        author_id=job.author_id,
         organization_id=job.organization,
         preview_url=preview_url(job),
     )
@@ -291,18 +295,52 @@ def _job_of(job_id: str, *, follow_alias: bool = True) -> Generation | None:
     return job
 
 
+def alias_candidates(job: Generation) -> list[str]:
+    """The ids a delete of the job turns into tombstones with it: its merged ids and the backend's own
+    id (each only if it is an alias item of this job: the delete's transaction checks that)."""
+    return sorted(
+        {*(job.alias_ids or ()), *([job.backend_job_id] if job.backend_job_id else [])} - {job.job_id}
+    )
+
+
+def aliases_of(job_id: str) -> list[str]:
+    """What a delete of the job would make tombstones of, read now: a dry run counts them as the real
+    run's transaction does (generations.alias_tombstone_condition: an alias item of this job, or no item
+    yet under that id; another job's id is left out). The job is read whole, as the delete reads it:
+    the library index a page of jobs comes from does not project their alias ids."""
+    job = generations.find(job_id)
+    if job is None:
+        return []
+    return [
+        alias
+        for alias in alias_candidates(job)
+        if (item := generations.find(alias)) is None or item.alias_of == job.job_id
+    ]
+
+
 def _delete(job: Generation, tombstone: str, *, queue_file_removal: bool = True) -> DeletedJob | None:
     """One transaction; None when the job changed since it was read (read again)."""
     now = datetime.now(UTC)
     notification_key = None
     if job.author_id and job.completed_at and job.status in NOTIFIED_STATUSES:
         notification_key = (job.author_id, notification_id(job.completed_at, job.job_id))
-    aliases = sorted(
-        {*(job.alias_ids or ()), *([job.backend_job_id] if job.backend_job_id else [])} - {job.job_id}
+    aliases = alias_candidates(job)
+    from mediagen.rules.erasure import ERASED_STATUS, erased_job_key  # same tier
+
+    # An erased person's job leaves nothing under its ids: each id's erased record, keyed by a keyed hash.
+    erased_keys = (
+        {job_id: erased_job_key(job_id) for job_id in (job.job_id, *aliases)}
+        if tombstone == ERASED_STATUS
+        else None
     )
     try:
         made = generations.tombstone_job(
-            job, status=tombstone, now=now, notification_key=notification_key, alias_ids=aliases
+            job,
+            status=tombstone,
+            now=now,
+            notification_key=notification_key,
+            alias_ids=aliases,
+            erased_keys=erased_keys,
         )
     except generations.JobChanged:
         return None

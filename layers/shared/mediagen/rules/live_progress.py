@@ -3,8 +3,11 @@ author's channel (and its organization's) as the job's status body.
 
 The table is the source (docs/architecture.md, "Live progress"): every write of every path (generate,
 dispatch, webhook, cancel, sweeper, migration) reaches the stream, nothing is published that was not
-stored, and no request path waits for AppSync. A record is published when the status body it makes
-differs from the one before the write (a dispatch lease or a duplicate delivery publishes nothing).
+stored, and no request path waits for AppSync. A record is published when what a person sees changes:
+its status, progress or error (the dispatch's lease and time, a duplicate delivery or a notification's
+bookkeeping publish nothing). A job that leaves the library (its item made a tombstone by a delete, or
+removed: an erasure, DynamoDB's expiry) publishes one last event, `status: "deleted"`, to the channels
+that carried it.
 """
 
 import json
@@ -54,14 +57,16 @@ BACKFILL_SECONDS = 15 * 60
 
 def change_of(record: Mapping[str, Any]) -> Change | None:
     """The change a DynamoDB stream record (Lambda's event shape) makes visible, or None."""
-    if record.get("eventName") not in ("INSERT", "MODIFY"):
-        return None  # a removal: the job is gone (deleted, erased); nothing to show
-    stream = record.get("dynamodb") or {}
-    new = status_body(stream.get("NewImage") or {})
-    if new is None:
+    name = record.get("eventName")
+    if name not in ("INSERT", "MODIFY", "REMOVE"):
         return None
-    generation, body = new
+    stream = record.get("dynamodb") or {}
     old = status_body(stream.get("OldImage") or {})
+    new = status_body(stream.get("NewImage") or {}) if name != "REMOVE" else None
+    if new is None:
+        # The job left (a tombstone written over it, or its item removed): its last event, if it was one
+        return _deleted(stream, old[0]) if old is not None and name != "INSERT" else None
+    generation, body = new
     if old is not None and _visible(old[1]) == _visible(body):
         return None
     recorded = stream.get("ApproximateCreationDateTime")
@@ -80,9 +85,38 @@ def change_of(record: Mapping[str, Any]) -> Change | None:
     )
 
 
+# What a person sees change (contract: status, progress; and a failure's error). Timings such as
+# dispatched_at are in every body sent, but their change alone is bookkeeping: not worth an event.
+VISIBLE = ("status", "progress", "error")
+
+
 def _visible(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What a viewer sees change: everything but the time of the write."""
-    return {key: value for key, value in body.items() if key != "updated_at"}
+    return {key: body.get(key) for key in VISIBLE}
+
+
+def _deleted(stream: Mapping[str, Any], generation: Generation) -> Change | None:
+    """The `deleted` event of a job that left, to the channels its last state was published on; its time
+    is the tombstone's (a delete), else the stream record's (an item removed)."""
+    from mediagen.contract.payloads import DeletedEvent
+
+    channels = job_channels(generation.author_id, generation.organization)
+    if not channels:
+        return None
+    left = (stream.get("NewImage") or {}).get("updated_at", {}).get("S")
+    recorded = stream.get("ApproximateCreationDateTime")
+    if left:
+        when = Generation.updated_at.deserialize(left)
+    elif isinstance(recorded, int | float) and not isinstance(recorded, bool):
+        when = datetime.fromtimestamp(recorded, UTC)
+    else:
+        when = datetime.now(UTC)
+    body = DeletedEvent(job_id=generation.job_id, kind=generation.kind, updated_at=when)
+    return Change(
+        sequence_number=str(stream.get("SequenceNumber", "")),
+        job_id=generation.job_id,
+        channels=tuple(channels),
+        body=json.dumps(body.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False),
+    )
 
 
 # A record is not started with less time left than this (ms): its publishes (two channels, three
