@@ -123,6 +123,15 @@ def signed_delivery(job_id: str) -> tuple[bytes, dict[str, str]]:
     }
 
 
+def server_module(source: Path) -> str:
+    """What `make run` starts in `source`: local/emulator/server.py since the layout move (62c85ef),
+    infra/local/server.py before it (the baseline's)."""
+    for module in ("local.emulator.server", "infra.local.server"):
+        if (source / (module.replace(".", "/") + ".py")).exists():
+            return module
+    raise RuntimeError(f"no local service in {source}")
+
+
 @contextmanager
 def service(source: Path, keys: Keys, python: str) -> Iterator[int]:
     port = free_port()
@@ -140,7 +149,7 @@ def service(source: Path, keys: Keys, python: str) -> Iterator[int]:
         "POWERTOOLS_LOG_LEVEL": "WARNING",  # one log line per invocation would time the terminal
     }
     process = subprocess.Popen(  # noqa: S603 - our own command line
-        [python, "-m", "local.emulator.server"],
+        [python, "-m", server_module(source)],
         cwd=source,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -372,3 +381,7 @@ def with_section(document: str, text: str) -> str:
         _, _, after = rest.partition(END)
         return before + text + after
     return document.rstrip("\n") + "\n\n" + text + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
