@@ -270,14 +270,16 @@ def importtime(built: Build, target: str, runs: int) -> list[ImportCost]:
     ]
 
 
-def run(repetitions: int, importtime_runs: int) -> ColdStartResult:
+def run(repetitions: int, importtime_runs: int, warm_rounds: int = 1) -> ColdStartResult:
+    """`warm_rounds` discarded rounds first (the OS file cache), then `repetitions` measured ones."""
     print(f"  cold start: building the layer and functions for {platform.machine()}", file=sys.stderr)
     built = build()
     try:
         targets = ["baseline", *handlers()]
         plan = [(variant, target) for target in targets for variant in (WITH, WITHOUT)]
-        for variant, target in plan:  # discarded: the OS file cache
-            measure_once(built, variant, target)
+        for _ in range(warm_rounds):
+            for variant, target in plan:  # discarded: the OS file cache
+                measure_once(built, variant, target)
         runs: dict[str, dict[str, list[dict[str, float]]]] = {WITH: {}, WITHOUT: {}}
         for index in range(repetitions):
             order = plan[index % len(plan) :] + plan[: index % len(plan)]
