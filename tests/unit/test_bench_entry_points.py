@@ -29,7 +29,7 @@ def _source(name: str) -> ast.Module:
 
 def _options(tree: ast.Module) -> set[str]:
     return {
-        node.args[0].value
+        str(node.args[0].value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -78,7 +78,7 @@ def _required_settings() -> dict[str, list[str]]:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_settings":
                 for argument in node.args:
                     if isinstance(argument, ast.Constant):
-                        names.append(argument.value)
+                        names.append(str(argument.value))
                     elif isinstance(argument, ast.Starred):
                         names += USER_ROUTE
         required[app.parent.name] = names
