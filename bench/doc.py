@@ -25,7 +25,8 @@ def shown(path: Path) -> str:
 
 
 def commit() -> str:
-    """The short commit of the tree measured, and whether it had uncommitted changes."""
+    """The short commit of the tree measured, and whether it had uncommitted changes (other than in
+    the page written: `make bench` writes it bench after bench, so a later one finds it changed)."""
 
     def git(*arguments: str) -> str:
         try:
@@ -39,7 +40,9 @@ def commit() -> str:
         except (OSError, subprocess.CalledProcessError):
             return ""
 
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    page = doc_path()
+    written = [f":(exclude){page.relative_to(ROOT)}"] if page.is_relative_to(ROOT) else []
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *written)
     return (git("rev-parse", "--short", "HEAD") or "n/a") + (" + uncommitted changes" if dirty else "")
 
 
