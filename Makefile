@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench bench-library migrate erase python-min-check
+.PHONY: venv test lint typecheck check run clean bench bench-library bench-quick migrate erase python-min-check
 
 venv: $(VENV)/.installed
 
@@ -142,12 +142,20 @@ clean-tools:
 clean:
 	rm -rf $(VENV) .venv-min .pytest_cache .mypy_cache .ruff_cache .aws-sam
 
+# Every benchmark (bench/all.py), each rewriting its own section of docs/performance.md with its date and
+# commit: tens of minutes (the migration's 100,000 rows, the erasure's 1,000 jobs). Some of them:
+# make bench BENCH="erasure migration" (python -m bench.all --list names them).
 bench: venv
-	$(PY) -m bench.run
+	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.all $(if $(BENCH),--only $(BENCH))
 
 # The library's list, delete and write-unit figures (docs/performance.md, section 6).
 bench-library: venv
-	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.library --doc
+	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.all --only library
+
+# Every benchmark with --quick (small counts, the same code paths), into .local/bench-quick/: fails when
+# one fails or writes no figures (CI runs it; the numbers are not judged).
+bench-quick: venv
+	PYTHONPATH=$(SRC_PATH) $(PY) -m bench.all --quick
 
 # --- Deployment (docs/deploy.md) ---------------------------------------------------------------------
 # checkov (with the reviewed skips of .checkov.yaml) and pip-audit (the layer's pins against PyPI's

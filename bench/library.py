@@ -19,8 +19,10 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from bench.doc import shown, stamp, write_section
 from bench.meter import Charge, Meter
 from bench.stand_in import STAND_IN, configure_environment, make_workdir, quiet_stdout
 from bench.stats import table
@@ -261,13 +263,13 @@ def report(measures: list[Measure]) -> list[str]:
     return lines
 
 
-def write_doc(lines: list[str]) -> None:
-    from bench.run import DOC
-
+def write_doc(lines: list[str]) -> Path:
     section = "\n".join(
         [
             START,
             "## 6. A person's library (issue 21)",
+            "",
+            f"Measured {stamp()}.",
             "",
             "**Method.** `python -m bench.library --doc`: moto in process with the template's tables, the",
             "real handlers, every request counted at botocore's send and metered by `bench/meter.py`",
@@ -301,13 +303,7 @@ def write_doc(lines: list[str]) -> None:
             END,
         ]
     )
-    text = DOC.read_text(encoding="utf-8")
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    return write_section(START, END, section)
 
 
 def main() -> int:
@@ -315,6 +311,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--doc", action="store_true", help="write the section of docs/performance.md")
+    # Its figures are counts of one life and of pages of 20 and 100 (seconds: moto's set-up): the quick
+    # run is the same run, accepted so that every bench takes --quick (python -m bench.all --quick).
+    parser.add_argument("--quick", action="store_true", help="the same run (about 30 s)")
     args = parser.parse_args()
     configure_environment(make_workdir())
     from bench import world as world_module
@@ -326,8 +325,7 @@ def main() -> int:
         stand.close()
     print("\n".join(lines))
     if args.doc:
-        write_doc(lines)
-        print("Wrote docs/performance.md", file=sys.stderr)
+        print(f"Wrote {shown(write_doc(lines))}", file=sys.stderr)
     return 0
 
 

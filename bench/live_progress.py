@@ -14,6 +14,7 @@ minus the webhook's 2xx. The cells run one after the other against the same serv
 
     .venv/bin/python -m bench.live_progress                  # 6 s per rate
     .venv/bin/python -m bench.live_progress --seconds 3      # quicker look
+    .venv/bin/python -m bench.live_progress --quick          # 1 s per rate (make bench-quick)
     .venv/bin/python -m bench.live_progress --doc            # and write its section of docs/performance.md
 """
 
@@ -41,11 +42,11 @@ from typing import Any
 
 import requests
 
+from bench.doc import shown, stamp, write_section
 from bench.local_throughput import ISSUER, SECRET, Keys, free_port
 from bench.stats import table
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- live-progress:start -->", "<!-- live-progress:end -->"
 RATES = (1, 10, 50)
 PEOPLE = 10
@@ -399,8 +400,11 @@ def costs(counts: JobCounts) -> tuple[list[list[str]], float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--quick", action="store_true", help="1 s per rate (make bench-quick)")
     parser.add_argument("--doc", action="store_true", help="write its section of docs/performance.md")
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.seconds = 1.0
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         keys = Keys(Path(folder))
@@ -439,7 +443,7 @@ def main() -> int:
         ["item (per 60-s job)", "count", "polling at 2 s", "push"], cost_rows, [False, True, True, True]
     )
     context = (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {arguments.seconds:g} s per rate, {os.cpu_count()} CPUs, "
+        f"{stamp()}, {arguments.seconds:g} s per rate, {os.cpu_count()} CPUs, "
         f"load average {load_before[0]:.1f} before and {os.getloadavg()[0]:.1f} after"
     )
     lines = [
@@ -455,12 +459,11 @@ def main() -> int:
     ]
     print("\n".join(lines))
     if arguments.doc:
-        write_doc(lines)
+        print(f"Wrote {shown(write_doc(lines))}", file=sys.stderr)
     return 0
 
 
-def write_doc(lines: list[str]) -> None:
-    text = DOC.read_text(encoding="utf-8")
+def write_doc(lines: list[str]) -> Path:
     intro = (
         "## 5. Live progress against polling (issue 23)\n\n"
         "`.venv/bin/python -m bench.live_progress --doc` (bench/live_progress.py says how it measures): push "
@@ -479,11 +482,7 @@ def write_doc(lines: list[str]) -> None:
         "polling per job.\n\n"
     )
     section = f"{START}\n{intro}```\n" + "\n".join(lines) + f"\n```\n{END}\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
+    return write_section(START, END, section)
 
 
 if __name__ == "__main__":

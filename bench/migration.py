@@ -5,6 +5,7 @@ migration process's peak memory (its maximum resident set, from the kernel), per
 
     .venv/bin/python -m bench.migration                    # 10,000 and 100,000 generations
     .venv/bin/python -m bench.migration --rows 2000 5000   # a quick look
+    .venv/bin/python -m bench.migration --quick            # the same paths at 300 and 600 (make bench-quick)
     .venv/bin/python -m bench.migration --doc              # also rewrite its section of docs/performance.md
 
 Not a pass/fail test: it exits 0 whatever the numbers (1 only if the bench itself fails).
@@ -28,11 +29,11 @@ import boto3
 import psycopg
 
 from bench import legacy_data
+from bench.doc import commit, shown, write_section
 from deploy.cfn_template import create_tables
 from local.services import dynamodb_local, postgres
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "performance.md"
 SCHEMA = ROOT / "tests" / "migration" / "legacy_schema.sql"
 START = "<!-- migration-benchmark:start (written by python -m bench.migration --doc) -->"
 END = "<!-- migration-benchmark:end -->"
@@ -165,37 +166,22 @@ def render(measures: list[Measure], context: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--quick", action="store_true", help="300 and 600 generations, 4 writer threads")
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument(
         "--doc", action="store_true", help="rewrite the migration section of docs/performance.md"
     )
     args = parser.parse_args()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    if args.quick:  # two sizes still: the memory ratio of the two is one of the figures
+        args.rows, args.workers = [300, 600], 4
     context = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit,
+        "commit": commit(),
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs (shared)",
         "load before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
@@ -223,8 +209,7 @@ def main() -> int:
     section = render(measures, context)
     print(section)
     if args.doc:
-        write_doc(section)
-        print(f"Wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+        print(f"Wrote {shown(write_section(START, END, section))}", file=sys.stderr)
     return 0
 
 

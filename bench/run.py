@@ -1,26 +1,27 @@
 """Benchmarks of issue 6, in one run: webhook latency with modelled DynamoDB latency, cold start, and
-DynamoDB capacity of one job's life, each against the old system. Prints plain-text tables and rewrites
-docs/performance.md with the numbers and the command that produced them. Not a pass/fail test: the exit
-status is 0 whether the goals are met or not (it is 1 only if the bench itself fails).
+DynamoDB capacity of one job's life, each against the old system. Prints plain-text tables and, with
+`--doc`, rewrites its section of docs/performance.md (bench/doc.py) with the numbers, the date, the
+commit and the command that produced them. Not a pass/fail test: the exit status is 0 whether the goals
+are met or not (it is 1 only if the bench itself fails).
 
-    .venv/bin/python -m bench.run            # what `make bench` runs (about 2 to 3 minutes)
-    .venv/bin/python -m bench.run --quick    # fewer repetitions, for a look; does not touch the doc
+    .venv/bin/python -m bench.run --doc      # what `make bench` runs (python -m bench.all), 3 to 5 minutes
+    .venv/bin/python -m bench.run --quick    # the same paths with few repetitions (make bench-quick)
 """
 
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 
 from bench import capacity, cold_start, latency
-from bench.stand_in import DELAYS_MS, ROOT, configure_environment, make_workdir
+from bench.doc import commit, shown, stamp, write_section
+from bench.stand_in import DELAYS_MS, configure_environment, make_workdir
 
 COMMAND = ".venv/bin/python -m bench.run"
-DOC = ROOT / "docs" / "performance.md"
+START = "<!-- issue-6-benchmarks:start (written by python -m bench.run --doc) -->"
+END = "<!-- issue-6-benchmarks:end -->"
 
 
 def main() -> int:
@@ -31,17 +32,21 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up rounds of deliveries")
     parser.add_argument("--cold-runs", type=int, default=11, help="fresh processes per handler")
     parser.add_argument("--importtime-runs", type=int, default=2, help="-X importtime runs per handler")
-    parser.add_argument("--quick", action="store_true", help="5 repetitions, 3 cold runs, no doc")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/performance.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 repetitions, 1 cold run, no discarded warm-up round"
+    )
+    parser.add_argument("--doc", action="store_true", help="write its section of docs/performance.md")
     args = parser.parse_args()
+    warm_rounds = 1
     if args.quick:
-        args.repetitions, args.warmup, args.cold_runs, args.importtime_runs = 5, 2, 3, 1
+        args.repetitions, args.warmup, args.cold_runs, args.importtime_runs = 2, 1, 1, 1
+        warm_rounds = 0
     command = " ".join([COMMAND, *sys.argv[1:]])
     started = time.monotonic()
     context = machine_context()
 
     print("Cold start (fresh processes)...", file=sys.stderr)
-    cold = cold_start.run(args.cold_runs, args.importtime_runs)
+    cold = cold_start.run(args.cold_runs, args.importtime_runs, warm_rounds)
 
     print("Webhook latency and capacity (moto, in process)...", file=sys.stderr)
     configure_environment(make_workdir())  # before anything imports mediagen
@@ -67,9 +72,9 @@ def main() -> int:
         "capacity_notes": capacity_notes(cap),
     }
     print_report(command, context, sections)
-    if not (args.quick or args.no_doc):
-        DOC.write_text(render_doc(command, context, sections) + kept_sections(), encoding="utf-8")
-        print(f"\nWrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+    if args.doc:
+        written = write_section(START, END, render_doc(command, context, sections))
+        print(f"\nWrote {shown(written)}", file=sys.stderr)
     return 0
 
 
@@ -83,25 +88,10 @@ def load_average() -> str:
         return "n/a"
 
 
-def git(*arguments: str) -> str:
-    try:
-        return subprocess.run(  # noqa: S603
-            ["git", *arguments],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
 def machine_context() -> dict[str, str]:
-    dirty = git("status", "--porcelain", "--untracked-files=no")
     return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": (git("rev-parse", "--short", "HEAD") or "n/a")
-        + (" + uncommitted changes" if dirty else ""),
+        "date": stamp().split(", commit")[0],
+        "commit": commit(),
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "load before": load_average(),
@@ -157,8 +147,9 @@ def latency_notes(lat: latency.LatencyResult) -> list[str]:
     new_med, old_med = lat.median(n, latency.NEW_EXISTING), lat.median(n, latency.OLD)
     return [
         f"At {n} images the new handler's median is {new_med:.1f} ms: {new_db:.1f} ms are its "
-        f"{new[0].requests} DynamoDB requests, one after the other (a conditional UpdateItem, then the "
-        "notification's conditional PutItem, which needs the first one's answer), and "
+        f"{new[0].requests} DynamoDB requests, one after the other (the job's conditional UpdateItem, then "
+        "the notification's TransactWriteItems with a ConditionCheck of the job, which needs the first "
+        "one's answer), and "
         f"{new_med - new_db:.1f} ms its own work (signature, JSON and pydantic validation, PynamoDB "
         "serialisation, logs and metrics). "
         f"The old flow's median is {old_med:.1f} ms: {old[0].requests} requests, {old_db:.1f} ms of them "
@@ -254,38 +245,21 @@ def fenced(lines: list[str]) -> str:
     return "```text\n" + "\n".join(lines).rstrip() + "\n```"
 
 
-def kept_sections() -> str:
-    """What other benchmarks wrote into this page between their own markers (bench.migration,
-    bench.local_throughput, bench.live_progress, bench.library): kept."""
-    from bench import library, live_progress, local_throughput, migration
-
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    kept = ""
-    for start, end in (
-        (migration.START, migration.END),
-        (local_throughput.START, local_throughput.END),
-        (live_progress.START, live_progress.END),
-        (library.START, library.END),
-    ):
-        if start in text and end in text:
-            kept += "\n" + start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
-    return kept
-
-
 def render_doc(command: str, context: dict[str, str], sections: dict[str, list[str]]) -> str:
     delays = ", ".join(f"{op} {ms:g} ms" for op, ms in DELAYS_MS.items())
     context_rows = "\n".join(f"| {k} | {v} |" for k, v in context.items())
-    return f"""# Performance
+    return f"""{START}
+## Issue 6: webhook latency, cold start, capacity
 
-Benchmarks of issue 6. This page is written by `make bench`, which runs
+Sections Goals, 1, 2 and 3 and the caveats below are written by
 
 ```sh
 {command}
 ```
 
-from the repository root (about 2 to 3 minutes; `--quick` for a look that leaves this page alone). The
-numbers below are from the last run; they are not a pass/fail test, and they move with the machine: read
-the ratios, which are measured side by side in one run, rather than the absolute times.
+from the repository root, in one run (its date and commit in the table). They are not a pass/fail test,
+and they move with the machine: read the ratios, which are measured side by side in one run, rather than
+the absolute times.
 
 | run | |
 | --- | --- |
@@ -401,6 +375,7 @@ the cost per million jobs.
 - The handlers' logs and metrics are written as in Lambda, to stdout, here sent to /dev/null.
 - SQS, S3 and Secrets Manager requests are not delayed or priced here; the webhook makes none with
   `WEBHOOK_SECRETS` set (in Lambda the secret is read through Powertools Parameters, cached 5 minutes).
+{END}
 """  # noqa: S608 - Markdown that mentions updates, not SQL
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import old_flow
-from bench.stand_in import GENERATIONS_TABLE, JOBS_IN_FLIGHT_TABLE, NOTIFICATIONS_TABLE, install_hook
+from bench.stand_in import install_hook
 from local.harness.events import LambdaContext, http_api_event
 from local.harness.parties import (
     FRONT_END,
@@ -101,11 +101,16 @@ def build(workdir: Path) -> World:
     import boto3
     from moto import mock_aws
 
-    from deploy.cfn_template import create_queues, create_tables
+    from deploy.cfn_template import TABLE_ENV, create_queues, create_tables
+    from deploy.placeholder_settings import apply_placeholders
 
     jwks = workdir / "jwks.json"
     minter = TokenMinter.with_new_key(jwks, kid="bench-key-1")
     backend = FakeBackend()
+    # Every setting a handler checks at its cold start, from the one list of every tool that imports
+    # them (a handler added with a new setting needs nothing here); then the world's own, which it
+    # serves: its issuer's keys, its backend, its queues below.
+    apply_placeholders()
     os.environ.update(
         {
             "AUTH_ISSUER": ISSUER,
@@ -122,20 +127,16 @@ def build(workdir: Path) -> World:
     mock.start()
     install_hook()
     client = boto3.client("dynamodb")
-    create_tables(
-        client,
-        {
-            "GenerationsTable": GENERATIONS_TABLE,
-            "NotificationsTable": NOTIFICATIONS_TABLE,
-            "JobsInFlightTable": JOBS_IN_FLIGHT_TABLE,
-        },
-    )
+    # Every table of the template, under the names the functions were given (stand_in): generate reads
+    # the erased people's table, for one.
+    create_tables(client, {logical_id: os.environ[variable] for logical_id, variable in TABLE_ENV.items()})
     old_flow.create_tables(client)
     boto3.client("s3").create_bucket(Bucket=MEDIA_BUCKET)
     queues = create_queues(boto3.client("sqs"), prefix="bench-")
     queue_url = queues["DispatchQueue"]
     os.environ["DISPATCH_QUEUE_URL"] = queue_url
     os.environ["FILE_REMOVAL_QUEUE_URL"] = queues["FileRemovalQueue"]
+    os.environ["ERASURE_QUEUE_URL"] = queues["ErasureQueue"]
     os.environ["LIBRARY_CURSOR_KEY"] = "bench-library-cursor-key"
     handlers = {
         name: importlib.import_module(f"{name}.app").lambda_handler
