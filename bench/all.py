@@ -45,7 +45,7 @@ class Bench:
 def benches() -> list[Bench]:
     """In the order of a run: the in-process ones first (a calm machine for the cold starts), the
     ones that start services after. The markers are the benches' own (imported, not repeated)."""
-    from bench import erasure, library, live_progress, local_throughput, migration, run
+    from bench import erasure, library, live_progress, local_throughput, migration, run, soak
 
     return [
         Bench("run", "webhook latency, cold start, capacity (issue 6)", run.START, run.END),
@@ -64,6 +64,7 @@ def benches() -> list[Bench]:
             local_throughput.END,
         ),
         Bench("migration", "make migrate (issue 11)", migration.START, migration.END),
+        Bench("soak", "a thousand jobs on one make run (issue 30)", soak.START, soak.END),
     ]
 
 
