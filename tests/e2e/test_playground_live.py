@@ -68,13 +68,13 @@ def test_a_job_deleted_elsewhere_leaves_the_view_by_its_deleted_event(
     page.fill("#user", "user_gone_live")
     page.click("#mint")
     page.wait_for_function("document.getElementById('token').value.startsWith('eyJ')")
-    page.wait_for_selector("#live[data-state=live]", timeout=JOB_SECONDS)
+    page.wait_for_selector("#live[data-state=live]", timeout=JOB_MS)
     page.click("#go")
-    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_SECONDS)
+    page.wait_for_selector("#status[data-status=completed]", timeout=JOB_MS)
     job_id = page.inner_text("#status").split(":")[0]
     page.click("#library-refresh")
     entry = f"#library li[data-job-id='{job_id}']"
-    page.wait_for_selector(entry, timeout=JOB_SECONDS)
+    page.wait_for_selector(entry, timeout=JOB_MS)
 
     token = page.input_value("#token")
     deleted = requests.delete(
@@ -82,4 +82,4 @@ def test_a_job_deleted_elsewhere_leaves_the_view_by_its_deleted_event(
     )
     assert deleted.status_code == 200, deleted.text
 
-    page.wait_for_selector(entry, state="detached", timeout=JOB_SECONDS)
+    page.wait_for_selector(entry, state="detached", timeout=JOB_MS)

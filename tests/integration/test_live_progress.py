@@ -156,8 +156,8 @@ def test_a_request_that_fails_is_retried_from_its_first_change_and_nothing_is_lo
 
     # Then everything arrived in order, the first 5 once
     assert answers[0]["batchItemFailures"] and answers[-1] == {"batchItemFailures": []}
-    progress = [e["progress"] for e in events_api.events_on(user_channel("user_a"))]
-    assert progress == [0, 10, 20, 30, 40, 50, 60]
+    steps = [e["progress"] for e in events_api.events_on(user_channel("user_a"))]
+    assert steps == [0, 10, 20, 30, 40, 50, 60]
 
 
 def claims(sub: str, **extra: Any) -> dict[str, Any]:
