@@ -19,7 +19,9 @@ The protocol on the socket: `connection_init` -> `connection_ack` (with `connect
 publisher's role may publish); anything else -> `error`. The connection's authorization comes in the
 `header-<base64url JSON>` sub-protocol, next to `aws-appsync-event-ws`; tokens are verified as AppSync
 verifies OPENID_CONNECT tokens (signature, issuer, expiry), then each subscription is put to the
-namespace's onSubscribe function (template.yaml), run in its sandbox, as AppSync does.
+namespace's onSubscribe function (template.yaml), run in its sandbox, as AppSync does. A connection is
+closed (`connection_error`, then 4401) when the first of its tokens expires and when its person is erased
+(docs/architecture.md, "Live progress: token expiry and erasure").
 """
 
 import asyncio
@@ -37,6 +39,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -79,9 +82,16 @@ GRACE_SECONDS = 2.0
 HEAD_SECONDS = 5.0  # a request head complete within this of its first byte (the waitress ports' rule)
 STOP_SECONDS = 3.0  # the endpoint's share of the service's stop: its tasks end within this
 CONNECTION_TIMEOUT_MS = 300_000  # what connection_ack tells the client: the longest wait for a `ka`
+# A connection is closed when a token it holds expires (the connection's, or a subscription's), and when
+# its person is erased (docs/architecture.md, "Live progress: token expiry and erasure"): the error it gets
+# first, then the close code of a refused connection_init.
+EXPIRED = ("UnauthorizedException", "Token has expired.")
+ERASED = ("UnauthorizedException", "This user no longer exists.")
+UNAUTHORIZED_CLOSE = 4401
 
 Authorize = Callable[[str, Mapping[str, Any], Mapping[str, str]], str | None]
 VerifyToken = Callable[[str], Mapping[str, Any]]
+IsErased = Callable[[str], bool]  # a token's subject (a Clerk user id) -> erased (ErasedPeople)
 
 
 class Refused(Exception):
@@ -98,6 +108,7 @@ class EventsLimits:
     idle_seconds: float = 30.0  # an HTTP connection with no request for this long is closed
     init_seconds: float = 10.0  # a socket that sends no connection_init in this time is closed
     keepalive_seconds: float = 60.0  # between two `ka`
+    erasure_seconds: float = 2.0  # between two looks for the erased people among those connected
 
 
 # --- The certificate ------------------------------------------------------------------------------
@@ -226,12 +237,24 @@ class Session:
     subscriptions: dict[str, str] = field(default_factory=dict)  # id -> channel
     initialized: bool = False
     refusals: int = 0
-    person: str | None = None  # the token's subject, once connection_init verified it
+    person: str | None = None  # the token's issuer and subject, once connection_init verified it
+    subject: str | None = None  # the token's subject alone: whose erasure closes this connection
+    token_expiry: float = float("inf")  # the connection's token's `exp` (epoch seconds)
+    subscription_expiry: dict[str, float] = field(default_factory=dict)  # id -> its token's `exp`
+    expiry_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    ending: bool = False  # being closed (expired or erased): nothing more is sent to it
+    written: asyncio.Event = field(default_factory=asyncio.Event)  # its writer has ended
     heard: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # its last message
     errors: int = 0
     outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX))
 
+    def expires_at(self) -> float:
+        """When the first of the tokens it holds expires: the connection's, or one of its subscriptions'."""
+        return min([self.token_expiry, *self.subscription_expiry.values()])
+
     def send(self, message: dict[str, Any]) -> None:
+        if self.ending:
+            return
         try:
             self.outbox.put_nowait(json.dumps(message))
         except asyncio.QueueFull:
@@ -239,8 +262,11 @@ class Session:
             self.socket.transport.abort()
 
     async def write(self) -> None:
-        while (text := await self.outbox.get()) is not None:
-            await self.socket.send(text)
+        try:
+            while (text := await self.outbox.get()) is not None:
+                await self.socket.send(text)
+        finally:
+            self.written.set()
 
 
 def channel_matches(subscribed: str, published: str) -> bool:
@@ -266,10 +292,16 @@ class LocalEvents:
         region: str,
         directory: Path,
         limits: EventsLimits | None = None,
+        is_erased: IsErased | None = None,
     ) -> None:
         self.namespaces = set(namespaces)
         self.verify_token = verify_token
         self.authorize = authorize
+        self.is_erased = is_erased
+        self._erased: set[str] = set()  # the subjects found erased (an erasure is never undone)
+        # Publishes are delivered one at a time, in the order they came (an asyncio.Lock wakes its
+        # waiters in order): the look for erased subscribers of one must not let a later one pass it.
+        self._delivering = asyncio.Lock()
         self.allowed_origins = allowed_origins
         self.credentials = credentials
         self.region = region
@@ -287,6 +319,7 @@ class LocalEvents:
         self._quiet: dict[asyncio.StreamWriter, float] = {}  # connections waiting for a request: since
         self._servers: list[Any] = []
         self._tls: Any = None  # the TLS port's server (stopped and started again by `restart`)
+        self._watcher: asyncio.Task[None] | None = None  # `_watch_erasures`
         self.published = 0
 
     # --- what the service says about it ---------------------------------------------------------
@@ -350,6 +383,8 @@ class LocalEvents:
             )
         )
         await self._listen()
+        if self.is_erased is not None:
+            self._watcher = asyncio.create_task(self._watch_erasures())
 
     async def _listen(self) -> None:
         self._tls = await asyncio.start_server(
@@ -421,15 +456,82 @@ class LocalEvents:
         return asyncio.run_coroutine_threadsafe(self._deliver(channel, events), self._loop).result(timeout=5)
 
     async def _deliver(self, channel: str, events: list[str]) -> int:
-        sent = 0
+        """Send `events` to each subscription of `channel`, except to a connection whose token has
+        expired or whose person is erased: that one is closed instead (the look at ErasedPeople is
+        made here, after the publish, so that nothing written after an erasure reaches its person)."""
+        async with self._delivering:
+            now = time.time()
+            targets = [
+                (session, subscription)
+                for session in list(self._sessions)
+                if not session.ending
+                for subscription, subscribed in list(session.subscriptions.items())
+                if channel_matches(subscribed, channel)
+            ]
+            for session, _ in targets:
+                if session.expires_at() <= now:
+                    self._end(session, EXPIRED, "token expired")
+            await self._find_erased({session.subject for session, _ in targets if not session.ending})
+            sent = 0
+            for session, subscription in targets:
+                if session.ending:
+                    continue
+                for event in events:
+                    session.send({"type": "data", "id": subscription, "event": event})
+                    sent += 1
+            self.published += len(events)
+            return sent
+
+    async def _find_erased(self, subjects: Collection[str | None]) -> None:
+        """Close the connections of those of `subjects` who are erased (one consistent read each, in a
+        thread; a subject found erased is remembered). A read that fails is logged and taken as not
+        erased: live progress is not stopped for everyone by a store that does not answer."""
+        if self.is_erased is None:
+            return
+        is_erased = self.is_erased
+        unknown = [subject for subject in subjects if subject is not None and subject not in self._erased]
+
+        def look() -> set[str]:
+            found = set()
+            for subject in unknown:
+                try:
+                    if is_erased(subject):
+                        found.add(subject)
+                except Exception as exc:  # the store's fault, whatever the store: see the docstring
+                    log.warning("events: cannot tell whether a subscriber is erased: %s", exc)
+            return found
+
+        found = await asyncio.to_thread(look) if unknown else set()
+        self._erased |= found
         for session in list(self._sessions):
-            for subscription, subscribed in list(session.subscriptions.items()):
-                if channel_matches(subscribed, channel):
-                    for event in events:
-                        session.send({"type": "data", "id": subscription, "event": event})
-                        sent += 1
-        self.published += len(events)
-        return sent
+            if session.subject in self._erased and not session.ending:
+                self._end(session, ERASED, "user erased")
+
+    async def _watch_erasures(self) -> None:
+        """Every `erasure_seconds`, close the connections of the people connected who were erased
+        since (ErasedPeople is written the moment Clerk's `user.deleted` is received)."""
+        while True:
+            await asyncio.sleep(self.limits.erasure_seconds)
+            # Not under `_delivering`: its reads (one a person connected) do not hold up a publish,
+            # which makes its own look at its subscribers.
+            await self._find_erased({session.subject for session in self._sessions})
+
+    def _end(self, session: Session, error: tuple[str, str], reason: str) -> None:
+        """The error, then the close; nothing else is sent to it from now on."""
+        if session.ending:
+            return
+        session.send(_error("connection_error", None, *error))
+        session.ending = True
+        session.subscriptions.clear()
+        with contextlib.suppress(asyncio.QueueFull):
+            session.outbox.put_nowait(None)  # the writer ends after the error...
+        self._loop.create_task(self._close_after_writes(session, reason))
+
+    async def _close_after_writes(self, session: Session, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(session.written.wait(), 2)
+        with contextlib.suppress(Exception):  # ...then the close (a socket gone already is fine)
+            await session.socket.close(UNAUTHORIZED_CLOSE, reason)
 
     # --- HTTP: the TLS port ----------------------------------------------------------------------
 
@@ -734,6 +836,7 @@ class LocalEvents:
         self._sessions.add(session)
         writer = asyncio.create_task(session.write())
         keepalive: asyncio.Task[None] | None = None
+        expiry: asyncio.Task[None] | None = None
         try:
             try:
                 first = await asyncio.wait_for(socket_.recv(), self.limits.init_seconds)
@@ -744,8 +847,11 @@ class LocalEvents:
             if not session.initialized:
                 return
             keepalive = asyncio.create_task(self._keepalive(session))
+            expiry = asyncio.create_task(self._expire(session))
             async for message in socket_:
                 session.heard = asyncio.get_running_loop().time()
+                if session.ending:
+                    continue  # closing: what it still sends is not answered
                 await self._handle(session, message)
                 if session.refusals >= MAX_REFUSALS or session.errors >= MAX_ERRORS:
                     await asyncio.sleep(0.05)  # the last answer goes first
@@ -760,11 +866,21 @@ class LocalEvents:
                 held.discard(session)
                 if not held:
                     self._people.pop(session.person, None)
-            if keepalive is not None:
-                keepalive.cancel()
+            for task in (keepalive, expiry):
+                if task is not None:
+                    task.cancel()
             with contextlib.suppress(asyncio.QueueFull):
                 session.outbox.put_nowait(None)
             writer.cancel()
+
+    async def _expire(self, session: Session) -> None:
+        """Close the connection when the first of its tokens expires (a subscription with a token that
+        expires sooner brings the close forward; its unsubscribe puts it back)."""
+        while (left := session.expires_at() - time.time()) > 0:
+            session.expiry_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.expiry_changed.wait(), left)
+        self._end(session, EXPIRED, "token expired")
 
     async def _keepalive(self, session: Session) -> None:
         while True:
@@ -796,6 +912,8 @@ class LocalEvents:
             await self._subscribe(session, document)
         elif kind == "unsubscribe":
             if message_id is not None and session.subscriptions.pop(message_id, None) is not None:
+                session.subscription_expiry.pop(message_id, None)
+                session.expiry_changed.set()
                 session.send({"type": "unsubscribe_success", "id": message_id})
             else:
                 session.errors += 1
@@ -843,6 +961,8 @@ class LocalEvents:
             return
         held.add(session)
         session.person = person
+        session.subject = str(claims.get("sub"))
+        session.token_expiry = _expiry(claims)
         session.initialized = True
         session.send({"type": "connection_ack", "connectionTimeoutMs": CONNECTION_TIMEOUT_MS})
 
@@ -878,7 +998,15 @@ class LocalEvents:
             session.send(_error("subscribe_error", message_id, refused.error_type, refused.message))
             return
         session.subscriptions[message_id] = channel
+        session.subscription_expiry[message_id] = _expiry(claims)
+        session.expiry_changed.set()
         session.send({"type": "subscribe_success", "id": message_id})
+
+
+def _expiry(claims: Mapping[str, Any]) -> float:
+    """A verified token's `exp` (the verifier requires it), in epoch seconds."""
+    expiry = claims.get("exp")
+    return float(expiry) if isinstance(expiry, int | float) else float("inf")
 
 
 def _publish_problem(document: Any, namespaces: Collection[str]) -> str | None:

@@ -229,6 +229,7 @@ class LocalService:
             "namespaces": set(self.namespaces),
             "verify_token": _verify_token,
             "authorize": self._authorize_subscription,
+            "is_erased": _is_erased,
             "allowed_origins": self._allowed_origins,
             "credentials": (FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
             "region": REGION,
@@ -575,6 +576,14 @@ def _verify_token(token: str) -> Mapping[str, Any]:
         raise Refused("UnauthorizedException", refused.message) from None
     except TemporaryFault as fault:
         raise Refused("UnauthorizedException", fault.message) from None
+
+
+def _is_erased(user_id: str) -> bool:
+    """Whether ErasedPeople holds this person (the layer's rule, its one consistent read): the events
+    endpoint closes an erased person's connections. Called once the stack's environment is set."""
+    from mediagen.rules.erasure import is_erased
+
+    return is_erased(user_id)
 
 
 def main() -> int:

@@ -160,3 +160,114 @@ def _clerk_secret(service: LocalService) -> str:
     match = re.search(r"clerk secret:\s+(whsec_\S+)\s+\(development secret", service.log.read_text())
     assert match, service.output()
     return match.group(1)
+
+
+# --- Closed sockets: an expired token, an erased person ---------------------------------------------
+# (docs/architecture.md, "Live progress: token expiry and erasure")
+
+# A short token: long enough for connection_init and subscribe once the onSubscribe sandbox is warm (a
+# few ms each quiet; the warm-up below takes the cold start out of it), short enough for a test.
+SHORT_TOKEN_SECONDS = 10
+# The close comes at the token's `exp` (a timer of the endpoint), or at the erasure's next look
+# (LOCAL: every 2 s) or first publish; 60 s past that is a loaded 2-core machine's event loop at its worst.
+CLOSE_SECONDS = 60
+
+
+def closed_with(ws: ClientConnection, message: str) -> None:
+    """The socket's next message (its `ka` aside) is the connection_error `message`, then its close:
+    nothing published after the reason for the close reaches it."""
+    from websockets.exceptions import ConnectionClosed
+
+    error = receive(ws, timeout=CLOSE_SECONDS)
+    assert error == {
+        "type": "connection_error",
+        "errors": [{"errorType": "UnauthorizedException", "message": message}],
+    }, error
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            extra = receive(ws, timeout=CLOSE_SECONDS)
+            assert extra["type"] == "ka", extra  # nothing else after the error
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401, closed.value
+
+
+def test_a_socket_is_closed_when_a_token_it_holds_expires(
+    service: LocalService, events: dict[str, Any], minter: TokenMinter
+) -> None:
+    """The issue's case: a subscription made with a short token kept receiving after it expired. Now
+    the connection is closed at the `exp` of the first of its tokens to expire: the connection's own
+    (`both_short`), or a subscription's (`subscription_short`), while one with tokens still valid
+    (`valid`) keeps receiving."""
+    user = f"user_exp{uuid.uuid4().hex[:6]}"
+    channel = channel_of(events, user)
+    lasting = minter.token(user)
+    with initialized(events, lasting) as valid:
+        assert subscribe(valid, events, channel, lasting)["type"] == "subscribe_success"  # a warm sandbox
+        short = minter.token(user, expires_in=SHORT_TOKEN_SECONDS)
+        expires_at = time.time() + SHORT_TOKEN_SECONDS
+        with initialized(events, short) as both_short, initialized(events, lasting) as subscription_short:
+            assert subscribe(both_short, events, channel, short)["type"] == "subscribe_success"
+            assert subscribe(subscription_short, events, channel, short)["type"] == "subscribe_success"
+            while time.time() < expires_at + 1:  # the tokens' `exp` is behind us (1 s: its rounding)
+                time.sleep(0.2)
+            job_id = f"job_exp_{uuid.uuid4().hex[:8]}"
+            deliver(service, job_id, user, status="processing", progress=40)
+
+            assert [e["status"] for e in events_of(valid, job_id, "processing")] == ["processing"]
+            for ws in (both_short, subscription_short):
+                closed_with(ws, "Token has expired.")
+
+
+def test_an_erased_persons_sockets_are_closed_and_get_nothing_more(
+    service: LocalService, events: dict[str, Any], minter: TokenMinter
+) -> None:
+    """The issue's case: after `user.deleted`, the person's organization-channel subscription kept
+    receiving the organization's job updates. Now their sockets get a connection_error and are closed,
+    and nothing published after the erasure reaches them (their own job's `deleted`, a colleague's
+    job), while the colleague's socket gets both."""
+    person, colleague = f"user_gone{uuid.uuid4().hex[:6]}", f"user_stay{uuid.uuid4().hex[:6]}"
+    org = f"org_erase{uuid.uuid4().hex[:6]}"
+    theirs = minter.token(person, org=org)
+    ours = minter.token(colleague, org=org)
+    with initialized(events, theirs) as erased, initialized(events, ours) as shared:
+        subscriptions: set[str] = set()
+        for channel in (organization_channel(org), channel_of(events, person)):
+            answer = subscribe(erased, events, channel, theirs)
+            assert answer["type"] == "subscribe_success", answer
+            subscriptions.add(answer["id"])
+        assert subscribe(shared, events, organization_channel(org), ours)["type"] == "subscribe_success"
+        their_job = f"job_gone_{uuid.uuid4().hex[:8]}"
+        deliver(service, their_job, person, status="processing", progress=30, organization_id=org)
+        # Before: the colleague sees it, and the person too, on both their channels
+        assert [e["status"] for e in events_of(shared, their_job, "processing")] == ["processing"]
+        reached: set[str] = set()
+        deadline = time.monotonic() + EVENT_SECONDS
+        while reached != subscriptions:
+            message = receive(erased, timeout=max(0.01, deadline - time.monotonic()))
+            assert message["type"] == "data", message
+            reached.add(message["id"])
+
+        _send_user_deleted(service, person)
+        our_job = f"job_stay_{uuid.uuid4().hex[:8]}"
+        deliver(service, our_job, colleague, status="processing", progress=10, organization_id=org)
+
+        assert [e["status"] for e in events_of(shared, our_job, "processing")] == ["processing"]
+        assert events_of(shared, their_job, "deleted")[-1]["status"] == "deleted"
+        closed_with(erased, "This user no longer exists.")
+
+
+def _send_user_deleted(service: LocalService, person: str) -> None:
+    secret = _clerk_secret(service)
+    body = json.dumps({"type": "user.deleted", "object": "event", "data": {"id": person, "deleted": True}})
+    message_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
+    answer = requests.post(
+        f"{service.base}/api/webhooks/clerk",
+        data=body.encode(),
+        headers={
+            "content-type": "application/json",
+            "svix-id": message_id,
+            "svix-timestamp": str(int(now.timestamp())),
+            "svix-signature": SvixWebhook(secret).sign(message_id, now, body),
+        },
+        timeout=15,
+    )
+    assert (answer.status_code, json_of(answer)["outcome"]) == (200, "erasing")
