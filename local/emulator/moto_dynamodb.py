@@ -27,8 +27,11 @@ against it, so a new moto that changes its internals fails there first):
 """
 
 import copy
+import logging
 import threading
 from typing import Any
+
+log = logging.getLogger("local-stack")
 
 # A reader polls every 50-250 ms and reads up to 100 records a time: 1,000 records is a minute of a busy
 # service's writes, and a few MB at most per stream (a record holds the item's old and new images).
@@ -38,7 +41,7 @@ SHARD_ITERATORS = 1_000
 
 _LOCK = threading.RLock()
 # Batch operations are moto responses that call these one item at a time.
-_WRAPPED = ("put_item", "update_item", "delete_item", "get_item", "query", "scan")
+_WRAPPED = ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "describe_table")
 
 
 def make_moto_behave_as_dynamodb() -> None:
@@ -145,6 +148,9 @@ def _transaction_in_place(original: Any) -> Any:
                     undo.append((table, key, copy.deepcopy(table.get_item(*key))))
                 if table.stream_shard is not None:
                     streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
+            # A stream is not trimmed while the transaction runs: its records' positions must hold
+            # until it is known whether they stay (trimming the front would shift them under `length`).
+            _TRANSACTIONS[0] += 1
             try:
                 return original(self, transact_items)
             except BaseException:
@@ -153,24 +159,46 @@ def _transaction_in_place(original: Any) -> Any:
                 for shard, length in streams.values():
                     del shard.items[length:]  # the canceled writes' records: never read (same lock)
                 raise
+            finally:
+                _TRANSACTIONS[0] -= 1
+                for shard, _ in streams.values():
+                    _trim(shard)
 
     return transact_write_items
+
+
+_TRANSACTIONS = [0]  # transactions running (under _LOCK)
+TRIMMED_READS = [0]  # reads that asked for records no longer kept (a reader STREAM_RECORDS behind)
+
+
+def _trim(shard: Any) -> None:
+    extra = len(shard.items) - STREAM_RECORDS
+    if extra > 0 and not _TRANSACTIONS[0]:
+        # Sequence numbers are the position plus the first one kept: both move together.
+        del shard.items[:extra]
+        shard.starting_sequence_number += extra
 
 
 def _bounded_add(original: Any) -> Any:
     def add(self: Any, old: Any, new: Any) -> None:
         original(self, old, new)
-        extra = len(self.items) - STREAM_RECORDS
-        if extra > 0:
-            # Sequence numbers are the position plus the first one kept: both move together.
-            del self.items[:extra]
-            self.starting_sequence_number += extra
+        _trim(self)
 
     return add
 
 
 def _get_from_oldest_kept(original: Any) -> Any:
     def get(self: Any, start: int, quantity: int) -> Any:
+        if int(start) < self.starting_sequence_number:
+            # DynamoDB would refuse it (TrimmedDataAccessException) after 24 hours; here the records
+            # are gone after STREAM_RECORDS writes: say so, and read on from the oldest kept.
+            TRIMMED_READS[0] += 1
+            log.warning(
+                "moto: a stream reader asked for records no longer kept (%d behind the oldest of the "
+                "%d kept): some records were skipped",
+                self.starting_sequence_number - int(start),
+                STREAM_RECORDS,
+            )
         return original(self, max(int(start), self.starting_sequence_number), quantity)
 
     return get

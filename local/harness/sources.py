@@ -182,9 +182,11 @@ class DynamoDBStreamEventSource:
     _shards_read_at: float = 0.0
     _records_at: float = 0.0
     _checked_at: float = 0.0
+    _started: float = 0.0  # wall clock: records older than the reader are not its (LATEST)
 
     def __post_init__(self) -> None:
         self.batch_size = max(1, min(int(self.batch_size), 1000))
+        self._started = time.time()
         for shard in self._shards():  # where LATEST is: now, before any write the service takes
             self._iterators[shard] = self._iterator(shard, "LATEST")
         self._checked_at = self._records_at = time.monotonic()
@@ -200,11 +202,18 @@ class DynamoDBStreamEventSource:
         return self.streams.get_shard_iterator(**arguments).get("ShardIterator")
 
     def _resume(self, shard: str) -> str | None:
-        """A new iterator just after the last record delivered (LATEST when none was)."""
+        """A new iterator just after the last record delivered; when none was, from the shard's start
+        (LATEST would skip what was written since the reader started: `_deliver` leaves out what is
+        older than the reader, as its LATEST did)."""
         last = self._last_sequence.get(shard)
-        return (
-            self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last) if last else self._iterator(shard, "LATEST")
-        )
+        try:
+            if last is not None:
+                return self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last)
+        except Exception as error:  # that record is gone (trimmed): from the oldest kept
+            log.warning(
+                "%s: cannot read on after %s (%s); from the oldest record kept", self.name, last, error
+            )
+        return self._iterator(shard, "TRIM_HORIZON")
 
     def _read(self, shard: str, iterator: str) -> tuple[list[dict[str, Any]], str | None]:
         answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
@@ -252,11 +261,13 @@ class DynamoDBStreamEventSource:
             if iterator is None:
                 continue
             last = self._last_sequence.get(shard)
-            probe = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last) if last else self._probes.get(shard)
-            self._probes[shard] = self._iterator(shard, "LATEST")
-            if probe is None:
-                continue
             try:
+                probe = (
+                    self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last) if last else self._probes.get(shard)
+                )
+                self._probes[shard] = self._iterator(shard, "LATEST")
+                if probe is None:
+                    continue
                 records, after = self._read(shard, probe)
             except Exception as error:  # an old probe the stream forgot: the next check has a new one
                 log.info("%s: a stall check could not read its probe (%s)", self.name, error)
@@ -282,11 +293,17 @@ class DynamoDBStreamEventSource:
                 self.stalls,
             )
             self._iterators[shard] = after
+            self._records_at = time.monotonic()
             self._deliver(shard, records)
             found = True
         return found
 
     def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
+        ours = [record for record in records if not self._before_start(record)]
+        if not ours:  # all older than the reader (read again from the shard's start): passed over
+            self._last_sequence[shard] = str(records[-1]["dynamodb"]["SequenceNumber"])
+            return
+        records = ours
         sequence_numbers = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
         failed: str | None
         try:
@@ -314,6 +331,15 @@ class DynamoDBStreamEventSource:
         self._retries += 1
         log.warning("%s: records from %s are read again (retry %d)", self.name, failed, self._retries)
         self._iterators[shard] = self._iterator(shard, "AT_SEQUENCE_NUMBER", failed)
+
+    def _before_start(self, record: dict[str, Any]) -> bool:
+        """Whether a record was surely written before this reader started. The time is approximate
+        (DynamoDB Local rounds it down to the minute): two minutes' margin, so that nothing written
+        after the start is ever passed over (a record a little older is delivered: at least once)."""
+        created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        if hasattr(created, "timestamp"):
+            created = created.timestamp()
+        return isinstance(created, int | float) and created < self._started - 120
 
     def failed_sequence_number(self, answer: Any, batch: list[str]) -> str | None:
         """The first record to read again, or None: Lambda reads again from the lowest sequence number

@@ -120,6 +120,30 @@ def test_a_canceled_transaction_changes_nothing_and_the_stream_reader_reads_on(t
     assert source.stalls == 0
 
 
+def test_a_canceled_transaction_on_a_full_stream_leaves_the_stream_as_it_was(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stream that holds as many records as it keeps (a service past its first few hundred jobs)
+    put(table, "a", 1)
+    put(table, "b", 2)
+    monkeypatch.setattr(moto_dynamodb, "STREAM_RECORDS", len(backend_table().stream_shard.items))
+    before = [record.record["dynamodb"]["SequenceNumber"] for record in backend_table().stream_shard.items]
+    delivered: list[str] = []
+    source = reader(table, delivered)
+
+    # When a transaction is canceled (its writes trimmed the front as they were made, before the fix)
+    canceled_transaction(table)
+
+    # Then the stream is as it was: no record of the canceled writes, none of the old ones lost
+    after = [record.record["dynamodb"]["SequenceNumber"] for record in backend_table().stream_shard.items]
+    assert after == before
+    source.drain()
+    assert delivered == []
+    put(table, "c", 3)
+    source.drain()
+    assert delivered == ["c"]
+
+
 def test_a_transaction_copies_the_items_it_names_not_the_table(
     table: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,6 +229,27 @@ def test_a_reader_whose_iterator_was_forgotten_reads_on_from_its_last_record(
     source.drain()  # refused once, then from just after "a"
 
     assert delivered == ["a", "b", "c"]
+    assert source.lost_iterators == 1
+
+
+def test_a_reader_that_delivered_nothing_yet_loses_nothing_when_its_iterator_is_refused(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivered: list[str] = []
+    source = reader(table, delivered)
+    put(table, "a")
+    put(table, "b")
+    monkeypatch.setattr(moto_dynamodb, "SHARD_ITERATORS", 1)
+    streams = streams_client()
+    arn = table.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
+    )  # the reader's is gone
+
+    source.drain()  # refused once, then from the shard's start, less what is older than the reader
+
+    assert delivered == ["a", "b"]
     assert source.lost_iterators == 1
 
 
