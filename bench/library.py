@@ -257,8 +257,10 @@ def report(measures: list[Measure]) -> list[str]:
         f" {total:g} with the library indexes, {total - library:g} without them (+{library:g}, the indexes);",
         f" a private job (no library_org) {total - organization:g}. Before issue 21 (main, same life): "
         f"{BEFORE_WITH_DISPATCH}.",
-        f"The completion webhook: at most {webhook_requests} DynamoDB requests a delivery; its notification",
-        f" (a transaction: the put, its unread entry, a ConditionCheck of the job): {notification:g} WCU.",
+        f"The completion webhook: at most {webhook_requests} DynamoDB requests a delivery to a job generate"
+        " made (one more for a create on missing: its transaction checks the id was not erased,",
+        " docs/architecture.md); its notification (a transaction: the put, its unread entry, a",
+        f" ConditionCheck of the job): {notification:g} WCU.",
     ]
     return lines
 

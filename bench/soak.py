@@ -11,12 +11,14 @@ than the per-person cap allows (the 11th is answered 429, which is a refused Dyn
 Every person holds one socket on the local AppSync Events endpoint (the protocol AWS's client speaks),
 subscribed to their own channel.
 
-It fails (exit 1; `check()` for the tests) on:
+It fails (exit 1; `Soak.problems()` for the tests) on:
 - any completed, canceled or deleted job whose last event never reached its author's socket;
 - the service's memory growing more than `--memory-mb` (50) from job 100 to the end (the service's
   main process, and every process of the service alive at both points; sandboxes started later are
   bounded by the pool size and reported apart);
-- p95 generate time of the last 100 jobs over 1.5x that of jobs 1-100 after the warm-up.
+- the service's CPU time a job over its last 100 jobs more than 1.5x that of its first 100;
+- (the bench, not the suite) p95 generate time of the last 100 jobs over 1.5x that of jobs 20-100,
+  unless a control read measured side by side slowed as much (the machine, not the service).
 It reports the lag from a webhook's answer to the event at the subscriber (goal: p95 under 1 s), and
 the curves (memory, latency, events) every 100 jobs.
 
@@ -72,6 +74,14 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def command_name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -103,6 +113,11 @@ class Service:
     def memory(self) -> dict[int, int]:
         """RSS in kB of each of the service's processes."""
         return {pid: rss_kb(pid) for pid in processes_with(self.marker)}
+
+    def cpu_seconds(self) -> float:
+        """User + system seconds of the service's processes alive now (the sandboxes live as long as
+        the service: a pool's processes are not replaced)."""
+        return sum(cpu_seconds(pid) for pid in processes_with(self.marker))
 
 
 @contextmanager
@@ -261,6 +276,7 @@ class Checkpoint:
     generate_p95_ms: float
     events: int
     missing: int
+    cpu_seconds: float = 0.0  # the service's processes' user + system time so far (those alive)
 
 
 @dataclass
@@ -283,6 +299,8 @@ class Soak:
     # exist, every 0.2 s (the same gateway, sandbox and one GetItem, whatever the data holds).
     controls: list[tuple[float, float]] = field(default_factory=list)
     java_pids: list[int] = field(default_factory=list)  # DynamoDB Local's, when it runs
+    cpu_at_start: float = 0.0
+    judge_latency: bool = True  # the bench judges p95 generate; the suite judges CPU a job only
     unknown_jobs: list[str] = field(default_factory=list)  # events for a job no generate made
 
     def growth_mb(self) -> tuple[float, float, int]:
@@ -322,6 +340,16 @@ class Soak:
                 f"memory grew {main:.0f} MB (main process) / {total:.0f} MB (all processes) after job "
                 f"{CHECKPOINT_JOBS}: more than {self.memory_limit_mb:.0f} MB"
             )
+        first, last = self.cpu_per_job()
+        # The service's CPU a job, first 100 jobs (cold sandboxes included) against the last 100: a
+        # service that slows with its data spends more a job (moto copied whole tables in each transaction);
+        # another load on the machine changes it little, where it changes wall-clock latency a lot.
+        if first and last > 1.5 * first:
+            found.append(
+                f"the service's CPU a job went from {first * 1000:.0f} ms to {last * 1000:.0f} ms (over 1.5x)"
+            )
+        if not self.judge_latency:
+            return found
         start, end, control_start, control_end = self.generate_growth()
         # Generate's p95 over the machine's pace (the control read's p95 in the same span of time): a
         # machine that gets busier (another suite beside this one) slows both alike, a service that
@@ -333,6 +361,22 @@ class Soak:
                 f"the control read went from {control_start * 1000:.0f} to {control_end * 1000:.0f} ms"
             )
         return found
+
+    def cpu_per_job(self) -> tuple[float, float]:
+        """The service's CPU seconds a job over the first CHECKPOINT_JOBS jobs and the last."""
+        points = [point for point in self.checkpoints if point.cpu_seconds]
+        first = next((point for point in points if point.jobs >= CHECKPOINT_JOBS), None)
+        if first is None or not points:
+            return 0.0, 0.0
+        end = points[-1]
+        before = [point for point in points if point.jobs <= end.jobs - CHECKPOINT_JOBS]
+        if not before:
+            return 0.0, 0.0
+        start = before[-1]
+        return (
+            (first.cpu_seconds - self.cpu_at_start) / first.jobs,
+            (end.cpu_seconds - start.cpu_seconds) / max(1, end.jobs - start.jobs),
+        )
 
     def generate_growth(self) -> tuple[float, float, float, float]:
         """p95 generate of jobs 20-100 and of the last 100, and the control's p95 in the same spans."""
@@ -375,8 +419,11 @@ class Soak:
                 f"{point.processes} | {point.generate_p95_ms:.0f} | {point.events} | {point.missing} |"
             )
         start, end, control_start, control_end = self.generate_growth()
+        cpu_first, cpu_last = self.cpu_per_job()
         lines += [
             "",
+            f"the service's CPU a job: first {CHECKPOINT_JOBS} jobs {cpu_first * 1000:.0f} ms, last "
+            f"{CHECKPOINT_JOBS} {cpu_last * 1000:.0f} ms",
             f"p95 generate: jobs {CHECKPOINT_JOBS // 5}-{CHECKPOINT_JOBS} {start * 1000:.0f} ms, last "
             f"{CHECKPOINT_JOBS} {end * 1000:.0f} ms; the control read in the same spans: "
             f"{control_start * 1000:.0f} ms, {control_end * 1000:.0f} ms",
@@ -584,6 +631,7 @@ class Driver:
                 generate_p95_ms=self.soak.p95_generate(recent) * 1000,
                 events=subscribers.received,
                 missing=missing,
+                cpu_seconds=self.service.cpu_seconds(),
             )
         )
         if len(jobs) >= CHECKPOINT_JOBS and not self.soak.memory_at_first:
@@ -592,6 +640,7 @@ class Driver:
     def run(self, total: int, progress: bool = False) -> Soak:
         subscribers = Subscribers(self.service.events, self.tokens)
         self.warm_up()
+        self.soak.cpu_at_start = self.service.cpu_seconds()
         started = time.monotonic()
         stop_control = threading.Event()
         control = threading.Thread(target=self.control, args=(stop_control,), daemon=True)
