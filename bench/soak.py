@@ -54,6 +54,7 @@ import requests
 from bench.doc import shown, stamp, write_section
 from bench.live_progress import signed
 from bench.local_throughput import ISSUER, SECRET, Keys, free_port
+from local.harness.processes import command_name, cpu_seconds, processes_with, rss_kb
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = ("completed", "canceled", "deleted")
@@ -62,44 +63,6 @@ START, END = "<!-- soak:start -->", "<!-- soak:end -->"
 # A job's last event normally arrives within a second of its webhook's answer; after the last job the
 # subscribers get this long to receive what is still on its way (a loaded 2-core machine: 60x that).
 SETTLE_SECONDS = 60.0
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-def command_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def processes_with(marker: str) -> list[int]:
-    """The service's processes: every process whose environment carries the service's marker."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @dataclass
@@ -698,11 +661,7 @@ class Driver:
             self.soak.reconnects = subscribers.reconnects
             made = {job.job_id for job in self.soak.jobs}
             self.soak.unknown_jobs = sorted({job for job, _ in subscribers.arrivals if job not in made})
-            self.soak.java_pids = [
-                pid
-                for pid in self.soak.memory_at_end
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "java"
-            ]
+            self.soak.java_pids = [pid for pid in self.soak.memory_at_end if command_name(pid) == "java"]
         finally:
             stop_control.set()
             control.join(150)

@@ -19,6 +19,7 @@ import requests
 
 from deploy.cfn_functions import functions, http_routes
 from local.harness import aws_calls
+from local.harness.processes import processes_with
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,20 +61,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def processes_with(marker: str) -> list[int]:
-    """Every process whose environment carries `marker`: the service and anything it started, even a
-    grandchild re-parented after its parent died."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @dataclass
