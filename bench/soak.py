@@ -286,6 +286,11 @@ class Soak:
         return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else 0.0
 
     def problems(self) -> list[str]:
+        """What fails a run: what broke, and every figure over its bound."""
+        return self.broken() + self.over_bounds()
+
+    def broken(self) -> list[str]:
+        """What no machine excuses: wrong answers, lost events, events for jobs nobody made."""
         found = list(self.failures[:5])
         if self.failures:
             found.append(f"{len(self.failures)} answers were not the expected one")
@@ -297,6 +302,12 @@ class Soak:
                 f"events for {len(self.unknown_jobs)} jobs no generate made (a canceled transaction's "
                 f"write published?): {self.unknown_jobs[:5]}"
             )
+        return found
+
+    def over_bounds(self) -> list[str]:
+        """The figures over their bounds: memory and CPU a job (and p95 generate when `judge_latency`).
+        A quick run (CI's) reports them without failing on them: its counts are too small to judge."""
+        found = []
         main, total, _ = self.growth_mb()
         if main > self.memory_limit_mb or total > self.memory_limit_mb:
             found.append(
@@ -717,10 +728,17 @@ def main() -> int:
     for store in stores:
         print(f"soak on {store}: {jobs} jobs at {rate:g}/s", flush=True)
         result = soak(jobs, arguments.people, arguments.in_flight, rate, store, arguments.memory_mb, True)
-        problems = result.problems()
+        # A quick run judges what broke, not the figures (`Soak.over_bounds`): CI runs it to prove the
+        # bench still runs and still catches a lost event; 200 jobs on a loaded machine say little about
+        # growth (the sandboxes' warm-up is still under way at job 100: docs/performance.md).
+        problems = result.broken() if arguments.quick else result.problems()
+        unjudged = result.over_bounds() if arguments.quick else []
         failed = failed or bool(problems)
         lines += ["", f"### DynamoDB: {store}", "", *result.report(), ""]
-        lines += [f"FAILED: {problem}" for problem in problems] or ["every check passed"]
+        lines += [f"FAILED: {problem}" for problem in problems]
+        lines += [f"over its bound, not judged in a quick run: {figure}" for figure in unjudged]
+        if not problems:
+            lines.append("every check passed" + (" (figures not judged: --quick)" if arguments.quick else ""))
     print("\n".join(lines))
     if arguments.doc:
         print(f"Wrote {shown(write_doc(lines))}", file=sys.stderr)

@@ -6,7 +6,6 @@ progress, the per-user cap, one dispatcher at a time); they are public so that t
 each against every item state, and checks that the classification of a refused write agrees.
 """
 
-import functools
 import random
 import time
 from collections.abc import Mapping
@@ -844,21 +843,17 @@ def _stored_file(media: MediaFile, model_name: str | None, generation_time: floa
 # --- Requests -------------------------------------------------------------------------------------
 
 
-@functools.cache
 def _connection() -> Connection:
-    """PynamoDB's public low-level connection. Used for what the Model API does not offer: an
-    UpdateItem or PutItem that returns the item with a failed condition (ALL_OLD), and a transaction."""
-    return Connection(region=settings().region, max_pool_connections=50)
+    """PynamoDB's public low-level connection (the models' one, `shared_connection`). Used for what the
+    Model API does not offer: an UpdateItem or PutItem that returns the item with a failed condition
+    (ALL_OLD), and a transaction."""
+    return Generation._get_connection().connection
 
 
 def _client() -> Any:
     """The connection's botocore client: its ClientError keeps the item DynamoDB returns with a failed
     condition (PynamoDB's own calls drop it, which would cost a read)."""
     return _connection().client
-
-
-def reset_connection() -> None:
-    _connection.cache_clear()
 
 
 def _update_if(job_id: str, actions: list[Action], condition: Condition) -> ConditionalWrite:

@@ -6,6 +6,8 @@ webhook with N files costs one write request whatever N is (well under the 400 K
 MAX_FILES entries of bounded size).
 """
 
+import contextlib
+import functools
 import zlib
 from datetime import UTC, datetime
 
@@ -18,6 +20,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -34,6 +37,40 @@ def in_flight_shard(job_id: str) -> str:
 
 
 REGION = settings().region
+POOL_CONNECTIONS = 50  # a sandbox's threads (the library's file listing) share the one client
+
+
+@functools.cache
+def shared_connection(region: str, host: str | None = None) -> Connection:
+    """The process's one PynamoDB connection, so one botocore client, for every table and the
+    transactions. PynamoDB gives each model a connection of its own, each with a botocore session of
+    its own that parses DynamoDB's service model again: five clients in a sandbox that touches the four
+    tables and a transaction, ~10 MB and a client's creation each (docs/performance.md, "A thousand
+    jobs": a sandbox grew 20 MB the first time a rarer path reached a table it had not used)."""
+    return Connection(region=region, host=host, max_pool_connections=POOL_CONNECTIONS)
+
+
+def forget_connections() -> None:
+    """A new sandbox's state (the tests): the next request creates the client again."""
+    shared_connection.cache_clear()
+    for model in (Generation, Notification, UserJobsInFlight, ErasedPerson):
+        model._connection = None
+
+
+class OneClientModel(Model):
+    """A model whose table connection sends through `shared_connection` (keyed by the model's region
+    and endpoint, so a model pointed elsewhere, as `make migrate` does, gets a client of its own)."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        shared = shared_connection(table.connection.region, table.connection.host)
+        if table.connection is not shared:
+            # ValueError: another model class of the same table (or a reset model) added it already
+            with contextlib.suppress(ValueError):
+                shared.add_meta_table(table.connection.get_meta_table(table.table_name))
+            table.connection = shared
+        return table
 
 
 class GeneratedFile(MapAttribute):
@@ -125,13 +162,13 @@ class LibraryOrganizationIndex(GlobalSecondaryIndex["Generation"]):
     library_sort = UnicodeAttribute(range_key=True)
 
 
-class Generation(Model):
+class Generation(OneClientModel):
     """A generation job (the old ImageGeneration / VideoGeneration rows), keyed by its one job id."""
 
     class Meta:
         table_name = settings().generations_table
         region = REGION
-        max_pool_connections = 50
+        max_pool_connections = POOL_CONNECTIONS
 
     job_id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute()  # image | video
@@ -190,14 +227,14 @@ class UnreadIndex(GlobalSecondaryIndex["Notification"]):
     notification_id = UnicodeAttribute(range_key=True)
 
 
-class Notification(Model):
+class Notification(OneClientModel):
     """A user's notification. The sort key starts with the time so a Query gives newest first, and is
     derived from the job's own completion time so every retry computes the same key (created once)."""
 
     class Meta:
         table_name = settings().notifications_table
         region = REGION
-        max_pool_connections = 50
+        max_pool_connections = POOL_CONNECTIONS
 
     user_id = UnicodeAttribute(hash_key=True)
     notification_id = UnicodeAttribute(range_key=True)
@@ -214,7 +251,7 @@ class Notification(Model):
     unread = UnreadIndex()
 
 
-class UserJobsInFlight(Model):
+class UserJobsInFlight(OneClientModel):
     """A user's jobs in flight, whoever created them. Generate adds the id in the transaction that
     creates the job, under the condition that the set is below MaxJobsInFlightPerUser, so concurrent
     generates cannot pass it; a `processing` webhook that creates the job (or gives an unattributed one
@@ -226,13 +263,13 @@ class UserJobsInFlight(Model):
     class Meta:
         table_name = settings().jobs_in_flight_table
         region = REGION
-        max_pool_connections = 50
+        max_pool_connections = POOL_CONNECTIONS
 
     user_id = UnicodeAttribute(hash_key=True)
     job_ids = UnicodeSetAttribute(null=True)
 
 
-class ErasedPerson(Model):
+class ErasedPerson(OneClientModel):
     """A person erased after Clerk's `user.deleted` (or `make erase`): remembered only by a keyed hash
     of their Clerk id (mediagen.rules.erasure.person_hash), never the id itself, so that nothing can bring
     them back (a late webhook naming them, their own still-valid token) while the table says nothing
@@ -241,7 +278,7 @@ class ErasedPerson(Model):
     class Meta:
         table_name = settings().erased_people_table
         region = REGION
-        max_pool_connections = 50
+        max_pool_connections = POOL_CONNECTIONS
 
     person_hash = UnicodeAttribute(hash_key=True)
     requested_at = UTCDateTimeAttribute()  # the first request (event or operator)
