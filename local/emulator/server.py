@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from deploy.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
-from deploy.cfn_template import TABLE_ENV, resources_of_type
-from local.emulator import devkeys
+from deploy.base import devkeys
+from deploy.base.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
+from deploy.base.cfn_template import TABLE_ENV, resources_of_type
+from deploy.base.intrinsics import REGION
+from deploy.base.lambda_events import appsync_subscribe_event
 from local.emulator.events import LocalEvents, Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
 from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
-from local.emulator.intrinsics import REGION
 from local.emulator.playground import Playground, playground_port, with_origin
 from local.emulator.sandbox import (
     DEFAULT_SANDBOXES,
@@ -40,7 +41,6 @@ from local.emulator.sandbox import (
     stop_forkserver,
 )
 from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, aws_port, parameter_values, provision
-from local.harness.events import appsync_subscribe_event
 from local.harness.sources import (
     DynamoDBStreamEventSource,
     Schedule,

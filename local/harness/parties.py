@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 from standardwebhooks.webhooks import Webhook
 
-from local.harness.events import http_api_event
+from deploy.base.lambda_events import http_api_event
 
 ISSUER = "https://clerk.test.mediagen.dev"
 FRONT_END = "https://app.mediagen.dev"

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
-from deploy.cfn_functions import functions
+from deploy.base.cfn_functions import functions
 from tests.e2e.conftest import API_ANSWER_SECONDS, TIMEOUT_SCALE, LocalService, own_keys, run_service
 from tests.support import FRONT_END, TokenMinter, completion_payload, signed_headers
 
