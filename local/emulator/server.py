@@ -27,7 +27,8 @@ from deploy.base.cfn_functions import FunctionSpec, channel_namespaces, function
 from deploy.base.cfn_template import TABLE_ENV, resources_of_type
 from deploy.base.intrinsics import REGION
 from deploy.base.lambda_events import appsync_subscribe_event
-from local.emulator.events import LocalEvents, Refused
+from local.emulator.events.endpoint import LocalEvents
+from local.emulator.events.protocol import Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
 from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
@@ -217,9 +218,9 @@ class LocalService:
             self.playground.events = self.events.info(USER_CHANNEL_PATTERN, ORGANIZATION_CHANNEL_PATTERN)
 
     def _bind_events(self) -> LocalEvents:
-        """The live progress endpoint (local/emulator/events.py): EVENTS_PORT, else PORT + 2 when it is
+        """The live progress endpoint (local/emulator/events/): EVENTS_PORT, else PORT + 2 when it is
         free, else any free port (printed at start and in /_local/info)."""
-        from local.emulator.events import EventsLimits
+        from local.emulator.events.limits import EventsLimits
 
         wanted = self.settings.events_port
         if wanted is None:

@@ -251,7 +251,8 @@ class FakeEventsApi:
         import os
         import ssl
 
-        from local.emulator.events import certificate, sigv4_problem
+        from local.emulator.events.publish import sigv4_problem
+        from local.emulator.events.tls import certificate
 
         self.published: list[tuple[str, list[str]]] = []
         self.refused: list[str] = []

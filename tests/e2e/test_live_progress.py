@@ -553,8 +553,8 @@ def _command_and_log(tmp_path: Path, jwks_file: Path) -> tuple[list[str], dict[s
     return [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "service.log", marker
 
 
-# The endpoint's budget (local/emulator/events.py MAX_CONNECTIONS) and the open sockets of one person
-# (MAX_SOCKETS_PER_PERSON), as docs/local-service.md states them
+# The endpoint's budget (local/emulator/events/limits.py MAX_CONNECTIONS) and the open sockets of one
+# person (MAX_SOCKETS_PER_PERSON), as docs/local-service.md states them
 BUDGET, PER_PERSON = 1000, 20
 
 
