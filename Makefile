@@ -72,7 +72,7 @@ demo: venv
 
 # A token for the development key of `make run`: make token USER=user_1 ORG=org_1
 token: venv
-	@PYTHONPATH=$(SRC_PATH) $(PY) -m local.emulator.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
+	@PYTHONPATH=$(SRC_PATH) $(PY) -m deploy.base.devkeys token --user $(TOKEN_USER) $(if $(ORG),--org $(ORG))
 
 # The rules the kits share with the service, defined once in the layer: the sender kit gets an exact
 # copy (it installs without the layer); tests/unit/test_kit_rules.py checks that the copy is current.

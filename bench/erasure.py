@@ -80,7 +80,7 @@ def seed(jobs: int, files_per_job: int, bystander_jobs: int = 100) -> dict[str, 
 
     import boto3
 
-    from deploy.cfn_template import TABLE_ENV, create_queues, create_tables
+    from deploy.base.cfn_template import TABLE_ENV, create_queues, create_tables
     from mediagen.data.generations import with_library_keys
     from mediagen.data.models import (
         GeneratedFile,
@@ -212,7 +212,7 @@ def worker(mode: str, kill_after: int) -> None:
         while not report.done:
             report = erasure.erasure_pass(ErasureMessage(user_id=PERSON, final_pass=report.complete))
     else:
-        from local.harness.events import LambdaContext
+        from deploy.base.lambda_events import LambdaContext
         from remove_files.app import lambda_handler as remove_files
 
         start = None

@@ -192,7 +192,7 @@ def run(world: World) -> list[Measure]:
             _ok(answer, 200, "next page")
             measures.append(step)
 
-        from local.harness.events import http_api_event
+        from deploy.base.lambda_events import http_api_event
 
         delete_event = http_api_event(
             "DELETE", f"/api/images/{job_id}", headers=world.minter.auth(USER, org=ORGANIZATION)

@@ -30,7 +30,7 @@ import psycopg
 
 from bench import legacy_data
 from bench.doc import commit, shown, write_section
-from deploy.cfn_template import create_tables
+from deploy.base.cfn_template import create_tables
 from local.services import dynamodb_local, postgres
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -272,7 +272,7 @@ the absolute times.
 ## 1. Webhook latency with modelled DynamoDB latency
 
 **Method.** The stand-in is moto in process (`mock_aws`), with the tables built from `template.yaml` by
-`deploy.cfn_template.create_tables`, as the tests do. A hook around botocore's
+`deploy.base.cfn_template.create_tables`, as the tests do. A hook around botocore's
 `Endpoint._do_get_response` (the step that sends a request and parses its answer) makes every DynamoDB
 request last its modelled delay, the published p50 measured from Lambda: {delays}. The hook sleeps
 until the delay has passed since the request began, so moto's own time is inside the delay, not added

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench import old_flow
 from bench.stand_in import install_hook
-from local.harness.events import LambdaContext, http_api_event
+from deploy.base.lambda_events import LambdaContext, http_api_event
 from local.harness.parties import (
     FRONT_END,
     ISSUER,
@@ -101,7 +101,7 @@ def build(workdir: Path) -> World:
     import boto3
     from moto import mock_aws
 
-    from deploy.cfn_template import TABLE_ENV, create_queues, create_tables
+    from deploy.base.cfn_template import TABLE_ENV, create_queues, create_tables
     from deploy.placeholder_settings import apply_placeholders
 
     jwks = workdir / "jwks.json"

@@ -184,7 +184,7 @@ def preflight(env: str, path: Path, *, tools: bool = True) -> tuple[Region, str]
 
 
 def template_parameters() -> dict[str, dict[str, Any]]:
-    from deploy.cfn_template import load_template
+    from deploy.base.cfn_template import load_template
 
     parameters: dict[str, dict[str, Any]] = load_template()["Parameters"]
     return parameters

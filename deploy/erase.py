@@ -96,7 +96,7 @@ def local_environment(port: int) -> tuple[str, dict[str, str]]:
         raise TargetError(
             f"no local service answers at {url} ({getattr(exc, 'reason', exc)}): start it with `make run`"
         ) from None
-    from local.emulator import devkeys
+    from deploy.base import devkeys
 
     environment = {
         **{name: str(value) for name, value in tables.items() if value},

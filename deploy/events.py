@@ -10,11 +10,11 @@ Standard Webhooks refuses a timestamp more than 5 minutes off, so write them aga
 webhook event. env.json carries that key's JWKS as a `data:` URL (a container reaches neither the
 host's files nor its network) and that secret, in the variables the template declares for this.
 
-Built by the harness (local/harness/events.py). HTTP events have the shape of `sam local generate-event
-apigateway http-api-proxy`, as API Gateway sends them for our routes (no authorizer, no client
-certificate); SQS and Schedule events that of `sam local generate-event sqs receive-message` and
-`cloudwatch scheduled-event`. Invoked in the order of `ANSWERS` against empty tables, each gets the
-answer written there (tests/integration/test_events.py).
+Built by deploy/base/lambda_events.py, as the local service builds them. HTTP events have the shape
+of `sam local generate-event apigateway http-api-proxy`, as API Gateway sends them for our routes (no
+authorizer, no client certificate); SQS and Schedule events that of `sam local generate-event sqs
+receive-message` and `cloudwatch scheduled-event`. Invoked in the order of `ANSWERS` against empty
+tables, each gets the answer written there (tests/integration/test_events.py).
 """
 
 import argparse
@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.cfn_functions import FunctionSpec, HttpRoute, channel_namespaces, functions, http_route
-from local.harness.events import (
+from deploy.base.cfn_functions import FunctionSpec, HttpRoute, channel_namespaces, functions, http_route
+from deploy.base.lambda_events import (
     ACCOUNT_ID,
     REGION,
     appsync_subscribe_event,
@@ -72,7 +72,7 @@ class Credentials:
     """What the events are signed with: the local development key and webhook secret (.local/)."""
 
     def __init__(self, now: float | None = None) -> None:
-        from local.emulator import devkeys
+        from deploy.base import devkeys
 
         self.now = int(time.time() if now is None else now)
         self.token = devkeys.mint_token(USER, hours=8)

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from deploy.cfn_functions import functions
-from deploy.cfn_template import table_definitions
+from deploy.base.cfn_functions import functions
+from deploy.base.cfn_template import table_definitions
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "deploy" / "monitoring.yaml"

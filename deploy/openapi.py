@@ -23,8 +23,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Route
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from deploy.cfn_functions import HttpRoute, functions, http_routes
-from deploy.cfn_template import load_template
+from deploy.base.cfn_functions import HttpRoute, functions, http_routes
+from deploy.base.cfn_template import load_template
 from deploy.placeholder_settings import apply_placeholders
 from mediagen.contract import payloads
 

@@ -4,11 +4,11 @@ template.yaml is expanded by AWS's own SAM transform (aws-sam-translator, in its
 `make sam-translator`; deploy/checks/sam_transform.py) into the roles `sam deploy` creates. Each
 function's role (inline policies, AWS::IAM::Policy resources attached to it, managed policies by ARN)
 becomes a list of grants: (effect, actions, resource ARNs). Every resource is named after its logical
-id in one fake account and region (`resource_arn`), on both sides: the policies' intrinsics are
-resolved to those names, and the recorder of the calls (local/harness/aws_calls.py) names the resource
-of each call the same way, through the environment variable that carried its physical name (the
-template's `GENERATIONS_TABLE: !Ref GenerationsTable`). So "allowed" means: this action on this
-template resource, as IAM matches them (wildcards, explicit Deny wins).
+id in one fake account and region (`resource_arn`, deploy/base/arns.py), on both sides: the policies'
+intrinsics are resolved to those names, and the recorder of the calls (local/harness/aws_calls.py)
+names the resource of each call the same way, through the environment variable that carried its
+physical name (the template's `GENERATIONS_TABLE: !Ref GenerationsTable`). So "allowed" means: this
+action on this template resource, as IAM matches them (wildcards, explicit Deny wins).
 
 Not modelled (none used by the template; a statement using one fails the check rather than being
 guessed): NotAction, NotResource, Condition, permission boundaries. Resource policies (the media
@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.cfn_template import TEMPLATE, load_template
-from local.emulator.intrinsics import Resolver
-from local.harness.events import ACCOUNT_ID, REGION
+from deploy.base.arns import resource_attribute, resource_ref
+from deploy.base.cfn_template import TEMPLATE, load_template
+from deploy.base.intrinsics import Resolver
+from deploy.base.lambda_events import REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATOR_VENV = ROOT / ".sam-translator-venv"
@@ -85,59 +86,6 @@ MANAGED_POLICIES: dict[str, tuple[tuple[str, ...], str]] = {
 
 class PermissionModelError(Exception):
     """The template uses an IAM construct this check does not model: extend it rather than guess."""
-
-
-# --- names: one fake account, resources named by logical id ------------------------------------------
-
-
-def resource_arn(resource_type: str, logical_id: str) -> str:
-    """The ARN a resource of the template gets in the check's fake account (physical name = logical id)."""
-    prefix = f"{REGION}:{ACCOUNT_ID}"
-    match resource_type:
-        case "AWS::DynamoDB::Table":
-            return f"arn:aws:dynamodb:{prefix}:table/{logical_id}"
-        case "AWS::SQS::Queue":
-            return f"arn:aws:sqs:{prefix}:{logical_id}"
-        case "AWS::SecretsManager::Secret":
-            return f"arn:aws:secretsmanager:{prefix}:secret:{logical_id}-AbCdEf"
-        case "AWS::S3::Bucket":
-            return f"arn:aws:s3:::{logical_id}"
-        case "AWS::Lambda::Function" | "AWS::Serverless::Function":
-            return f"arn:aws:lambda:{prefix}:function:{logical_id}"
-        case "AWS::SNS::Topic":
-            return f"arn:aws:sns:{prefix}:{logical_id}"
-        case "AWS::Events::EventBus":
-            return f"arn:aws:events:{prefix}:event-bus/{logical_id}"
-        case "AWS::StepFunctions::StateMachine" | "AWS::Serverless::StateMachine":
-            return f"arn:aws:states:{prefix}:stateMachine:{logical_id}"
-        case "AWS::AppSync::Api":
-            return f"arn:aws:appsync:{prefix}:apis/{logical_id}"
-        case _:
-            service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "unknown"
-            return f"arn:aws:{service}:{prefix}:{logical_id}"
-
-
-def resource_ref(resource_type: str, logical_id: str) -> str:
-    """What `Ref` of the resource gives (its name, URL or ARN, as CloudFormation documents per type)."""
-    match resource_type:
-        case "AWS::SQS::Queue":
-            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{logical_id}"
-        case "AWS::SecretsManager::Secret" | "AWS::SNS::Topic" | "AWS::StepFunctions::StateMachine":
-            return resource_arn(resource_type, logical_id)
-        case _:
-            return logical_id
-
-
-def resource_attribute(resource_type: str, logical_id: str, attribute: str) -> str:
-    if attribute in ("Arn", "ApiArn"):
-        return resource_arn(resource_type, logical_id)
-    if attribute == "StreamArn":
-        return f"{resource_arn(resource_type, logical_id)}/stream/2026-01-01T00:00:00.000"
-    if attribute in ("QueueName", "TopicName", "Name", "ApiId"):
-        return logical_id
-    if attribute == "QueueUrl":
-        return resource_ref(resource_type, logical_id)
-    return f"{logical_id}.{attribute}"
 
 
 class _Refs(Mapping[str, Any]):

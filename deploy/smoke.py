@@ -32,7 +32,7 @@ from typing import Any
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from local.emulator import devkeys
+from deploy.base import devkeys
 
 TIMEOUT_SECONDS = float(os.environ.get("SMOKE_TIMEOUT", "30"))
 PROMPT = "Un phare breton au coucher du soleil ⛵"

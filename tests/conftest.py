@@ -48,10 +48,10 @@ aws_calls.install()
 import botocore.endpoint  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from deploy.cfn_functions import functions  # noqa: E402
-from deploy.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
+from deploy.base.cfn_functions import functions  # noqa: E402
+from deploy.base.cfn_template import TABLE_ENV, create_queues, create_tables  # noqa: E402
+from deploy.base.lambda_events import LambdaContext  # noqa: E402
 from local.emulator.sandbox import preload  # noqa: E402
-from local.harness.events import LambdaContext  # noqa: E402
 from local.harness.parties import (  # noqa: E402
     FRONT_END,
     ISSUER,

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from local.harness.events import LambdaContext, http_api_event, sqs_event
+from deploy.base.lambda_events import LambdaContext, http_api_event, sqs_event
 from local.harness.parties import (
     FRONT_END,
     ISSUER,

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from local.emulator import devkeys
+from deploy.base import devkeys
 
 TIMEOUT_SECONDS = float(os.environ.get("DEMO_TIMEOUT", "60"))
 IMAGES = 2

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from deploy.cfn_functions import HttpRoute
-from local.harness.events import http_api_event
+from deploy.base.cfn_functions import HttpRoute
+from deploy.base.lambda_events import http_api_event
 
 log = logging.getLogger("local-stack")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.emulator import devkeys
+from deploy.base import devkeys
 from local.emulator.gateway import Request, Response
 from local.emulator.http_server import LOOPBACK_NAMES, HttpLimits, HttpServer
 from mediagen.contract.payloads import FINAL_STATUSES, IN_FLIGHT_STATUSES

@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from deploy.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
-from deploy.cfn_template import TABLE_ENV, resources_of_type
-from local.emulator import devkeys
-from local.emulator.events import LocalEvents, Refused
+from deploy.base import devkeys
+from deploy.base.cfn_functions import FunctionSpec, channel_namespaces, functions, http_routes
+from deploy.base.cfn_template import TABLE_ENV, resources_of_type
+from deploy.base.intrinsics import REGION
+from deploy.base.lambda_events import appsync_subscribe_event
+from local.emulator.events.endpoint import LocalEvents
+from local.emulator.events.protocol import Refused
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
 from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
-from local.emulator.intrinsics import REGION
 from local.emulator.playground import Playground, playground_port, with_origin
 from local.emulator.sandbox import (
     DEFAULT_SANDBOXES,
@@ -40,7 +42,6 @@ from local.emulator.sandbox import (
     stop_forkserver,
 )
 from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, aws_port, parameter_values, provision
-from local.harness.events import appsync_subscribe_event
 from local.harness.sources import (
     DynamoDBStreamEventSource,
     Schedule,
@@ -217,9 +218,9 @@ class LocalService:
             self.playground.events = self.events.info(USER_CHANNEL_PATTERN, ORGANIZATION_CHANNEL_PATTERN)
 
     def _bind_events(self) -> LocalEvents:
-        """The live progress endpoint (local/emulator/events.py): EVENTS_PORT, else PORT + 2 when it is
+        """The live progress endpoint (local/emulator/events/): EVENTS_PORT, else PORT + 2 when it is
         free, else any free port (printed at start and in /_local/info)."""
-        from local.emulator.events import EventsLimits
+        from local.emulator.events.limits import EventsLimits
 
         wanted = self.settings.events_port
         if wanted is None:

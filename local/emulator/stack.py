@@ -11,9 +11,9 @@ from pathlib import Path
 from secrets import token_urlsafe
 from typing import Any
 
-from deploy.cfn_functions import functions
-from deploy.cfn_template import create_tables, load_template, resources_of_type, table_definitions
-from local.emulator.intrinsics import ACCOUNT_ID, REGION, Resolver
+from deploy.base.cfn_functions import functions
+from deploy.base.cfn_template import create_tables, load_template, resources_of_type, table_definitions
+from deploy.base.intrinsics import ACCOUNT_ID, REGION, Resolver
 from local.emulator.moto_dynamodb import make_moto_behave_as_dynamodb
 from local.harness.environment import FAKE_CREDENTIALS
 

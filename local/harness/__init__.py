@@ -1,7 +1,7 @@
 """What runs the functions outside Lambda, written once, for the tests, the local service (`local/emulator/`),
 the benchmarks (`bench/`) and the example events (`deploy/events.py`):
 
-- `local.harness.events`: the events AWS sends (API Gateway HTTP API payload 2.0, SQS, EventBridge
+- `deploy.base.lambda_events`: the events AWS sends (API Gateway HTTP API payload 2.0, SQS, EventBridge
   schedule) and the Lambda context object;
 - `local.harness.sources`: Lambda's event sources (the SQS event source mapping: receive, invoke,
   delete what succeeded; a `rate()` schedule), driving any `invoke(event)` callable;

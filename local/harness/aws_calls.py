@@ -7,7 +7,7 @@ stack is code of a function's own folder (`functions/<dir>/...`): the handler th
 test set-up and of the local service itself are not recorded.
 
 Each call becomes the IAM actions it needs on the resources it names (a TransactWriteItems needs each
-item's PutItem/UpdateItem/ConditionCheckItem...), the resources named by logical id (deploy/permissions.py
+item's PutItem/UpdateItem/ConditionCheckItem...), the resources named by logical id (deploy/base/arns.py
 `resource_arn`) through the environment variable that carried the physical name (`GENERATIONS_TABLE`
 holds the table's name; the template says `GENERATIONS_TABLE: !Ref GenerationsTable`). A name no such
 variable carries is kept as it is: no policy grants it, and the check says which.
@@ -38,8 +38,8 @@ _lock = threading.Lock()
 @functools.cache
 def _templates() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """(code folder -> function logical id, env variable -> the resource it names, logical id -> type)."""
-    from deploy.cfn_functions import functions
-    from deploy.cfn_template import load_template
+    from deploy.base.cfn_functions import functions
+    from deploy.base.cfn_template import load_template
 
     resources = load_template()["Resources"]
     types = {name: resource["Type"] for name, resource in resources.items()}
@@ -97,7 +97,7 @@ def _logical(value: str) -> str | None:
 
 
 def _arn(resource_type: str, value: str, suffix: str = "") -> str:
-    from deploy.permissions import resource_arn
+    from deploy.base.arns import resource_arn
 
     logical_id = _logical(value)
     if logical_id is None:
@@ -202,7 +202,7 @@ def _record_signed(auth: Any, request: Any) -> None:
     function = _function_of_stack()
     if function is None:
         return
-    from deploy.permissions import resource_arn
+    from deploy.base.arns import resource_arn
 
     try:
         channel = str(json.loads(request.data or b"{}").get("channel", ""))

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 from standardwebhooks.webhooks import Webhook
 
-from local.harness.events import http_api_event
+from deploy.base.lambda_events import http_api_event
 
 ISSUER = "https://clerk.test.mediagen.dev"
 FRONT_END = "https://app.mediagen.dev"
@@ -251,7 +251,8 @@ class FakeEventsApi:
         import os
         import ssl
 
-        from local.emulator.events import certificate, sigv4_problem
+        from local.emulator.events.publish import sigv4_problem
+        from local.emulator.events.tls import certificate
 
         self.published: list[tuple[str, list[str]]] = []
         self.refused: list[str] = []

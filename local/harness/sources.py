@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.harness.events import dynamodb_stream_event, scheduled_event, sqs_event
+from deploy.base.lambda_events import dynamodb_stream_event, scheduled_event, sqs_event
 
 log = logging.getLogger("local-stack")
 Invoke = Callable[[dict[str, Any]], Any]

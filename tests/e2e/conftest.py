@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from deploy.cfn_functions import functions, http_routes
+from deploy.base.cfn_functions import functions, http_routes
 from local.harness import aws_calls
 from local.harness.processes import processes_with
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
-from deploy.cfn_functions import functions
+from deploy.base.cfn_functions import functions
 from tests.e2e.conftest import API_ANSWER_SECONDS, TIMEOUT_SCALE, LocalService, own_keys, run_service
 from tests.support import FRONT_END, TokenMinter, completion_payload, signed_headers
 
@@ -553,8 +553,8 @@ def _command_and_log(tmp_path: Path, jwks_file: Path) -> tuple[list[str], dict[s
     return [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "service.log", marker
 
 
-# The endpoint's budget (local/emulator/events.py MAX_CONNECTIONS) and the open sockets of one person
-# (MAX_SOCKETS_PER_PERSON), as docs/local-service.md states them
+# The endpoint's budget (local/emulator/events/limits.py MAX_CONNECTIONS) and the open sockets of one
+# person (MAX_SOCKETS_PER_PERSON), as docs/local-service.md states them
 BUDGET, PER_PERSON = 1000, 20
 
 

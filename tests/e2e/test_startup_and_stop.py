@@ -30,7 +30,7 @@ def test_without_settings_it_makes_a_development_key_and_says_how_to_use_it(tmp_
         assert secret, banner
 
         token = subprocess.run(
-            [sys.executable, "-m", "local.emulator.devkeys", "token", "--user", "user_dev"],
+            [sys.executable, "-m", "deploy.base.devkeys", "token", "--user", "user_dev"],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -48,7 +48,7 @@ def image_keys(job_id: str, count: int = 4) -> list[str]:
 def generate_event(
     user: str, tokens: Any, *, org: str | None, job_id: str, prompt: str = PERSON_PROMPT
 ) -> dict[str, Any]:
-    from local.harness.events import http_api_event
+    from deploy.base.lambda_events import http_api_event
 
     body = json.dumps({"prompt": prompt, "job_id": job_id})
     headers = {"content-type": "application/json", **tokens.auth(user, org=org)}
@@ -158,7 +158,7 @@ def _notification(user: str, job_id: str, finished: datetime, *, read: bool = Fa
 
 def every_item() -> dict[str, list[dict[str, Any]]]:
     """Every item of every table of the stack (the names of TABLE_ENV), raw, by table variable."""
-    from deploy.cfn_template import TABLE_ENV
+    from deploy.base.cfn_template import TABLE_ENV
 
     client = boto3.client("dynamodb")
     found: dict[str, list[dict[str, Any]]] = {}

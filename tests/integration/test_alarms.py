@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from deploy.cfn_template import load_template, nested_templates
+from deploy.base.cfn_template import load_template, nested_templates
 from local.harness import aws_calls
 from tests.integration.test_permissions import whole_suites_ran
 
@@ -114,7 +114,7 @@ def watched_metrics() -> list[Watched]:
 
 def service_namespace() -> Any:
     """The namespace every function emits to, as template.yaml sets it (one for all, checked)."""
-    from deploy.cfn_functions import functions
+    from deploy.base.cfn_functions import functions
 
     values = {repr(spec.environment.get(SERVICE_NAMESPACE_VARIABLE)) for spec in functions()}
     assert len(values) == 1, f"the functions emit to different namespaces: {values}"
@@ -123,7 +123,7 @@ def service_namespace() -> Any:
 
 def service_dimension_values() -> dict[str, Any]:
     """Dimensions Powertools adds from the environment: `service` is POWERTOOLS_SERVICE_NAME."""
-    from deploy.cfn_functions import functions
+    from deploy.base.cfn_functions import functions
 
     names = {str(spec.environment.get("POWERTOOLS_SERVICE_NAME")) for spec in functions()}
     assert len(names) == 1, f"the functions name different services: {names}"

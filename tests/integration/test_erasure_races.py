@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
+from deploy.base.lambda_events import sqs_event
 from local.emulator.sandbox import Function, InvocationError, SandboxPool
-from local.harness.events import sqs_event
 from local.harness.parties import clerk_event, clerk_payload, completion_payload, webhook_event
 from local.harness.sources import SqsEventSource
 from tests.integration.erasure_world import (

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from deploy.cfn_functions import functions
+from deploy.base.cfn_functions import functions
+from deploy.base.lambda_events import LambdaContext
 from deploy.events import ANSWERS, ENV_FILE, JOB_ID, Credentials, render_all, write
-from local.harness.events import LambdaContext
 from tests.conftest import reset_process_state
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -402,7 +402,7 @@ def test_clerk_webhook_secret_from_the_variable_asks_nothing_and_is_stored(
 
 
 def test_the_clerk_secret_description_names_the_variable_the_command_reads() -> None:
-    from deploy.cfn_template import load_template
+    from deploy.base.cfn_template import load_template
 
     description = load_template()["Resources"]["ClerkWebhookSecrets"]["Properties"]["Description"]
     assert "CLERK_WEBHOOK_SECRET=whsec_" in description and "SECRET=whsec" not in description.replace(

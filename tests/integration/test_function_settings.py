@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from deploy.cfn_functions import FunctionSpec, functions
-from deploy.cfn_template import load_template
+from deploy.base.cfn_functions import FunctionSpec, functions
+from deploy.base.cfn_template import load_template
+from deploy.base.lambda_events import REGION
 from deploy.permissions import resolver
-from local.harness.events import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 

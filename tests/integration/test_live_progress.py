@@ -10,10 +10,10 @@ import pytest
 from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 
 from completion_webhook.app import lambda_handler as webhook_handler
+from deploy.base.lambda_events import appsync_subscribe_event as subscribe_event
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
 from live_subscribe.app import lambda_handler as subscribe_handler
-from local.harness.events import appsync_subscribe_event as subscribe_event
 from mediagen.contract.channels import organization_channel, user_channel
 from tests.support import FRONT_END, completion_payload, http_api_event, response_json, webhook_event
 

@@ -12,7 +12,7 @@ import pytest
 
 from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
-from deploy.cfn_template import resources_of_type
+from deploy.base.cfn_template import resources_of_type
 from generate.app import lambda_handler as generate_handler
 from generation_status.app import lambda_handler as status_handler
 from library.app import lambda_handler as library_handler
@@ -159,9 +159,9 @@ def run_live_progress(tokens: Any, context: Any, events_api: Any) -> None:
     stream itself is read in test_live_progress.py.)"""
     from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 
+    from deploy.base.lambda_events import appsync_subscribe_event
     from live_publisher.app import lambda_handler as publisher
     from live_subscribe.app import lambda_handler as subscriber
-    from local.harness.events import appsync_subscribe_event
 
     image = Generation.get("job_ok").serialize()
     record = {"eventName": "INSERT", "dynamodb": {"NewImage": image, "SequenceNumber": "100"}}

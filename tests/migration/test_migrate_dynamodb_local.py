@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from bench import legacy_data
-from deploy.cfn_template import create_tables
+from deploy.base.cfn_template import create_tables
 from local.services import dynamodb_local
 from tests.migration.conftest import ROOT, migrate, new_database
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from deploy.cfn_template import TABLE_ENV, create_tables, load_template
+from deploy.base.cfn_template import TABLE_ENV, create_tables, load_template
 from migration.target import STACK_OUTPUTS, TargetError, aws_target, bind_models, check_tables
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from deploy.cfn_template import load_template
+from deploy.base.cfn_template import load_template
 from deploy.cli import as_whsec, needs_guided, signing_secret
 from mediagen.edge.webhook_signature import parse_secret_value, verify_delivery
 

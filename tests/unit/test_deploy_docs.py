@@ -5,7 +5,7 @@ end's variable is the kit's own."""
 import re
 from pathlib import Path
 
-from deploy.cfn_template import load_template
+from deploy.base.cfn_template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")

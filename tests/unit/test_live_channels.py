@@ -9,7 +9,8 @@ from botocore.credentials import Credentials
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local.emulator.events import channel_matches, sigv4_problem
+from local.emulator.events.protocol import channel_matches
+from local.emulator.events.publish import sigv4_problem
 from mediagen.contract.channels import (
     CHANNEL,
     job_channels,

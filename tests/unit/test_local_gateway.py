@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from deploy.cfn_functions import HttpRoute, http_routes
+from deploy.base.cfn_functions import HttpRoute, http_routes
+from deploy.base.intrinsics import Resolver, UnsupportedIntrinsic
 from local.emulator.gateway import Cors, Gateway, Request, Route, lambda_answer, request_event
-from local.emulator.intrinsics import Resolver, UnsupportedIntrinsic
 from local.harness.sources import rate_seconds
 
 STATUS = HttpRoute("GET", "/api/images/{job_id}/status", "StatusFunction")

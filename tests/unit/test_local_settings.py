@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploy.cfn_functions import functions
+from deploy.base.cfn_functions import functions
 from local.emulator.server import Settings, sandbox_functions
 
 ISSUER = {"AUTH_ISSUER": "https://issuer.example", "AUTH_JWKS_URL": "https://issuer.example/jwks"}

@@ -4,8 +4,8 @@ template.yaml, and watches every function and table of the application."""
 import json
 import re
 
-from deploy.cfn_functions import functions
-from deploy.cfn_template import load_template, nested_templates, resources_of_type, table_definitions
+from deploy.base.cfn_functions import functions
+from deploy.base.cfn_template import load_template, nested_templates, resources_of_type, table_definitions
 from deploy.monitoring import OUTPUT, SERVICE_WIDGETS, build_monitoring, render
 from mediagen.core.observability import MetricName
 

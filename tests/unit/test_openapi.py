@@ -7,7 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel
 
-from deploy.cfn_functions import http_routes
+from deploy.base.cfn_functions import http_routes
 from deploy.openapi import ERROR_SCHEMA, OPERATIONS, OUTPUT, build_openapi, render, route_metadata
 from mediagen.contract import payloads
 

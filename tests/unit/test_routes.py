@@ -6,7 +6,7 @@ import importlib
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from deploy.cfn_functions import FunctionSpec, functions, http_routes
+from deploy.base.cfn_functions import FunctionSpec, functions, http_routes
 from deploy.openapi import OPERATIONS
 
 # The functions behind named routes, each with a Powertools resolver; the `$default` route's function

@@ -128,7 +128,7 @@ def test_the_template_refuses_an_origin_no_token_can_match_by_the_layers_rule() 
     cold start's rule: a trailing slash, a path, spaces or upper case are refused before any deploy."""
     import re
 
-    from deploy.cfn_template import load_template
+    from deploy.base.cfn_template import load_template
     from mediagen.core.settings import AUTHORIZED_PARTIES_PATTERN, ORIGIN_RULE
 
     declared = load_template()["Parameters"]["AuthAuthorizedParties"]

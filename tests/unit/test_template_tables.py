@@ -1,6 +1,6 @@
 """The PynamoDB models agree with the tables of template.yaml."""
 
-from deploy.cfn_template import resources_of_type, table_definitions
+from deploy.base.cfn_template import resources_of_type, table_definitions
 from mediagen.data.models import Generation, Notification
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from deploy.cfn_functions import DEFAULT_ROUTE, functions, http_routes
+from deploy.base.cfn_functions import DEFAULT_ROUTE, functions, http_routes
+from deploy.base.intrinsics import Resolver
+from deploy.base.lambda_events import http_api_event
 from local.emulator.gateway import Gateway, Request, Route
-from local.emulator.intrinsics import Resolver
-from local.harness.events import http_api_event
 
 
 def unknown_route_module(monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -3,7 +3,7 @@ move it): an RSA key whose JWKS the service trusts when no AUTH_* variable is se
 when WEBHOOK_SECRETS is not set, a Clerk webhook secret when CLERK_WEBHOOK_SECRETS is not set, and the key of
 the erased people's hashes. All survive restarts, so a minted token keeps working.
 
-    python -m local.emulator.devkeys token --user user_1 --org org_1   (what `make token` runs)
+    python -m deploy.base.devkeys token --user user_1 --org org_1   (what `make token` runs)
 """
 
 import argparse

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.cfn_template import load_template, resources_of_type
+from deploy.base.cfn_template import load_template, resources_of_type
 
 # An HttpApi event without Path and Method is the API's `$default` route: whatever no route matches.
 DEFAULT_ROUTE = "$default"

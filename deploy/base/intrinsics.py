@@ -11,7 +11,7 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
-from local.harness.events import ACCOUNT_ID, REGION
+from deploy.base.lambda_events import ACCOUNT_ID, REGION
 
 PSEUDO_PARAMETERS = {
     "AWS::AccountId": ACCOUNT_ID,
@@ -97,9 +97,7 @@ class Resolver:
         if name == "Fn::Select":
             index, items = argument
             return self(items)[int(self(index))]
-        raise UnsupportedIntrinsic(
-            f"{name} is not supported by the local stack (local/emulator/intrinsics.py)"
-        )
+        raise UnsupportedIntrinsic(f"{name} is not supported by the local stack (deploy/base/intrinsics.py)")
 
     def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
         def replace(match: re.Match[str]) -> str:
