@@ -374,7 +374,7 @@ the cost per million jobs.
   from this machine's; the ratio to the boto3 baseline is the figure meant to carry over.
 - The handlers' logs and metrics are written as in Lambda, to stdout, here sent to /dev/null.
 - SQS, S3 and Secrets Manager requests are not delayed or priced here; the webhook makes none with
-  `WEBHOOK_SECRETS` set (in Lambda the secret is read through Powertools Parameters, cached 5 minutes).
+  `WEBHOOK_SECRETS` set (in Lambda the secret is read by mediagen.outbound.secrets, cached 5 minutes).
 {END}
 """  # noqa: S608 - Markdown that mentions updates, not SQL
 

@@ -106,17 +106,15 @@ def reset_process_state() -> None:
     from mediagen.core import settings
     from mediagen.data.models import forget_connections
     from mediagen.edge import auth, webhook_signature
-    from mediagen.outbound import dispatch_queue, erasure_queue, events_api, file_removal, media
-    from mediagen.rules import erasure, library
+    from mediagen.outbound import dispatch_queue, erasure_queue, events_api, file_removal, media, secrets
 
     settings.reset_settings()
     media._s3_client.cache_clear()
     erasure_queue._sqs.cache_clear()
-    erasure.reset_key_cache()
+    secrets.forget()
     dispatch_queue._sqs.cache_clear()
     file_removal._sqs.cache_clear()
     file_removal._s3.cache_clear()
-    library._secret_key.cache_clear()
     webhook_signature._verifiers.cache_clear()
     auth.reset_key_cache()
     events_api.reset_connection()

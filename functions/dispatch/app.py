@@ -4,7 +4,12 @@
 from contextlib import suppress
 from typing import Any
 
-from mediagen.contract.payloads import DispatchMessage, QueueEvent, QueueRecord
+# Imported before anything imports pydantic (it sorts before mediagen): imported after, Powertools'
+# batch utility imports the parser's every event model (docs/architecture.md, "SQS records").
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mediagen.contract.payloads import DispatchMessage
 from mediagen.core.faults import is_retryable
 from mediagen.core.observability import logger, metrics
 from mediagen.core.settings import load_settings
@@ -17,17 +22,23 @@ load_settings("dispatch_queue_url", "generator_url")
 RECORD_BUDGET_MS = 15_000
 
 
-def dispatch_record(record: QueueRecord) -> None:
-    message = DispatchMessage.model_validate_json(record.body)
+class NotTried(Exception):
+    """Too little time left to start the record: it is reported failed, no attempt counted."""
+
+
+def dispatch_record(record: SQSRecord, lambda_context: Any) -> None:
+    """One queued job; raising reports the record failed (it comes back)."""
+    if lambda_context.get_remaining_time_in_millis() < RECORD_BUDGET_MS:
+        raise NotTried(record.message_id)
     try:
-        dispatch(message.job_id)
-    except RetryLater as retry:
+        dispatch(DispatchMessage.model_validate_json(record.body).job_id)
+    except RetryLater as retry:  # logged by the dispatcher
         dispatch_queue.retry_later(record.receipt_handle, retry.delay_seconds)
         raise
     except Exception as fault:
-        if is_retryable(
-            fault
-        ):  # throttling, a timeout: come back after the backoff, not the visibility timeout
+        logger.exception("Dispatch of a queued job failed; the message comes back")
+        # Throttling, a timeout: come back after the backoff, not the visibility timeout.
+        if is_retryable(fault):
             with suppress(Exception):
                 dispatch_queue.retry_later(record.receipt_handle, backoff_seconds())
         raise
@@ -35,18 +46,8 @@ def dispatch_record(record: QueueRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    """The time left comes from the Lambda context (the function's Timeout in template.yaml)."""
-    failures: list[dict[str, str]] = []
-    for record in QueueEvent.model_validate(event).Records:
-        if context.get_remaining_time_in_millis() < RECORD_BUDGET_MS:
-            failures.append({"itemIdentifier": record.message_id})  # not tried: no attempt counted
-            continue
-        try:
-            dispatch_record(record)
-        except RetryLater:
-            failures.append({"itemIdentifier": record.message_id})  # logged by the dispatcher
-        except Exception:
-            logger.exception("Dispatch of a queued job failed; the message comes back")
-            failures.append({"itemIdentifier": record.message_id})
-    return {"batchItemFailures": failures}
+def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    """The time left comes from the Lambda context (the function's Timeout in template.yaml). A batch
+    whose every record failed is answered like any other, each failure reported, not raised."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event, dispatch_record, processor, context)

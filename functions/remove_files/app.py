@@ -3,7 +3,11 @@ failed message comes back on its own, then goes to the dead-letter queue, which 
 
 from typing import Any
 
-from mediagen.contract.payloads import FileRemovalMessage, QueueEvent
+# Imported before anything imports pydantic (docs/architecture.md, "SQS records").
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mediagen.contract.payloads import FileRemovalMessage
 from mediagen.core.observability import MetricName, bind, count, logger, metrics
 from mediagen.core.settings import load_settings
 from mediagen.outbound import file_removal
@@ -11,18 +15,21 @@ from mediagen.outbound import file_removal
 load_settings("media_bucket")
 
 
+def remove_files(record: SQSRecord) -> None:
+    """The files of one deleted job; raising reports the record failed (it comes back)."""
+    try:
+        message = FileRemovalMessage.model_validate_json(record.body)
+        bind(correlation_id=message.job_id)
+        removed = file_removal.remove(message)
+        count(MetricName.FILES_REMOVED, removed)
+        logger.info("Files of a deleted job removed", extra={"files": removed})
+    except Exception:
+        logger.exception("File removal failed; the message comes back")
+        raise
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    failures: list[dict[str, str]] = []
-    for record in QueueEvent.model_validate(event).Records:
-        try:
-            message = FileRemovalMessage.model_validate_json(record.body)
-            bind(correlation_id=message.job_id)
-            removed = file_removal.remove(message)
-            count(MetricName.FILES_REMOVED, removed)
-            logger.info("Files of a deleted job removed", extra={"files": removed})
-        except Exception:
-            logger.exception("File removal failed; the message comes back")
-            failures.append({"itemIdentifier": record.message_id})
-    return {"batchItemFailures": failures}
+def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event, remove_files, processor, context)

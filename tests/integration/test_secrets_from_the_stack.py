@@ -63,11 +63,9 @@ def test_library_cursors_are_signed_with_the_generated_key_read_by_arn(
     """Two jobs, pages of one: the first page's cursor, signed with the key read from Secrets Manager,
     opens the second page."""
     from library.app import lambda_handler as library_handler
-    from mediagen.rules import library
 
     monkeypatch.setenv("LIBRARY_CURSOR_KEY", "")
     monkeypatch.setenv("LIBRARY_CURSOR_KEY_ARN", stored_secret("LibraryCursorKey", GENERATED + "abcdefgh"))
-    library._secret_key.cache_clear()
     headers = tokens.auth("user_a")
     for job_id in ("job_arn_4", "job_arn_5"):
         event = http_api_event(
@@ -91,18 +89,14 @@ def test_library_cursors_are_signed_with_the_generated_key_read_by_arn(
     first = page(None)
     second = page(first["next_cursor"])
     assert [item["job_id"] for item in first["items"] + second["items"]] == ["job_arn_5", "job_arn_4"]
-    library._secret_key.cache_clear()
 
 
 def cold_start() -> None:
-    """What a function's cold start has not read yet: the erasure's key, and Powertools' cache of
-    secrets (in AWS each function reads its secrets itself; in one test process they would be shared)."""
-    from aws_lambda_powertools.utilities import parameters
+    """What a function's cold start has not read yet: the secrets (in AWS each function reads its
+    secrets itself; in one test process they would be shared)."""
+    from mediagen.outbound import secrets
 
-    from mediagen.rules import erasure
-
-    erasure.reset_key_cache()
-    parameters.clear_caches()
+    secrets.forget()
 
 
 def test_clerk_and_the_erasure_read_their_secrets_by_arn(
@@ -125,7 +119,6 @@ def test_clerk_and_the_erasure_read_their_secrets_by_arn(
     monkeypatch.setenv("ERASURE_HASH_KEY", "")
     monkeypatch.setenv("ERASURE_HASH_KEY_ARN", stored_secret("ErasureHashKey", GENERATED + GENERATED[:24]))
     monkeypatch.setenv("ERASURE_FINAL_PASS_DELAY_SECONDS", "0")
-    erasure.reset_key_cache()
     event = http_api_event(
         "POST",
         "/api/images/generate",
@@ -158,7 +151,6 @@ def test_clerk_and_the_erasure_read_their_secrets_by_arn(
         clerk_event(clerk_payload("user.deleted", "user_x"), secret=GENERATED_WHSEC), lambda_context
     )
     assert forged["statusCode"] == 401  # the generated placeholder is no longer active
-    erasure.reset_key_cache()
 
 
 GENERATED_WHSEC = "whsec_" + GENERATED

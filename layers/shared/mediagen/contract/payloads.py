@@ -318,23 +318,6 @@ class NotificationsQuery(_Model):
         return value
 
 
-class QueueRecord(_Model):
-    """One record of a Lambda SQS event (the fields the dispatcher uses). Not Powertools' SqsModel:
-    importing it imports every event model of the parser package (see docs/architecture.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True, populate_by_name=True)
-
-    message_id: str = Field(alias="messageId")
-    receipt_handle: str = Field(alias="receiptHandle")
-    body: str
-
-
-class QueueEvent(_Model):
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
-
-    Records: list[QueueRecord]
-
-
 # --- A person's library ---------------------------------------------------------------------------
 
 LibraryScope = Literal["mine", "organization"]

@@ -7,14 +7,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from mediagen.core.errors import NotAuthenticated, NotConfigured, TemporaryFault
+from mediagen.core.errors import NotAuthenticated, NotConfigured
 from mediagen.core.observability import logger
 from mediagen.core.settings import settings
+from mediagen.outbound.secrets import secret_value
 
 if TYPE_CHECKING:
     from standardwebhooks.webhooks import Webhook
-
-SECRETS_MAX_AGE_SECONDS = 300  # a rotated secret reaches every warm function within 5 minutes
 
 
 def active_secrets() -> tuple[str, ...]:
@@ -30,18 +29,13 @@ def clerk_secrets() -> tuple[str, ...]:
 
 
 def secrets_from(values: tuple[str, ...], secret_id: str | None) -> tuple[str, ...]:
-    """`values` when set (local runs, tests), else the secret `secret_id` (cached for 5 minutes)."""
+    """`values` when set (local runs, tests), else the secret `secret_id` (mediagen.outbound.secrets:
+    a rotation is seen within 5 minutes)."""
     if values:
         return values
     if not secret_id:
         raise NotConfigured("Webhook verification is not configured.")
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        raw = parameters.get_secret(secret_id, max_age=SECRETS_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise TemporaryFault("The webhook secrets cannot be read now; retry.") from exc
-    return parse_secret_value(str(raw))
+    return parse_secret_value(secret_value(secret_id))
 
 
 def parse_secret_value(raw: str) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from mediagen.contract.payloads import BackendAnswer
 from mediagen.core.settings import settings
 from mediagen.data.models import Generation
+from mediagen.outbound.secrets import secret_value
 
 TIMEOUT_SECONDS = 10
 MAX_ANSWER_BYTES = 64 * 1024
@@ -26,13 +27,6 @@ class BackendRefused(Exception):
 
 def generator_url() -> str:
     return settings().require("generator_url")
-
-
-def _api_key_from_secret(secret_id: str) -> str:
-    """Cached by Powertools for 5 minutes: a rotated key reaches every warm dispatcher."""
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(secret_id, max_age=300)).strip()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -52,7 +46,8 @@ def api_key() -> str:
     current = settings()
     if current.generator_api_key:
         return current.generator_api_key
-    return _api_key_from_secret(current.generator_api_key_arn) if current.generator_api_key_arn else ""
+    # A rotated key reaches every warm dispatcher within 5 minutes (mediagen.outbound.secrets).
+    return secret_value(current.generator_api_key_arn).strip() if current.generator_api_key_arn else ""
 
 
 def public_api_url() -> str:

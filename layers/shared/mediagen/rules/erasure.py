@@ -15,7 +15,6 @@ the generated secret ERASURE_HASH_KEY_ARN). The key must never change: a new key
 erased (docs/runbook.md).
 """
 
-import functools
 import hashlib
 import hmac
 import time
@@ -25,12 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mediagen.contract.payloads import IN_FLIGHT_STATUSES, ErasureMessage
-from mediagen.core.errors import NotConfigured, TemporaryFault
+from mediagen.core.errors import NotConfigured
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
 from mediagen.data import erased_people, generations, notifications
 from mediagen.data.models import Generation
 from mediagen.outbound import erasure_queue, file_removal
+from mediagen.outbound.secrets import secret_value
 
 ERASED_STATUS = "erased"  # the tombstone status of an erased person's jobs (webhooks answer `erased`)
 HASH_CONTEXT = b"mediagen.erased-person.v1\x00"
@@ -39,7 +39,6 @@ HASH_CONTEXT = b"mediagen.erased-person.v1\x00"
 # with a `-` after `erased`: longer than any job id (64), so never one.
 ERASED_JOB_PREFIX = "erased-"
 ERASED_JOB_CONTEXT = b"mediagen.erased-job.v1\x00"
-KEY_MAX_AGE_SECONDS = 24 * 3600  # the key never changes; re-read daily at most
 PAGE_SIZE = 100  # jobs a Query page, removed together (their files in one DeleteObjects or a few)
 PAGE_SECONDS = 30  # a page is not started with less time left than this (the worker's budget)
 
@@ -102,22 +101,11 @@ def _hash_key() -> bytes:
     return _secret_key(current.erasure_hash_key_arn)
 
 
-@functools.lru_cache(maxsize=2)
 def _secret_key(secret_id: str) -> bytes:
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        raw = parameters.get_secret(secret_id, max_age=KEY_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise TemporaryFault("The erasure key cannot be read now; retry.") from exc
-    key = str(raw).strip()
+    key = secret_value(secret_id).strip()
     if len(key) < 32:
         raise NotConfigured("The erasure key is shorter than 32 characters.")
     return key.encode("utf-8")
-
-
-def reset_key_cache() -> None:
-    _secret_key.cache_clear()
 
 
 # --- Asking for it -------------------------------------------------------------------------------

@@ -11,7 +11,6 @@
 
 import base64
 import binascii
-import functools
 import hashlib
 import hmac
 import re
@@ -44,6 +43,7 @@ from mediagen.data.models import Generation
 from mediagen.data.notifications import notification_id
 from mediagen.outbound import file_removal
 from mediagen.outbound.media import signed_url
+from mediagen.outbound.secrets import secret_value
 
 CURSOR_MAX = 512
 CURSOR_MAC_BYTES = 16
@@ -106,18 +106,9 @@ def _cursor_key() -> bytes:
     if current.library_cursor_key:
         return current.library_cursor_key.encode()
     if current.library_cursor_key_arn:
-        return _secret_key(current.library_cursor_key_arn)
+        # A rotated key is seen within 5 minutes; the cursors it signed are refused after (400).
+        return secret_value(current.library_cursor_key_arn).encode()
     raise NotConfigured("LIBRARY_CURSOR_KEY is not configured.")
-
-
-@functools.lru_cache(maxsize=2)
-def _secret_key(arn: str) -> bytes:
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        return str(parameters.get_secret(arn)).encode()
-    except parameters.exceptions.GetParameterError as exc:
-        raise TemporaryFault("The cursor key cannot be read; retry.") from exc
 
 
 def _b64(data: bytes) -> str:
