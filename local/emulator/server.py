@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -78,6 +78,8 @@ class Settings:
     dev_secret: bool
     dev_clerk_secret: bool
     dynamodb_local: bool = False  # DYNAMODB=local: AWS's DynamoDB Local instead of moto's DynamoDB
+    # DYNAMODB=auto (make run's default): DynamoDB Local where it can run here, else moto with one line
+    dynamodb_fallback: bool = False
     dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
     sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
     idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
@@ -107,10 +109,10 @@ class Settings:
         webhook_secrets = env.get("WEBHOOK_SECRETS", "").strip()
         clerk_webhook_secrets = env.get("CLERK_WEBHOOK_SECRETS", "").strip()
         dynamodb = (env.get("DYNAMODB") or "moto").strip().lower()
-        if dynamodb not in ("moto", "local"):
-            raise SystemExit(f"DYNAMODB must be moto or local, not {dynamodb!r}")
+        if dynamodb not in ("moto", "local", "auto"):
+            raise SystemExit(f"DYNAMODB must be auto, local or moto, not {dynamodb!r}")
         persist = (env.get("DYNAMODB_PERSIST") or "0").strip().lower()
-        if persist not in SWITCH or (SWITCH[persist] and dynamodb != "local"):
+        if persist not in SWITCH or (SWITCH[persist] and dynamodb == "moto"):
             raise SystemExit("DYNAMODB_PERSIST=1 keeps DynamoDB Local's data: use it with DYNAMODB=local")
         sandboxes = _positive(env, "LOCAL_SANDBOXES", DEFAULT_SANDBOXES)
         idle_seconds = _positive(env, "LOCAL_IDLE_SECONDS", 30)
@@ -133,7 +135,8 @@ class Settings:
             dev_key=not issuer,
             dev_secret=not webhook_secrets,
             dev_clerk_secret=not clerk_webhook_secrets,
-            dynamodb_local=dynamodb == "local",
+            dynamodb_local=dynamodb in ("local", "auto"),
+            dynamodb_fallback=dynamodb == "auto",
             dynamodb_persist=SWITCH[persist],
             sandboxes=sandboxes,
             idle_seconds=idle_seconds,
@@ -276,7 +279,19 @@ class LocalService:
 
     def start(self) -> None:
         data = devkeys.local_dir() / "dynamodb-local-data" if self.settings.dynamodb_persist else None
-        self.aws.start(dynamodb_local=self.settings.dynamodb_local, dynamodb_data=data)
+        try:
+            self.aws.start(dynamodb_local=self.settings.dynamodb_local, dynamodb_data=data)
+        except DynamoDBLocalError as exc:
+            if not self.settings.dynamodb_fallback:
+                raise
+            # make run on a machine without Java 17 or npm (or where DynamoDB Local did not start): the
+            # service still starts, on moto, and says why in one line (memory then grows with the data:
+            # moto keeps it in the service's process, docs/performance.md)
+            reason = str(exc).splitlines()[0][:300]
+            log.warning("DynamoDB is moto's, in memory: DynamoDB Local cannot run here (%s)", reason)
+            # the embedded AWS is up already, DynamoDB's endpoint still its own (DynamoDB Local's is set
+            # only once it answers)
+            self.settings = replace(self.settings, dynamodb_local=False, dynamodb_persist=False)
         generator_url = self.settings.generator_url or f"{self.base_url}{GENERATOR_PATH}"
         parameters = parameter_values(
             {
@@ -495,7 +510,8 @@ class LocalService:
 
     def _dynamodb_text(self) -> str:
         if not self.settings.dynamodb_local:
-            return "moto's, in memory (DYNAMODB=local: AWS's DynamoDB Local)"
+            fallback = " (DynamoDB Local could not run: see above)" if self.settings.dynamodb_fallback else ""
+            return f"moto's, in memory{fallback}"
         kept = (
             "data kept in .local/"
             if self.settings.dynamodb_persist

@@ -2,6 +2,7 @@
 with DYNAMODB_PERSIST=1, and the Java server stopped with the service."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import requests
 
 from local.harness.parties import TokenMinter
 from tests.conftest import require_dynamodb_local
-from tests.e2e.conftest import LocalService, json_of, own_keys, service_env
+from tests.e2e.conftest import ROOT, LocalService, json_of, own_keys, service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +59,46 @@ def test_jobs_survive_a_restart_on_dynamodb_local(
     finally:
         assert again.stop() == 0
     assert (tmp_path / "local" / "dynamodb-local-data").is_dir()
+
+
+def test_make_run_on_a_machine_without_java_falls_back_to_moto_in_one_line(
+    tmp_path: Path, jwks_file: Path, minter: TokenMinter
+) -> None:
+    # Given make run's default (DYNAMODB=auto) on a PATH with neither java nor npm (the service's
+    # Python is started by its full path, as make does from the project's .venv)
+    settings = {"LOCAL_GENERATOR": "off", "DYNAMODB": "auto", **own_keys(jwks_file)}
+    env, marker = service_env(tmp_path, **settings)
+    env["PATH"] = str(tmp_path / "empty-bin")
+    service = LocalService(
+        [sys.executable, "-m", "local.emulator.server"], env, tmp_path / "log", marker
+    ).start()
+    try:
+        # Then it serves, with DynamoDB on the embedded moto, and says why in one line
+        info = service.info()
+        assert info["dynamodb_endpoint"] == info["aws_endpoint"]
+        status = requests.get(
+            f"{service.base}/api/images/job_fallback/status", headers=minter.auth("user_f"), timeout=30
+        )
+        assert status.status_code == 404, status.text
+        reasons = [line for line in service.output().splitlines() if "DynamoDB Local cannot run here" in line]
+        assert len(reasons) == 1, service.output()
+        assert "java" in reasons[0]
+        assert "Traceback" not in service.output()
+    finally:
+        assert service.stop() == 0
+
+
+def test_dynamodb_is_auto_local_or_moto_and_nothing_else(tmp_path: Path, jwks_file: Path) -> None:
+    settings = {"LOCAL_GENERATOR": "off", "DYNAMODB": "postgres", **own_keys(jwks_file)}
+    env, _ = service_env(tmp_path, **settings)
+    result = subprocess.run(
+        [sys.executable, "-m", "local.emulator.server"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "DYNAMODB must be auto, local or moto, not 'postgres'" in result.stderr

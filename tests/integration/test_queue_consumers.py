@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.harness.events import sqs_event
+from deploy.base.lambda_events import sqs_event
 from local.harness.parties import MEDIA_BUCKET
 from mediagen.data.models import Generation
 from tests.support import http_api_event
