@@ -15,7 +15,9 @@ It fails (exit 1; `Soak.problems()` for the tests) on:
 - any completed, canceled or deleted job whose last event never reached its author's socket;
 - the service's memory growing more than `--memory-mb` (50) from job 100 to the end (the service's
   main process, and every process of the service alive at both points; sandboxes started later are
-  bounded by the pool size and reported apart);
+  bounded by the pool size and reported apart). On moto, which keeps the data in the main process (~70
+  KB a job), that process is judged by its growth a job instead: over the last 100 jobs, not over 1.5x
+  that of jobs 100-200 (a store that copies its tables grows faster and faster);
 - the service's CPU time a job over its last 100 jobs more than 1.5x that of its first 100;
 - (the bench, not the suite) p95 generate time of the last 100 jobs over 1.5x that of jobs 20-100,
   unless a control read measured side by side slowed as much (the machine, not the service).
@@ -58,6 +60,8 @@ from local.harness.processes import command_name, cpu_seconds, processes_with, r
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = ("completed", "canceled", "deleted")
+# Below this, a difference in moto's growth a job is the allocator's noise (RSS moves by arenas).
+MOTO_NOISE_KB_A_JOB = 20
 CHECKPOINT_JOBS = 100
 START, END = "<!-- soak:start -->", "<!-- soak:end -->"
 # A job's last event normally arrives within a second of its webhook's answer; after the last job the
@@ -265,6 +269,7 @@ class Soak:
     cpu_at_start: float = 0.0
     judge_latency: bool = True  # the bench judges p95 generate; the suite judges CPU a job only
     unknown_jobs: list[str] = field(default_factory=list)  # events for a job no generate made
+    store: str = "local"  # moto keeps the data in the service's main process; DynamoDB Local in Java
 
     def growth_mb(self) -> tuple[float, float, int]:
         """(main process, its Python processes alive at both points, processes started after job 100)
@@ -309,7 +314,23 @@ class Soak:
         A quick run (CI's) reports them without failing on them: its counts are too small to judge."""
         found = []
         main, total, _ = self.growth_mb()
-        if main > self.memory_limit_mb or total > self.memory_limit_mb:
+        if self.store == "moto":
+            # moto holds the data in the main process (~70 KB a job: its items as Python objects), so
+            # that process grows with the jobs by design; what it must not do is grow faster as the data
+            # grows (a table copied per transaction went from 7 to 23 MB a job). Everything else is
+            # held to the same bound as on DynamoDB Local.
+            if total - main > self.memory_limit_mb:
+                found.append(
+                    f"the service's processes other than moto's grew {total - main:.0f} MB after job "
+                    f"{CHECKPOINT_JOBS}: more than {self.memory_limit_mb:.0f} MB"
+                )
+            early, late = self.main_growth_per_job()
+            if late > 1.5 * max(early, MOTO_NOISE_KB_A_JOB):
+                found.append(
+                    f"moto's process grew {late:.0f} KB a job over the last {CHECKPOINT_JOBS} jobs against "
+                    f"{early:.0f} KB over jobs {CHECKPOINT_JOBS}-{2 * CHECKPOINT_JOBS} (over 1.5x)"
+                )
+        elif main > self.memory_limit_mb or total > self.memory_limit_mb:
             found.append(
                 f"memory grew {main:.0f} MB (main process) / {total:.0f} MB (all processes) after job "
                 f"{CHECKPOINT_JOBS}: more than {self.memory_limit_mb:.0f} MB"
@@ -335,6 +356,19 @@ class Soak:
                 f"the control read went from {control_start * 1000:.0f} to {control_end * 1000:.0f} ms"
             )
         return found
+
+    def main_growth_per_job(self) -> tuple[float, float]:
+        """The main process's growth in KB a job over jobs 100-200 and over the last 100 (0, 0 with
+        fewer than three checkpoints: nothing to compare)."""
+        # the last checkpoint of a run repeats the count of the one before (taken once events settled)
+        points = list({p.jobs: p for p in self.checkpoints if p.jobs >= CHECKPOINT_JOBS}.values())
+        if len(points) < 3:
+            return 0.0, 0.0
+
+        def rate(a: Checkpoint, b: Checkpoint) -> float:
+            return (b.main_mb - a.main_mb) * 1024 / max(b.jobs - a.jobs, 1)
+
+        return rate(points[0], points[1]), rate(points[-2], points[-1])
 
     def cpu_per_job(self) -> tuple[float, float]:
         """The service's CPU seconds a job over the first CHECKPOINT_JOBS jobs and the last."""
@@ -394,6 +428,13 @@ class Soak:
             )
         start, end, control_start, control_end = self.generate_growth()
         cpu_first, cpu_last = self.cpu_per_job()
+        early, late = self.main_growth_per_job()
+        moto_rate = (
+            f" (moto's data: {early:.0f} KB a job over jobs {CHECKPOINT_JOBS}-{2 * CHECKPOINT_JOBS}, "
+            f"{late:.0f} KB over the last {CHECKPOINT_JOBS})"
+            if self.store == "moto" and (early or late)
+            else ""
+        )
         lines += [
             "",
             f"the service's CPU a job: first {CHECKPOINT_JOBS} jobs {cpu_first * 1000:.0f} ms, last "
@@ -401,8 +442,9 @@ class Soak:
             f"p95 generate: jobs {CHECKPOINT_JOBS // 5}-{CHECKPOINT_JOBS} {start * 1000:.0f} ms, last "
             f"{CHECKPOINT_JOBS} {end * 1000:.0f} ms; the control read in the same spans: "
             f"{control_start * 1000:.0f} ms, {control_end * 1000:.0f} ms",
-            f"memory after job {CHECKPOINT_JOBS}: main process {main:+.0f} MB, its Python processes alive "
-            f"at both points {total:+.0f} MB, {started} sandboxes started later"
+            f"memory after job {CHECKPOINT_JOBS}: main process {main:+.0f} MB{moto_rate}"
+            + f", its Python processes alive at both points {total:+.0f} MB (all but the main process: "
+            f"{total - main:+.0f} MB), {started} sandboxes started later"
             + (
                 f"; DynamoDB Local's Java process {java:+.0f} MB"
                 if (java := self.java_growth_mb()) is not None
@@ -697,6 +739,7 @@ def soak(
             driver = Driver(service, keys, people, in_flight, rate, seed=jobs)
             result = driver.run(jobs, progress)
     result.memory_limit_mb = memory_mb
+    result.store = dynamodb
     return result
 
 
@@ -751,7 +794,9 @@ def write_doc(lines: list[str]) -> Path:
         "`.venv/bin/python -m bench.soak --doc` (bench/soak.py says how it measures): jobs of ten people "
         "through one local service, each person with a live subscriber, some refused (429), canceled "
         "or deleted, on moto and on DynamoDB Local; the curves every 100 jobs. It fails on a final event "
-        "that never reached its subscriber, on memory growing more than 50 MB from job 100 to the end, "
+        "that never reached its subscriber, on memory growing more than 50 MB from job 100 to the end "
+        "(on moto, which holds the data in the service's process, on that process growing faster a job "
+        "at the end than after job 100), "
         "and on generate's p95 growing over 1.5x (against a control read measured side by side). The "
         "suite runs the shorter form (tests/e2e/test_soak.py: 300 jobs on moto, 200 on DynamoDB Local).\n\n"
     )

@@ -5,8 +5,10 @@ subscriber, on memory that grows with the jobs, and on generate slowing down wit
 service's stream readers say they never stalled.
 
 The bounds are generous for a loaded 2-core machine and hold because they measure growth, not speed:
-memory from job 100 to the end (50 MB: the fixed service grows ~16 MB here, the broken one ~2 GB), and
-the service's CPU time a job, last 100 against first 100 (1.5x). Wall-clock latency is the bench's to
+memory from job 100 to the end (50 MB; on moto, which keeps the data in the service's main process,
+that process's growth a job must not rise over 1.5x, and every other process is held to the 50 MB: the
+fixed service grows ~0 MB beside moto's ~70 KB a job, the broken one ~2 GB), and the service's CPU time
+a job, last 100 against first 100 (1.5x). Wall-clock latency is the bench's to
 judge (bench/soak.py): another suite beside this one slows generate 20x and a control read 10x."""
 
 from pathlib import Path
@@ -30,6 +32,7 @@ def test_hundreds_of_jobs_on_one_service_lose_no_event_and_keep_memory_and_laten
     with local_service(keys, dynamodb, tmp_path / "service") as service:
         result = Driver(service, keys, people=10, in_flight=4, rate=3.0, seed=jobs).run(jobs)
         result.judge_latency = False
+        result.store = dynamodb
         readers = requests.get(f"{service.base}/_local/info", timeout=30).json()["stream_readers"]
     report = "\n".join(result.report())
     print(report)  # the curves, in the test's output
