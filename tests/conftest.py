@@ -104,14 +104,14 @@ def service_env(monkeypatch: pytest.MonkeyPatch, jwks_file: Path) -> Iterator[No
 def reset_process_state() -> None:
     """What a new Lambda sandbox would not have: cached settings, clients and connections."""
     from mediagen.core import settings
-    from mediagen.data import generations
+    from mediagen.data import job_store
     from mediagen.data.models import ErasedPerson, Generation, Notification, UserJobsInFlight
     from mediagen.edge import auth, webhook_signature
     from mediagen.outbound import dispatch_queue, erasure_queue, events_api, file_removal, media
     from mediagen.rules import erasure, library
 
     settings.reset_settings()
-    generations.reset_connection()
+    job_store.reset_connection()
     media._s3_client.cache_clear()
     erasure_queue._sqs.cache_clear()
     erasure.reset_key_cache()
