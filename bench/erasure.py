@@ -81,7 +81,7 @@ def seed(jobs: int, files_per_job: int, bystander_jobs: int = 100) -> dict[str, 
     import boto3
 
     from deploy.base.cfn_template import TABLE_ENV, create_queues, create_tables
-    from mediagen.data.generations import with_library_keys
+    from mediagen.data.library_index import with_library_keys
     from mediagen.data.models import (
         GeneratedFile,
         Generation,
@@ -192,7 +192,7 @@ def worker(mode: str, kill_after: int) -> None:
     botocore.endpoint.Endpoint._do_get_response = counted  # type: ignore[attr-defined]
     from local.harness.sources import SqsEventSource
     from mediagen.contract.payloads import ErasureMessage
-    from mediagen.data.generations import authored_jobs_page
+    from mediagen.data.library_index import authored_jobs_page
     from mediagen.rules import erasure, library
 
     if kill_after:
@@ -219,7 +219,7 @@ def worker(mode: str, kill_after: int) -> None:
         while True:
             page = authored_jobs_page(PERSON, start, 100)
             for job in page.jobs:
-                library.delete_job(job.job_id, tombstone=erasure.ERASED_STATUS)
+                library.delete_job(job.job_id, erased_key=erasure.erased_job_key)
             start = page.next_start
             if start is None:
                 break

@@ -85,7 +85,7 @@ def _ok(response: dict[str, Any], status: int, what: str) -> dict[str, Any]:
 
 def _seed_library(count: int) -> None:
     """`count` completed jobs of the bench's user, as generate and the webhook leave them."""
-    from mediagen.data import generations
+    from mediagen.data import library_index
     from mediagen.data.models import GeneratedFile, Generation
 
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -123,7 +123,7 @@ def _seed_library(count: int) -> None:
                 for n in range(IMAGES)
             ],
         )
-        generations.with_library_keys(job).save()
+        library_index.with_library_keys(job).save()
 
 
 def run(world: World) -> list[Measure]:

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from mediagen.contract.payloads import JOB_ID_PATTERN, NOTIFIED_STATUSES, JobStatus
-from mediagen.data import generations
-from mediagen.data.generations import SOURCE_BACKEND_DIRECT, alias_item
+from mediagen.data import library_index
+from mediagen.data.jobs import SOURCE_BACKEND_DIRECT, alias_item
 from mediagen.data.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, in_flight_shard
-from mediagen.data.notifications import job_notification, notification_id
+from mediagen.data.notifications import notification_id
 from mediagen.rules.jobs import SOURCE_API
+from mediagen.rules.notifications import job_notification
 from migration.legacy import LegacyFile, LegacyGeneration, LegacyNotification
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -353,7 +354,7 @@ def _job(
     stored_files = [_file(f) for f in (generation.files if files is None else files)]
     # In its author's library (and its organization's) under its old created_at: the same keys as
     # generate writes (an unattributed job is in no library).
-    return generations.with_library_keys(
+    return library_index.with_library_keys(
         _job_item(
             generation,
             author=author,

@@ -8,7 +8,8 @@ from mediagen.contract.payloads import Kind
 from mediagen.core.settings import USER_ROUTE, load_settings
 from mediagen.edge.api import USER_SECURITY, json_response, lambda_entry
 from mediagen.edge.auth import authenticate_event
-from mediagen.rules.access import result_view, visible_generation
+from mediagen.rules.access import visible_generation
+from mediagen.rules.views import result_view
 
 load_settings(*USER_ROUTE, "media_bucket")
 

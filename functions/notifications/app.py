@@ -5,9 +5,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from mediagen.contract.payloads import NotificationsQuery
 from mediagen.core.settings import USER_ROUTE, load_settings
-from mediagen.data.notifications import list_notifications, mark_read
 from mediagen.edge.api import USER_SECURITY, json_response, lambda_entry
 from mediagen.edge.auth import authenticate_event
+from mediagen.rules.notifications import list_notifications, mark_read
 
 load_settings(*USER_ROUTE)
 

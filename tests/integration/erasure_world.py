@@ -107,7 +107,8 @@ def build_world(tokens: Any, context: Any) -> World:
 
 
 def _migrated_job() -> list[str]:
-    from mediagen.data.generations import alias_item, with_library_keys
+    from mediagen.data.jobs import alias_item
+    from mediagen.data.library_index import with_library_keys
     from mediagen.data.models import GeneratedFile, Generation
 
     created = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
 from mediagen.data.models import Generation, Notification
-from mediagen.data.notifications import cursor_after
+from mediagen.rules.notifications import cursor_after
 from notifications.app import lambda_handler as notifications_handler
 from tests.support import completion_payload, http_api_event, response_json, seed_notifications, webhook_event
 

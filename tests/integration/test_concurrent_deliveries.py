@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from mediagen.data.models import Generation, Notification
-from mediagen.data.notifications import job_notification, notification_id, notify_once
+from mediagen.data.notifications import notification_id
+from mediagen.rules.notifications import job_notification, notify_once
 from tests.support import (
     completion_payload,
     deliver_all_at_once,

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from mediagen.data import generations
+from mediagen.data import deliveries, dispatch_lease, jobs
 from mediagen.data.models import Generation
 from tests.conditions import evaluate
 from tests.unit.test_job_rules import DELIVERIES, KINDS, NOW, STATES
@@ -33,13 +33,13 @@ def test_the_evaluator_agrees_with_moto_on_a_sample_of_every_rule() -> None:
     cases: list[tuple[Any, dict[str, Any]]] = []
     combinations = list(itertools.product(DELIVERIES, STATES, KINDS))
     for webhook, current, kind in combinations[::13]:  # a spread sample: every status, kind, author
-        cases.append((generations.delivery_condition(kind, webhook), current.serialize()))
+        cases.append((deliveries.delivery_condition(kind, webhook), current.serialize()))
     for webhook, kind in itertools.product(DELIVERIES[::3], KINDS):
-        cases.append((generations.delivery_condition(kind, webhook), {}))
+        cases.append((deliveries.delivery_condition(kind, webhook), {}))
     for current in STATES[::5]:
-        cases.append((generations.fail_condition(STATES[0]), current.serialize()))
-        cases.append((generations.cancel_condition("image", "user_a"), current.serialize()))
-        cases.append((generations.claim_condition(NOW), current.serialize()))
+        cases.append((jobs.fail_condition(STATES[0]), current.serialize()))
+        cases.append((jobs.cancel_condition("image", "user_a"), current.serialize()))
+        cases.append((dispatch_lease.claim_condition(NOW), current.serialize()))
     assert len(cases) > 100
     disagreements = [
         (repr(condition), state)

@@ -17,7 +17,7 @@ from generate.app import lambda_handler as generate_handler
 from generation_result.app import lambda_handler as result_handler
 from generation_status.app import lambda_handler as status_handler
 from library.app import lambda_handler as library_handler
-from mediagen.data import generations
+from mediagen.data import dispatch_lease, jobs, library_index
 from mediagen.data.models import Generation, Notification, UserJobsInFlight, in_flight_shard
 from notifications.app import lambda_handler as notifications_handler
 from remove_files.app import lambda_handler as remove_files_handler
@@ -110,7 +110,7 @@ def seed_jobs(
             completed_at=stamp if status in ("completed", "failed", "canceled") else None,
             in_flight=in_flight_shard(job_id) if status in ("queued", "processing") else None,
         )
-        generations.with_library_keys(job).save()
+        library_index.with_library_keys(job).save()
         ids.append(job_id)
     return ids
 
@@ -310,7 +310,7 @@ def test_aliases_and_unattributed_jobs_are_never_items(tokens: TokenMinter, lamb
     deliver(completion_payload("job_nobody"), lambda_context)
     [job_id] = seed_jobs("user_a", 1)
     job = Generation.get(job_id)
-    generations.create_job(generations.alias_item("c76c36ee-838d-4ecb-94ed-37018032c9fd", job))
+    jobs.create_job(jobs.alias_item("c76c36ee-838d-4ecb-94ed-37018032c9fd", job))
 
     items = walk(tokens.auth("user_a"), lambda_context)
 
@@ -403,7 +403,7 @@ def test_timings_are_null_until_they_happen(tokens: TokenMinter, lambda_context:
     assert "expires_at" not in queued  # no retention set
 
     dispatched = datetime.now(UTC)
-    generations.record_dispatched("job_t", None, dispatched)
+    dispatch_lease.record_dispatched("job_t", None, dispatched)
     deliver(completion_payload("job_t", user_id="user_a"), lambda_context)
     done = response_json(status("job_t", headers, lambda_context))
 
@@ -429,8 +429,8 @@ def test_the_author_deletes_a_job_and_it_is_gone_everywhere(tokens: TokenMinter,
     # Given A's completed job with files, its unread notification, an alias, and another job of A's
     headers = tokens.auth("user_a", org="org_1")
     generate("job_del", headers, lambda_context)
-    generations.record_dispatched("job_del", "c76c36ee-838d-4ecb-94ed-37018032c9fd", datetime.now(UTC))
-    generations.record_alias("c76c36ee-838d-4ecb-94ed-37018032c9fd", Generation.get("job_del"))
+    dispatch_lease.record_dispatched("job_del", "c76c36ee-838d-4ecb-94ed-37018032c9fd", datetime.now(UTC))
+    jobs.record_alias("c76c36ee-838d-4ecb-94ed-37018032c9fd", Generation.get("job_del"))
     put_files("job_del")
     put_files("job_keep")
     deliver(completion_payload("job_del", user_id="user_a"), lambda_context)

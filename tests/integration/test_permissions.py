@@ -23,7 +23,7 @@ GENERATIONS = "arn:aws:dynamodb:us-east-1:123456789012:table/GenerationsTable"
 # A refused conditional write returns the item (ALL_OLD) in DynamoDB, in DynamoDB Local and in moto, so
 # the tests never take the read that follows a refusal that returned nothing (the item is missing).
 READ_BACK = (
-    "the read after a refused conditional write that returned no item (mediagen.data.generations: find, "
+    "the read after a refused conditional write that returned no item (mediagen.data.job_store: find, "
     "_slot): the stores return the item on refusal, so no test reaches it"
 )
 UNUSED_BECAUSE: dict[tuple[str, str, str], str] = {

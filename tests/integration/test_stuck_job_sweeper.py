@@ -115,9 +115,9 @@ def test_a_fault_while_failing_a_job_loses_no_notification(
     # Given two stuck jobs, and a fault on the first job's write (its notification goes with it)
     seed_job("job_fault")
     seed_job("job_other")
-    from mediagen.data import generations
+    from mediagen.data import jobs as job_data
 
-    original = generations.fail_if_in_flight
+    original = job_data.fail_if_in_flight
     calls: list[str] = []
 
     def fails_once(job: Any, *args: Any, **kwargs: Any) -> bool:
@@ -126,7 +126,7 @@ def test_a_fault_while_failing_a_job_loses_no_notification(
             raise TimeoutError("the transaction timed out")
         return original(job, *args, **kwargs)
 
-    monkeypatch.setattr(generations, "fail_if_in_flight", fails_once)
+    monkeypatch.setattr(job_data, "fail_if_in_flight", fails_once)
 
     # When the sweeper runs, then runs again
     first = sweeper_handler({}, lambda_context)

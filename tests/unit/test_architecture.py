@@ -3,7 +3,8 @@
 - PynamoDB conditions and update actions are built by the data-access modules alone;
 - HTTP answers (statuses, Powertools responses and HTTP exceptions) come from mediagen.edge.api alone;
   mediagen.core.errors defines the domain's errors, without statuses;
-- the domain does not import views (jobs does not import the status view).
+- the domain does not import views (jobs does not import the status view);
+- the layer's modules import each other without a cycle, imports inside functions included.
 Each checker is also run on a small violating source, to show it can fail.
 """
 
@@ -23,7 +24,20 @@ SETTINGS = {"core/settings.py"}
 # instead of about a second for every request no route matches): it reads its one variable, API_ROUTES,
 # itself (docs/architecture.md, "Deployment decisions").
 STANDALONE = {FUNCTIONS / "unknown_route" / "app.py"}
-DATA_ACCESS = {"data/generations.py", "data/notifications.py", "data/erased_people.py"}
+DATA_ACCESS = {
+    f"data/{name}.py"
+    for name in (
+        "job_store",
+        "jobs",
+        "deliveries",
+        "jobs_in_flight",
+        "dispatch_lease",
+        "library_index",
+        "tombstones",
+        "notifications",
+        "erased_people",
+    )
+}
 HTTP_MODULES = {"edge/api.py"}
 MODELS = {"Generation", "Notification", "GeneratedFile", "UserJobsInFlight"}
 # What a handler may import from Powertools' event handler: routing and route metadata, not answers.
@@ -173,12 +187,8 @@ def test_domain_errors_carry_no_http_status() -> None:
 
 
 def test_the_status_view_is_made_by_handlers_not_by_jobs() -> None:
-    imports = {
-        node.module
-        for node in ast.walk(tree_of(LAYER / "rules" / "jobs.py"))
-        if isinstance(node, ast.ImportFrom)
-    }
-    assert "mediagen.rules.access" not in imports
+    imports = {module for _, module in mediagen_imports(tree_of(LAYER / "rules" / "jobs.py"))}
+    assert "mediagen.rules.views" not in imports
 
 
 def mediagen_imports(tree: ast.AST) -> list[tuple[int, str]]:
@@ -221,6 +231,57 @@ def test_the_tiers_import_downwards_only() -> None:
         if path.parent != LAYER and (lines := upward_imports(path.relative_to(LAYER).parts[0], tree_of(path)))
     }
     assert found == {}
+
+
+def import_graph(layer: Path = LAYER) -> dict[str, set[str]]:
+    """Each layer module and the layer modules it imports, anywhere in it (inside functions too: an
+    import deferred to call time still ties the two modules together)."""
+    paths = {
+        ".".join(("mediagen", *path.relative_to(layer).with_suffix("").parts)): path
+        for path in layer.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        targets: set[str] = set()
+        for node in ast.walk(tree_of(path)):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets.add(node.module)
+                targets.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[name] = (targets & paths.keys()) - {name}
+    return graph
+
+
+def a_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of the graph, as the path that closes it (empty: there is none)."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        for target in sorted(graph.get(module, ())):
+            if cycle := visit(target, [*path, module]):
+                return cycle
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        if cycle := visit(module, []):
+            return cycle
+    return []
+
+
+def test_the_layer_has_no_import_cycle() -> None:
+    assert a_cycle(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_deferred_import() -> None:
+    assert a_cycle({"library": {"access"}, "access": {"library"}}) == ["access", "library", "access"]
+    assert a_cycle({"library": {"access", "retention"}, "access": {"retention"}, "retention": set()}) == []
 
 
 @pytest.mark.parametrize(

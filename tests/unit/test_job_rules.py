@@ -1,6 +1,6 @@
-"""The rules DynamoDB enforces, as the data-access module builds them (mediagen.data.generations), evaluated
-against every item state without AWS (tests/conditions.py), and the classification of a refused write
-(mediagen.rules.completion_webhook) checked to agree with them.
+"""The rules DynamoDB enforces, as the data-access modules build them (mediagen.data: jobs, deliveries,
+jobs_in_flight, dispatch_lease), evaluated against every item state without AWS (tests/conditions.py), and
+the classification of a refused write (mediagen.rules.completion_webhook) checked to agree with them.
 
 The oracle here is the contract's wording, not a second copy of the conditions: status only moves
 forward (queued, processing, then one final state), progress never goes down, an existing job keeps
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediagen.contract.payloads import FINAL_STATUSES, CompletionWebhook, JobStatus, Kind
-from mediagen.data import generations
+from mediagen.data import deliveries, dispatch_lease, jobs, jobs_in_flight
 from mediagen.data.models import Generation
 from mediagen.rules.completion_webhook import refusal, refused_outcome
 from tests.conditions import evaluate
@@ -91,13 +91,13 @@ STATES = [
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_delivery_for_a_missing_job_creates_it(kind: Kind) -> None:
     for webhook in DELIVERIES:
-        assert evaluate(generations.delivery_condition(kind, webhook), {}) is True
+        assert evaluate(deliveries.delivery_condition(kind, webhook), {}) is True
 
 
 def test_every_delivery_against_every_state_agrees_with_the_contract_and_the_classification() -> None:
     checked = 0
     for webhook, current, kind in itertools.product(DELIVERIES, STATES, KINDS):
-        applies = evaluate(generations.delivery_condition(kind, webhook), item(current))
+        applies = evaluate(deliveries.delivery_condition(kind, webhook), item(current))
         reason = refusal(kind, webhook, current)
         expected = (
             current.kind == kind
@@ -141,7 +141,7 @@ def test_every_delivery_against_every_state_agrees_with_the_contract_and_the_cla
 def test_progress_never_goes_down(stored: int, sent: int | None, status: JobStatus) -> None:
     current = job(status, "image", "user_a", stored)
     webhook = delivery("processing", sent)
-    applies = evaluate(generations.delivery_condition("image", webhook), item(current))
+    applies = evaluate(deliveries.delivery_condition("image", webhook), item(current))
     assert applies is (status == JobStatus.QUEUED or (sent is not None and sent > stored))
     if not applies:
         assert refusal("image", webhook, current) is None
@@ -151,7 +151,7 @@ def test_progress_never_goes_down(stored: int, sent: int | None, status: JobStat
 @pytest.mark.parametrize("author", ["user_a", None])
 def test_an_internal_failure_applies_only_to_the_job_in_flight_as_seen(author: str | None) -> None:
     seen = job(JobStatus.QUEUED, "image", author)
-    condition = generations.fail_condition(seen)
+    condition = jobs.fail_condition(seen)
     assert evaluate(condition, {}) is False  # never creates a job
     for current in STATES:
         expected = (
@@ -163,7 +163,7 @@ def test_an_internal_failure_applies_only_to_the_job_in_flight_as_seen(author: s
 
 
 def test_only_the_author_cancels_a_job_in_flight_of_the_route_kind() -> None:
-    condition = generations.cancel_condition("video", "user_a")
+    condition = jobs.cancel_condition("video", "user_a")
     assert evaluate(condition, {}) is False
     for current in STATES:
         expected = (
@@ -189,13 +189,13 @@ def test_one_dispatcher_at_a_time(
     status: JobStatus, dispatched: datetime | None, lease: datetime | None, expected: bool
 ) -> None:
     current = job(status, "image", "user_a", dispatched_at=dispatched, dispatch_lease_until=lease)
-    assert evaluate(generations.claim_condition(NOW), item(current)) is expected
-    assert evaluate(generations.claim_condition(NOW), {}) is False
+    assert evaluate(dispatch_lease.claim_condition(NOW), item(current)) is expected
+    assert evaluate(dispatch_lease.claim_condition(NOW), {}) is False
 
 
 def test_a_job_id_is_created_once() -> None:
-    assert evaluate(generations.create_condition(), {}) is True
-    assert evaluate(generations.create_condition(), item(job(JobStatus.QUEUED, "image", "user_a"))) is False
+    assert evaluate(jobs.create_condition(), {}) is True
+    assert evaluate(jobs.create_condition(), item(job(JobStatus.QUEUED, "image", "user_a"))) is False
 
 
 @pytest.mark.parametrize("held", [None, 0, 1, 2, 3, 4])
@@ -203,5 +203,5 @@ def test_a_user_adds_a_job_in_flight_only_below_the_cap(held: int | None) -> Non
     item: dict[str, Any] = {"user_id": {"S": "user_a"}}
     if held:  # DynamoDB has no empty set: a user without jobs in flight has no attribute
         item["job_ids"] = {"SS": [f"job_{index}" for index in range(held)]}
-    assert evaluate(generations.below_cap_condition(3), item) is ((held or 0) < 3)
-    assert evaluate(generations.below_cap_condition(3), {}) is True
+    assert evaluate(jobs_in_flight.below_cap_condition(3), item) is ((held or 0) < 3)
+    assert evaluate(jobs_in_flight.below_cap_condition(3), {}) is True

@@ -75,3 +75,19 @@ def test_every_tier_is_on_the_map_with_exactly_its_modules() -> None:
 def test_the_map_check_would_see_a_missing_folder() -> None:
     rows = table_rows("| folder | part |\n| --- | --- |\n| `functions/` | the product |\n", "folder")
     assert {names_in(row[0])[0].rstrip("/") for row in rows} != top_level_folders()
+
+
+# A newcomer changing one concern of the product reads one module of a few hundred lines, not all of them
+# (issue 29). The layer and the handlers are held to it; local/ and deploy/ have modules above it still.
+MAX_PRODUCT_MODULE_LINES = 450
+
+
+def test_no_module_of_the_product_is_over_the_bound() -> None:
+    modules = [*LAYER.rglob("*.py"), *(ROOT / "functions").glob("*/app.py")]
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_PRODUCT_MODULE_LINES
+    }
+    assert len(modules) > 40  # the layer's modules and every handler were found
+    assert long == {}

@@ -1,5 +1,5 @@
-"""A person's library, its pure rules (mediagen.rules.library, mediagen.data.generations), without AWS:
-the cursor's binding, retention, the preview, the library keys a job gets, the tombstone, and the
+"""A person's library, its pure rules (rules: library, retention, views; data: library_index, tombstones),
+without AWS: the cursor's binding, retention, the preview, the library keys a job gets, the tombstone, and the
 conditions DynamoDB evaluates for a delete and for a notification (tests/conditions.py)."""
 
 from datetime import UTC, datetime, timedelta
@@ -10,9 +10,9 @@ import pytest
 from mediagen.contract.payloads import JobStatus
 from mediagen.core.errors import MalformedRequest
 from mediagen.core.settings import reset_settings
-from mediagen.data import generations
+from mediagen.data import dispatch_lease, jobs, library_index, notifications, tombstones
 from mediagen.data.models import NO_ORGANIZATION, GeneratedFile, Generation, library_sort_key
-from mediagen.rules import library
+from mediagen.rules import retention, views
 from mediagen.rules.library import CursorScope, make_cursor, read_cursor
 from tests.conditions import evaluate
 
@@ -97,10 +97,10 @@ def test_the_sort_key_orders_by_kind_then_time_then_job_id() -> None:
 
 
 def test_a_job_is_in_its_author_library_and_in_its_organization_only_when_it_has_one() -> None:
-    private = generations.with_library_keys(job())
-    shared = generations.with_library_keys(job(organization_id="org_1"))
-    nobody = generations.with_library_keys(job(author_id=None, organization_id="org_1"))
-    alias = generations.with_library_keys(job(alias_of="job_0"))
+    private = library_index.with_library_keys(job())
+    shared = library_index.with_library_keys(job(organization_id="org_1"))
+    nobody = library_index.with_library_keys(job(author_id=None, organization_id="org_1"))
+    alias = library_index.with_library_keys(job(alias_of="job_0"))
     assert (private.library_sort, private.library_org) == (SORT, None)
     assert (shared.library_sort, shared.library_org) == (SORT, "org_1")
     assert (nobody.library_sort, nobody.library_org) == (None, None)
@@ -112,18 +112,25 @@ def test_a_job_is_in_its_author_library_and_in_its_organization_only_when_it_has
 
 def test_without_retention_nothing_expires() -> None:
     old = job(completed_at=NOW - timedelta(days=3650))
-    assert library.expires_at(old) is None and not library.expired(old, NOW)
+    assert retention.expires_at(old) is None and not retention.expired(old, NOW)
+    assert retention.time_to_live(NOW) is None and jobs.expiry_actions(None) == []
 
 
 def test_a_finished_job_expires_retention_days_after_it_finished(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RETENTION_DAYS", "7")
     reset_settings()
     finished = job(completed_at=NOW - timedelta(days=7))
-    assert library.expires_at(finished) == NOW
-    assert library.expired(finished, NOW) and not library.expired(finished, NOW - timedelta(seconds=1))
+    assert retention.expires_at(finished) == NOW
+    assert retention.expired(finished, NOW) and not retention.expired(finished, NOW - timedelta(seconds=1))
     in_flight = job(status=JobStatus.PROCESSING)
-    assert library.expires_at(in_flight) is None and not library.expired(in_flight, NOW + timedelta(days=99))
-    assert generations.expiry_actions(NOW), "the TTL attribute is written with the final state"
+    assert retention.expires_at(in_flight) is None and not retention.expired(
+        in_flight, NOW + timedelta(days=99)
+    )
+    # The TTL the final write sets, computed by the rule and handed to the data tier as a value.
+    assert retention.time_to_live(NOW) == int((NOW + timedelta(days=7)).timestamp())
+    assert jobs.expiry_actions(retention.time_to_live(NOW)), (
+        "the TTL attribute is written with the final state"
+    )
 
 
 # --- preview ----------------------------------------------------------------------------------------
@@ -141,16 +148,16 @@ def test_the_preview_is_the_first_image_or_the_video_thumbnail(monkeypatch: pyte
         signed.append(key)
         return f"https://signed/{key}"
 
-    monkeypatch.setattr(library, "signed_url", sign)
-    assert library.preview_url(job(files=[file("images/job_1/0.png"), file("images/job_1/1.png")])) == (
+    monkeypatch.setattr(views, "signed_url", sign)
+    assert views.preview_url(job(files=[file("images/job_1/0.png"), file("images/job_1/1.png")])) == (
         "https://signed/images/job_1/0.png"
     )
     video = job(kind="video", files=[file("videos/job_1/0.mp4", "videos/job_1/0.png")])
-    assert library.preview_url(video) == "https://signed/videos/job_1/0.png"
-    assert library.preview_url(job(kind="video", files=[file("videos/job_1/0.mp4")])) == (
+    assert views.preview_url(video) == "https://signed/videos/job_1/0.png"
+    assert views.preview_url(job(kind="video", files=[file("videos/job_1/0.mp4")])) == (
         "https://signed/videos/job_1/0.mp4"
     )
-    assert library.preview_url(job(status=JobStatus.FAILED, files=None)) is None
+    assert views.preview_url(job(status=JobStatus.FAILED, files=None)) is None
     assert signed == ["images/job_1/0.png", "videos/job_1/0.png", "videos/job_1/0.mp4"]
 
 
@@ -158,15 +165,15 @@ def test_the_preview_is_the_first_image_or_the_video_thumbnail(monkeypatch: pyte
 
 
 def test_a_tombstone_keeps_only_the_id_kind_source_and_times() -> None:
-    removed = {name for name in Generation.get_attributes() if name not in generations.TOMBSTONE_KEEPS}
+    removed = {name for name in Generation.get_attributes() if name not in tombstones.TOMBSTONE_KEEPS}
     assert {"author_id", "organization_id", "prompt", "files", "library_sort", "library_org",
             "alias_ids", "backend_job_id", "in_flight", "expires_epoch"} <= removed  # fmt: skip
-    assert "job_id" in generations.TOMBSTONE_KEEPS and "deleted_at" in generations.TOMBSTONE_KEEPS
+    assert "job_id" in tombstones.TOMBSTONE_KEEPS and "deleted_at" in tombstones.TOMBSTONE_KEEPS
 
 
 def test_a_delete_applies_only_to_the_job_as_read() -> None:
     seen = job()
-    condition = generations.unchanged_condition(seen)
+    condition = tombstones.unchanged_condition(seen)
     assert evaluate(condition, seen.serialize())
     moved = job(updated_at=NOW + timedelta(seconds=1))
     assert not evaluate(condition, moved.serialize())
@@ -176,16 +183,16 @@ def test_a_delete_applies_only_to_the_job_as_read() -> None:
 
 
 def test_a_notification_is_written_only_for_a_finished_job_still_its_authors() -> None:
-    condition = generations.notifiable_condition("user_a")
+    condition = notifications.notifiable_condition("user_a")
     assert evaluate(condition, job().serialize())
     assert evaluate(condition, job(status=JobStatus.FAILED).serialize())
     assert not evaluate(condition, job(status=JobStatus.PROCESSING).serialize())
     tombstone = {"job_id": {"S": "job_1"}, "kind": {"S": "image"}, "status": {"S": "deleted"}}
     assert not evaluate(condition, tombstone)
-    assert not evaluate(generations.notifiable_condition("user_b"), job().serialize())
+    assert not evaluate(notifications.notifiable_condition("user_b"), job().serialize())
 
 
 def test_a_dispatcher_never_writes_on_a_tombstone() -> None:
-    condition = generations.live_job_condition()
+    condition = dispatch_lease.live_job_condition()
     assert evaluate(condition, job(status=JobStatus.QUEUED).serialize())
     assert not evaluate(condition, {"job_id": {"S": "job_1"}, "deleted_at": {"S": "2026-12-04"}})

@@ -1,6 +1,7 @@
 """Pydantic models of every payload we accept or answer (the contract's bodies)."""
 
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -117,6 +118,13 @@ class CompletionData(_Payload):
     metadata: GenerationMetadata | None = None
 
 
+def file_keys(files: Iterable[tuple[str | None, str | None]]) -> list[str]:
+    """Every S3 key of a job's files, each file's (key, thumbnail key) in order, without the missing
+    thumbnails: the one listing of a job's keys, a delivery's (CompletionWebhook.file_keys) and a stored
+    job's (mediagen.rules.job_files.job_file_keys)."""
+    return [key for pair in files for key in pair if key]
+
+
 class CompletionWebhook(_Payload):
     """The generation backend's completion webhook, old payload (no user_id, no prompt) included."""
 
@@ -141,7 +149,7 @@ class CompletionWebhook(_Payload):
     def file_keys(self) -> list[str]:
         """Every S3 key the delivery names (files and thumbnails)."""
         files = [*(self.data.images or []), *(self.data.videos or [])] if self.data else []
-        return [path for media in files for path in (media.file_path, media.thumbnail_path) if path]
+        return file_keys((media.file_path, media.thumbnail_path) for media in files)
 
     @property
     def error_message(self) -> str | None:

@@ -1,35 +1,26 @@
-"""Notifications: exactly one per finished job, whatever the retries."""
+"""The Notifications table: exactly one notification per finished job, whatever the retries (its key is
+derived from the job's stored completion time); a person's pages, marking one read, and deleting a
+person's all (their erasure). Data access only: the texts, the view and the cursor are
+mediagen.rules.notifications'.
+"""
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 
-from mediagen.contract.payloads import (
-    JobStatus,
-    NotificationMetadata,
-    NotificationsPage,
-    NotificationType,
-    NotificationView,
-)
-from mediagen.core.errors import MalformedRequest, NotFound
-from mediagen.core.observability import MetricName, count, logger
-from mediagen.data.generations import SOURCE_NAMES, condition_failed, notify_if_notifiable
-from mediagen.data.models import Notification
+from mediagen.contract.payloads import NOTIFIED_STATUSES
+from mediagen.core.errors import TemporaryFault
+from mediagen.data.erased_people import not_erased_condition
+from mediagen.data.job_store import TRANSACTION_ATTEMPTS, backoff, condition_failed, connection
+from mediagen.data.models import ErasedPerson, Generation, Notification
 
 NOTIFICATION_ID = re.compile(r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9_-]{1,64}$")
-# A cursor is the base64 of {"after": <notification id>}: far below this.
-CURSOR_MAX = 512
 
-TITLES: dict[NotificationType, str] = {
-    "IMAGE_COMPLETED": "🎨 Images générées avec succès",
-    "IMAGE_FAILED": "❌ Échec de la génération d'images",
-    "VIDEO_COMPLETED": "🎬 Vidéo générée avec succès",
-    "VIDEO_FAILED": "❌ Échec de la génération vidéo",
-}
+
+class AuthorErased(Exception):
+    """The person a write would have given something to was erased (their hash is in ErasedPeople)."""
 
 
 def notification_id(finished_at: datetime, job_id: str) -> str:
@@ -38,75 +29,71 @@ def notification_id(finished_at: datetime, job_id: str) -> str:
     return f"{finished_at.strftime('%Y%m%dT%H%M%S%fZ')}_{job_id}"
 
 
-def notify_once(notification: Notification, author_hash: str | None = None) -> bool:
-    """Create the job's notification unless it exists (see job_notification), and only while its job is
-    finished and its author's (a deleted job gets none, even when the delete lands between the job's
-    write and this one). True when created. With `author_hash`: AuthorErased when its author was erased.
-    """
-    if not notify_if_notifiable(notification, author_hash):
-        return False
-    count(MetricName.NOTIFICATION_CREATED)
-    logger.info("Notification created", extra={"notification_type": notification.type})
-    return True
+def notifiable_condition(user_id: str) -> Condition:
+    """A job's notification is written only while the job is finished, notified, and still its
+    author's: after a delete (a tombstone has no author) the condition check fails."""
+    return (Generation.author_id == user_id) & Generation.status.is_in(*NOTIFIED_STATUSES)
 
 
-def job_notification(
-    *,
-    user_id: str,
-    job_id: str,
-    kind: str,
-    status: str,
-    finished_at: datetime,
-    source: str,
-    file_count: int,
-    error: str | None,
-) -> Notification:
-    """The notification of a finished job; its key comes from the job's stored completion time."""
-    notification_type: NotificationType
-    if kind == "image":
-        notification_type = "IMAGE_COMPLETED" if status == JobStatus.COMPLETED else "IMAGE_FAILED"
-    else:
-        notification_type = "VIDEO_COMPLETED" if status == JobStatus.COMPLETED else "VIDEO_FAILED"
-    if status == JobStatus.COMPLETED:
-        noun = "image(s) créée(s)" if kind == "image" else "vidéo(s) créée(s)"
-        message = f"{file_count} {noun}."
-    else:
-        message = error or "La génération a échoué."
-    return Notification(
-        user_id=user_id,
-        notification_id=notification_id(finished_at, job_id),
-        unread_user_id=user_id,
-        type=notification_type,
-        title=TITLES[notification_type],
-        message=message,
-        read=False,
-        created_at=finished_at,
-        generation_id=job_id,
-        source=source,
-    )
+def notify_if_notifiable(notification: Notification, author_hash: str | None = None) -> bool:
+    """Put the job's notification unless it exists, in one TransactWriteItems with a check that the
+    job is still finished and its author's: a delete between the job's write and this one leaves no
+    notification behind. True when created. With `author_hash` (the author's keyed hash), the same
+    transaction checks that the author was not erased, and AuthorErased says they were."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                if author_hash is not None:  # the first condition check of the request
+                    transaction.condition_check(ErasedPerson, author_hash, condition=not_erased_condition())
+                transaction.condition_check(
+                    Generation,
+                    notification.generation_id,
+                    condition=notifiable_condition(notification.user_id),
+                )
+                transaction.save(notification, condition=Notification.notification_id.does_not_exist())
+            return True
+        except TransactWriteError as exc:
+            codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            if author_hash is not None and codes[:1] == ["ConditionalCheckFailed"]:
+                raise AuthorErased(notification.generation_id) from exc
+            if "ConditionalCheckFailed" in codes:
+                return False
+            if "TransactionConflict" not in codes:
+                raise
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise TemporaryFault("The job changed while its notification was written; retry.") from exc
+            # Copies of one delivery at once write the same two items: one wins, the others find it.
+            backoff(attempt)
+    raise AssertionError("unreachable")
 
 
-def list_notifications(
-    user_id: str, *, limit: int, cursor: str | None, unread_only: bool
-) -> NotificationsPage:
-    """One page, newest first: one Query for the page (whatever its depth: the cursor is a key, not an
-    offset) and one COUNT Query of the sparse unread index."""
-    start = _cursor_key(cursor, user_id, unread_only)
+def notifications_page(
+    user_id: str, *, after: str | None, limit: int, unread_only: bool
+) -> tuple[list[Notification], bool]:
+    """ONE Query of a person's notifications (or of the sparse unread index), newest first, after the
+    notification `after` (a key, not an offset: any depth costs the same): up to `limit`, and whether
+    more follow."""
+    start: dict[str, dict[str, str]] | None = None
+    if after is not None:
+        start = {"user_id": {"S": user_id}, "notification_id": {"S": after}}
+        if unread_only:
+            start["unread_user_id"] = {"S": user_id}
     source = Notification.unread if unread_only else Notification
     page = list(source.query(user_id, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start))
-    items = page[:limit]
-    next_cursor = cursor_after(items[-1].notification_id) if len(page) > limit else None
-    return NotificationsPage(
-        items=[notification_view(item) for item in items],
-        next_cursor=next_cursor,
-        unread_count=Notification.unread.count(user_id),
-    )
+    return page[:limit], len(page) > limit
 
 
-def mark_read(user_id: str, notification_id_: str) -> NotificationView:
-    """Idempotent; another user's notification (or a missing one) is the same 404."""
-    if not NOTIFICATION_ID.fullmatch(notification_id_):
-        raise NotFound("No such notification.")
+def unread_count(user_id: str) -> int:
+    """One COUNT Query of the sparse unread index."""
+    return Notification.unread.count(user_id)
+
+
+def mark_read(user_id: str, notification_id_: str) -> Notification | None:
+    """Mark the person's notification read (idempotent), one conditional UpdateItem; None when they have
+    no such notification."""
     notification = Notification(user_id, notification_id_)
     try:
         notification.update(
@@ -115,47 +102,9 @@ def mark_read(user_id: str, notification_id_: str) -> NotificationView:
         )
     except UpdateError as exc:
         if condition_failed(exc):
-            raise NotFound("No such notification.") from exc
+            return None
         raise
-    return notification_view(notification)
-
-
-def notification_view(item: Notification) -> NotificationView:
-    return NotificationView(
-        id=item.notification_id,
-        type=item.type,
-        title=item.title,
-        message=item.message,
-        read=bool(item.read),
-        created_at=item.created_at,
-        metadata=NotificationMetadata(
-            generation_id=item.generation_id, source=SOURCE_NAMES.get(item.source, "front-end")
-        ),
-    )
-
-
-def cursor_after(last_id: str) -> str:
-    """The opaque cursor of the page that follows the notification `last_id`."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
-
-
-def _cursor_key(cursor: str | None, user_id: str, unread_only: bool) -> dict[str, dict[str, str]] | None:
-    """The opaque cursor back to an exclusive start key; the user comes from the token, never the cursor."""
-    if cursor is None:
-        return None
-    if len(cursor) > CURSOR_MAX:  # longer than any cursor this route makes: not decoded at all
-        raise MalformedRequest("The cursor is invalid.", code="invalid_cursor")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        last_id = json.loads(raw)["after"]
-    except (ValueError, binascii.Error, KeyError, TypeError) as exc:
-        raise MalformedRequest("The cursor is invalid.", code="invalid_cursor") from exc
-    if not isinstance(last_id, str) or not NOTIFICATION_ID.fullmatch(last_id):
-        raise MalformedRequest("The cursor is invalid.", code="invalid_cursor")
-    key = {"user_id": {"S": user_id}, "notification_id": {"S": last_id}}
-    if unread_only:
-        key["unread_user_id"] = {"S": user_id}
-    return key
+    return notification
 
 
 def delete_all_for(user_id: str, *, dry_run: bool = False) -> int:

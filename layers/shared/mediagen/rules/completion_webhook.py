@@ -1,7 +1,7 @@
 """A completion webhook delivery's decision (images and videos alike), once `edge.completion_delivery`
 has checked it (size, UTF-8, signature, content type, strict JSON, the contract's payload); the files'
 folder is checked here, before anything is written. Then ONE conditional UpdateItem carries the whole
-decision (`generations.delivery_condition`: create on missing, attribution, forward-only status and
+decision (`deliveries.delivery_condition`: create on missing, attribution, forward-only status and
 progress); DynamoDB returns the item before the write, or the item that made the condition fail, so no
 read comes first. A finished job then gets its
 notification with a second, conditional request whose key is derived from the stored completion time:
@@ -29,12 +29,14 @@ from mediagen.core.errors import Conflict, InvalidPayload, TemporaryFault
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
 from mediagen.core.shared_rules import IMAGE_FORMATS, VIDEO_FORMATS, outside_folder
-from mediagen.data import generations
+from mediagen.data.deliveries import apply_delivery
+from mediagen.data.jobs import DEFAULT_FAILURE, SOURCE_BACKEND_DIRECT
 from mediagen.data.models import Generation
-from mediagen.data.notifications import job_notification, notify_once
+from mediagen.data.notifications import AuthorErased
+from mediagen.data.tombstones import ERASED_STATUS
 from mediagen.outbound import file_removal
-from mediagen.rules import erasure, library
-from mediagen.rules.erasure import ERASED_STATUS
+from mediagen.rules import erasure, library, retention
+from mediagen.rules.notifications import job_notification, notify_once
 
 Outcome = Literal["created", "updated", "duplicate", "stale", "deleted", "erased"]
 Refusal = Literal["job_owned_by_another_user", "job_kind_mismatch"]
@@ -60,11 +62,17 @@ def apply_completion(kind: Kind, webhook: CompletionWebhook) -> WebhookAnswer:
 def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> WebhookAnswer:
     now = datetime.now(UTC)
     named = erasure.person_hash(webhook.user_id) if webhook.user_id else None
-    write = generations.apply_delivery(
-        kind, webhook, files, now, named, erasure.erased_job_key(webhook.job_id)
+    write = apply_delivery(
+        kind,
+        webhook,
+        files,
+        now,
+        named,
+        erasure.erased_job_key(webhook.job_id),
+        expires_epoch=retention.time_to_live(now),
     )
     if write.erased:  # it would have given an erased person the job: nothing was written
-        return _refuse_for_an_erased_person(kind, webhook, files, written=False)
+        return _refuse_for_an_erased_person(kind, webhook, written=False)
     if write.applied:
         outcome: Outcome = "created" if write.before is None else "updated"
         state = state_after_write(webhook, write.before, len(files), now)
@@ -80,12 +88,11 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             # Its files lie in the folder of the id it was sent with (checked): the alias item holds it.
             answer = _apply(kind, webhook.model_copy(update={"job_id": current.alias_of}), files)
             return answer.model_copy(update={"job_id": webhook.job_id})  # the sender's id, as it sent it
-        if library.is_tombstone(current) or library.expired(current, now):
+        if retention.is_tombstone(current) or retention.expired(current, now):
             # Its id is spent: acknowledged, nothing stored, no notification; the files the backend
             # wrote for it anyway leave the bucket too.
-            if files:
-                keys = [key for media in files for key in (media.file_path, media.thumbnail_path) if key]
-                file_removal.enqueue(webhook.job_id, keys, [])
+            if files:  # the delivery's files, the ones it names (media_files refused any other)
+                file_removal.enqueue(webhook.job_id, webhook.file_keys(), [])
             logger.info("Delivery for a deleted job acknowledged", extra={"tombstone": current.status})
             # The tombstone's own status: `deleted`, or `erased` (a person erased, issue 22).
             spent: Outcome = "erased" if current.status == ERASED_STATUS else "deleted"
@@ -115,22 +122,20 @@ def _apply(kind: Kind, webhook: CompletionWebhook, files: list[MediaFile]) -> We
             # The notification's transaction also checks that its person was not erased (no request
             # more): a finished job of an erased person, or one this delivery just gave them, goes.
             notify_once(notification, erasure.person_hash(state.author_id))
-        except generations.AuthorErased:
-            return _refuse_for_an_erased_person(kind, webhook, files, written=True)
+        except AuthorErased:
+            return _refuse_for_an_erased_person(kind, webhook, written=True)
     return WebhookAnswer(job_id=webhook.job_id, outcome=outcome)
 
 
-def _refuse_for_an_erased_person(
-    kind: Kind, webhook: CompletionWebhook, files: list[MediaFile], *, written: bool
-) -> WebhookAnswer:
+def _refuse_for_an_erased_person(kind: Kind, webhook: CompletionWebhook, *, written: bool) -> WebhookAnswer:
     """The delivery concerns an erased person: acknowledged, outcome `erased`, nothing kept. What it
     wrote (`written`: a finished job the notification step found to be theirs) becomes an `erased`
     tombstone at once (the library's delete: no job, no notification, the id spent), and the files it
     names and its job's folder leave the bucket."""
-    deleted = library.delete_job(webhook.job_id, tombstone=ERASED_STATUS) if written else None
+    deleted = library.delete_job(webhook.job_id, erased_key=erasure.erased_job_key) if written else None
     if deleted is None:  # nothing written, or made a tombstone meanwhile (an erasure pass)
-        keys = [key for media in files for key in (media.file_path, media.thumbnail_path) if key]
-        file_removal.enqueue(webhook.job_id, keys, [settings().media_key_prefix(kind, webhook.job_id)])
+        folder = settings().media_key_prefix(kind, webhook.job_id)
+        file_removal.enqueue(webhook.job_id, webhook.file_keys(), [folder])
     logger.warning("Delivery for an erased person: nothing stored", extra={"written": written})
     return WebhookAnswer(job_id=webhook.job_id, outcome="erased")
 
@@ -190,11 +195,9 @@ def state_after_write(
         author_id=(before.author_id if before else None) or webhook.user_id,
         status=webhook.status,
         finished_at=now if final else None,
-        source=before.source if before else generations.SOURCE_BACKEND_DIRECT,
+        source=before.source if before else SOURCE_BACKEND_DIRECT,
         file_count=file_count,
-        error=(webhook.error_message or generations.DEFAULT_FAILURE)
-        if webhook.status == JobStatus.FAILED
-        else None,
+        error=(webhook.error_message or DEFAULT_FAILURE) if webhook.status == JobStatus.FAILED else None,
     )
 
 

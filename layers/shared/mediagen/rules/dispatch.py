@@ -12,7 +12,8 @@ from mediagen.contract.payloads import JobStatus
 from mediagen.core.errors import TemporaryFault
 from mediagen.core.observability import MetricName, bind, count, logger
 from mediagen.core.settings import settings
-from mediagen.data import generations
+from mediagen.data import dispatch_lease
+from mediagen.data.jobs import record_alias
 from mediagen.data.models import Generation
 from mediagen.outbound import backend
 from mediagen.rules.jobs import fail_in_flight
@@ -37,7 +38,7 @@ def backoff_seconds() -> int:
 
 def dispatch(job_id: str) -> DispatchOutcome:
     bind(correlation_id=job_id)
-    claim = generations.claim_for_dispatch(job_id, datetime.now(UTC), LEASE_SECONDS)
+    claim = dispatch_lease.claim_for_dispatch(job_id, datetime.now(UTC), LEASE_SECONDS)
     job = claim.before
     if not claim.applied:
         if job is None or job.status != JobStatus.QUEUED or job.dispatched_at is not None:
@@ -54,13 +55,13 @@ def dispatch(job_id: str) -> DispatchOutcome:
     except backend.BackendRefused as exc:
         return _fail(job, f"The generation backend refused the job: {exc}.")
     if backend_job_id and backend_job_id != job_id:
-        if not generations.record_alias(backend_job_id, job):
+        if not record_alias(backend_job_id, job):
             logger.error("The backend's id is already a job of ours; its webhooks will not reach this job")
         count(MetricName.BACKEND_ALIAS_RECORDED)
         logger.warning(
             "The backend answered with its own job id; recorded as an alias", extra={"alias": backend_job_id}
         )
-    generations.record_dispatched(job_id, backend_job_id, datetime.now(UTC))
+    dispatch_lease.record_dispatched(job_id, backend_job_id, datetime.now(UTC))
     count(MetricName.DISPATCH_SENT)
     logger.info("Job sent to the generation backend", extra={"attempt": attempt})
     return "sent"
@@ -72,7 +73,7 @@ def _after_failed_attempt(job: Generation, attempt: int, reason: str) -> Dispatc
     count(MetricName.DISPATCH_RETRIED)
     logger.warning("Dispatch attempt failed; retrying later", extra={"attempt": attempt, "reason": reason})
     # Release the lease so the retry can claim the job at once.
-    generations.release_dispatch_lease(job.job_id)
+    dispatch_lease.release_dispatch_lease(job.job_id)
     raise RetryLater(reason, backoff_seconds() * 2 ** (attempt - 1))
 
 

@@ -27,12 +27,15 @@ from mediagen.contract.payloads import IN_FLIGHT_STATUSES, ErasureMessage
 from mediagen.core.errors import NotConfigured
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
-from mediagen.data import erased_people, generations, notifications
+from mediagen.data import erased_people, jobs_in_flight, notifications
+from mediagen.data.job_store import find
+from mediagen.data.library_index import authored_jobs_page
 from mediagen.data.models import Generation
 from mediagen.outbound import erasure_queue, file_removal
 from mediagen.outbound.secrets import secret_value
+from mediagen.rules import library
+from mediagen.rules.job_files import job_file_keys
 
-ERASED_STATUS = "erased"  # the tombstone status of an erased person's jobs (webhooks answer `erased`)
 HASH_CONTEXT = b"mediagen.erased-person.v1\x00"
 # An erased job leaves no item under its id: only one keyed by this prefix and a keyed hash of the id
 # (status `erased`, nothing else), which a later webhook or generate for that id finds. 71 characters
@@ -154,8 +157,8 @@ def erase_person(
     # a backend still working on one is answered `erased` and has its files removed.
     # (Its entry of jobs in flight keeps finished ones until the next generate at the cap releases them:
     # those wait for the pages, after the notifications are counted.)
-    entry = sorted(generations.jobs_in_flight_of(user_id))
-    in_flight = [job for job in map(generations.find, entry) if job and job.status in IN_FLIGHT_STATUSES]
+    entry = sorted(jobs_in_flight.jobs_in_flight_of(user_id))
+    in_flight = [job for job in map(find, entry) if job and job.status in IN_FLIGHT_STATUSES]
     if in_flight:
         _erase_jobs(in_flight, report, dry_run)
     # Then every notification addressed to them (of their jobs or not): counted here, before the jobs'
@@ -167,13 +170,13 @@ def erase_person(
         if time_left is not None and time_left() < PAGE_SECONDS:
             report.complete = False
             break
-        page = generations.authored_jobs_page(user_id, start, PAGE_SIZE)
+        page = authored_jobs_page(user_id, start, PAGE_SIZE)
         _erase_jobs(page.jobs, report, dry_run)
         start = page.next_start
         if start is None:
             break
     if report.complete and not dry_run:
-        generations.forget_jobs_in_flight(user_id)
+        jobs_in_flight.forget_jobs_in_flight(user_id)
     if dry_run:
         return report
     erased_people.record_pass(
@@ -206,8 +209,6 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     """The files first (every key the jobs name, and everything in their folders), then each job made a
     tombstone: stopped in between, a retry finds the jobs again and removes nothing twice in vain; a
     file a webhook added meanwhile is in the job the delete reads, and removed after."""
-    from mediagen.rules import library  # the library's delete (same tier)
-
     jobs = [job for job in jobs if job.kind and not job.alias_of and job.job_id not in report.seen]
     report.seen.update(job.job_id for job in jobs)
     named = {key for job in jobs for key in job_file_keys(job)}
@@ -224,7 +225,7 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     file_removal.remove_objects(present)
     late: set[str] = set()
     for job in jobs:
-        deleted = library.delete_job(job.job_id, tombstone=ERASED_STATUS, queue_file_removal=False)
+        deleted = library.delete_job(job.job_id, erased_key=erased_job_key, queue_file_removal=False)
         if deleted is None:
             continue  # already a tombstone (a page seen again, the index behind)
         report.jobs += 1
@@ -234,8 +235,3 @@ def _erase_jobs(jobs: list[Generation], report: ErasureReport, dry_run: bool) ->
     if late:
         file_removal.remove_objects(late)
     report.files += len(present | late)
-
-
-def job_file_keys(job: Generation) -> list[str]:
-    """Every key a job names: its files and their thumbnails."""
-    return [key for file in job.files or [] for key in (file.s3_key, file.thumbnail_key) if key]

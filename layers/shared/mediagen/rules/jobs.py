@@ -17,12 +17,14 @@ from mediagen.core.errors import (
 )
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
-from mediagen.data import generations
+from mediagen.data import jobs as job_data
+from mediagen.data import jobs_in_flight
+from mediagen.data.library_index import with_library_keys
 from mediagen.data.models import NO_ORGANIZATION, Generation, in_flight_shard
-from mediagen.data.notifications import job_notification
 from mediagen.outbound import dispatch_queue
-from mediagen.rules import library
+from mediagen.rules import retention
 from mediagen.rules.erasure import erased_job_key, person_hash
+from mediagen.rules.notifications import job_notification
 
 SOURCE_API = "api"
 DEFAULT_SIZE = "1024x1024"
@@ -65,7 +67,7 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         updated_at=now,
         in_flight=in_flight_shard(job_id),
     )
-    existing = _create_within_cap(generations.with_library_keys(job), caller.user_id)
+    existing = _create_within_cap(with_library_keys(job), caller.user_id)
     if existing is None:
         count(MetricName.JOB_CREATED)
         logger.info("Job created", extra={"kind": kind})
@@ -75,7 +77,7 @@ def generate(caller: Caller, kind: Kind, request: GenerateRequest) -> tuple[Gene
         existing.author_id != caller.user_id  # a deleted job's tombstone has no author: its id is spent
         or existing.kind != kind
         or existing.alias_of
-        or library.expired(existing)
+        or retention.expired(existing)
     ):
         # Reveal nothing of the other job: not its kind, status or owner.
         raise Conflict("This job id is already used.", code="job_id_taken")
@@ -92,9 +94,9 @@ def _create_within_cap(job: Generation, user_id: str) -> Generation | None:
     cap = settings().max_jobs_in_flight_per_user
     author_hash = person_hash(user_id)
     erased_key = erased_job_key(job.job_id)
-    created = generations.create_job_within_cap(job, cap, author_hash, erased_key)
-    if created.cap_reached and generations.release_finished_jobs(user_id, created.jobs_in_flight):
-        created = generations.create_job_within_cap(job, cap, author_hash, erased_key)
+    created = jobs_in_flight.create_job_within_cap(job, cap, author_hash, erased_key)
+    if created.cap_reached and jobs_in_flight.release_finished_jobs(user_id, created.jobs_in_flight):
+        created = jobs_in_flight.create_job_within_cap(job, cap, author_hash, erased_key)
     if created.erased:
         # Clerk deleted the account; its session token may live on for a minute. Nothing is written.
         logger.warning("Generate refused: the caller was erased")
@@ -124,7 +126,9 @@ def cancel(caller: Caller, kind: Kind, job_id: str) -> Generation:
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise NotFound(f"No {kind} generation {job_id[:64]}.")
     now = datetime.now(UTC)
-    write = generations.cancel_if_in_flight(job_id, kind, caller.user_id, now)
+    write = job_data.cancel_if_in_flight(
+        job_id, kind, caller.user_id, now, expires_epoch=retention.time_to_live(now)
+    )
     if write.applied and write.before is not None:
         count(MetricName.JOB_CANCELED)
         logger.info("Job canceled", extra={"previous_status": write.before.status})
@@ -161,11 +165,13 @@ def fail_in_flight(job: Generation, error: str) -> bool:
             kind=job.kind,
             status=JobStatus.FAILED,
             finished_at=now,
-            source=job.source or generations.SOURCE_BACKEND_DIRECT,
+            source=job.source or job_data.SOURCE_BACKEND_DIRECT,
             file_count=0,
             error=error,
         )
-    failed = generations.fail_if_in_flight(job, error, now, notification)
+    failed = job_data.fail_if_in_flight(
+        job, error, now, notification, expires_epoch=retention.time_to_live(now)
+    )
     if failed and notification is not None:
         count(MetricName.NOTIFICATION_CREATED)
     if failed:

@@ -5,8 +5,8 @@
 - A cursor is `<payload>.<mac>`: the last item's sort key, bound by an HMAC to the caller, the kind,
   the scope, the organization and the status filter. The index's partition (the author or the
   organization) always comes from the token, never from the cursor.
-- A delete turns the job into a tombstone (generations.tombstone_job): its id is spent.
-- Retention: a finished job expires `retention_days` after it finished; every read checks it.
+- A delete turns the job into a tombstone (tombstones.tombstone_job): its id is spent.
+- Retention (mediagen.rules.retention): an expired job is treated as deleted; every read checks it.
 """
 
 import base64
@@ -14,17 +14,16 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from mediagen.contract.caller import Caller
 from mediagen.contract.payloads import (
     IN_FLIGHT_STATUSES,
     JOB_ID_PATTERN,
     NOTIFIED_STATUSES,
-    JobStatus,
     Kind,
-    LibraryItem,
     LibraryPage,
     LibraryQuery,
 )
@@ -38,12 +37,17 @@ from mediagen.core.errors import (
 )
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
-from mediagen.data import generations
+from mediagen.data import tombstones
+from mediagen.data.job_store import find
+from mediagen.data.library_index import library_page
 from mediagen.data.models import Generation
 from mediagen.data.notifications import notification_id
 from mediagen.outbound import file_removal
-from mediagen.outbound.media import signed_url
 from mediagen.outbound.secrets import secret_value
+from mediagen.rules import retention
+from mediagen.rules.job_files import job_file_keys
+from mediagen.rules.retention import expired
+from mediagen.rules.views import library_item
 
 CURSOR_MAX = 512
 CURSOR_MAC_BYTES = 16
@@ -52,28 +56,6 @@ CURSOR_MAC_BYTES = 16
 FILTERED_EVALUATION_FACTOR = 5
 MAX_EVALUATED = 500
 _SORT_KEY = re.compile(r"^(image|video)#\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[A-Za-z0-9_-]{1,64}$")
-
-
-# --- Retention ------------------------------------------------------------------------------------
-
-
-def expires_at(job: Generation) -> datetime | None:
-    """When a finished job expires under the deployment's CURRENT retention (None: kept forever, or
-    not finished)."""
-    days = settings().retention_days
-    if not days or job.completed_at is None or job.status not in (s.value for s in JobStatus):
-        return None
-    return job.completed_at + timedelta(days=days)
-
-
-def expired(job: Generation, now: datetime | None = None) -> bool:
-    """A finished job past its retention is treated exactly as a deleted one."""
-    expiry = expires_at(job)
-    return expiry is not None and expiry <= (now or datetime.now(UTC))
-
-
-def is_tombstone(job: Generation) -> bool:
-    return job.deleted_at is not None
 
 
 # --- Cursors --------------------------------------------------------------------------------------
@@ -165,17 +147,16 @@ def list_library(caller: Caller, kind: Kind, query: LibraryQuery) -> LibraryPage
     )
     after = read_cursor(query.cursor, bound) if query.cursor is not None else None
     now = datetime.now(UTC)
-    days = settings().retention_days
     evaluate = query.limit + 1
     if query.status is not None:
         evaluate = min(max(evaluate, query.limit * FILTERED_EVALUATION_FACTOR), MAX_EVALUATED)
-    page = generations.library_page(
+    page = library_page(
         partition=str(caller.organization_id) if organization else caller.user_id,
         organization=organization,
         kind=kind,
         after_sort=after,
         status=bound.status,
-        finished_after=now - timedelta(days=days) if days else None,
+        finished_after=retention.finished_after(now),
         evaluate=evaluate,
     )
     jobs = [job for job in page.jobs if not expired(job, now)]  # the filter's cutoff, checked again
@@ -191,32 +172,6 @@ def list_library(caller: Caller, kind: Kind, query: LibraryQuery) -> LibraryPage
         items=[library_item(job) for job in items],
         next_cursor=make_cursor(next_sort, bound) if next_sort else None,
     )
-
-
-def library_item(job: Generation) -> LibraryItem:
-    from mediagen.rules.access import status_fields
-
-    if job.author_id is None:
-        # Both indexes hold only attributed jobs: a missing author is an index that does not project it,
-        # never an answer to give ("None" was the organization index's, before it projected author_id).
-        raise RuntimeError(f"library item {job.job_id} read without author_id: check the index projection")
-    return LibraryItem(
-        **status_fields(job),
-        prompt=job.prompt,
-        model=job.model,
-        source=generations.SOURCE_NAMES.get(str(job.source), "front-end"),
-        author_id=job.author_id,
-        organization_id=job.organization,
-        preview_url=preview_url(job),
-    )
-
-
-def preview_url(job: Generation) -> str | None:
-    """A completed job's first image, or its video's thumbnail (else the video), signed locally."""
-    if job.status != JobStatus.COMPLETED or not job.files:
-        return None
-    first = job.files[0]
-    return signed_url(first.thumbnail_key or first.s3_key)
 
 
 # --- Delete ---------------------------------------------------------------------------------------
@@ -240,7 +195,7 @@ def delete(caller: Caller, kind: Kind, job_id: str) -> DeletedJob:
     missing = NotFound(f"No {kind} generation {job_id[:64]}.")
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise missing
-    for _ in range(generations.DELETE_ATTEMPTS):
+    for _ in range(tombstones.DELETE_ATTEMPTS):
         job = _job_of(job_id)
         if job is None or job.kind != kind or job.author_id is None or expired(job):
             raise missing
@@ -248,25 +203,26 @@ def delete(caller: Caller, kind: Kind, job_id: str) -> DeletedJob:
             if caller.organization_id and job.organization == caller.organization_id:
                 raise NotPermitted("Only the job's author may delete it.", code="not_author")
             raise missing
-        deleted = _delete(job, generations.DELETED_STATUS)
+        deleted = _delete(job)
         if deleted is not None:
             return deleted
     raise TemporaryFault("The job keeps changing; retry the delete.")
 
 
 def delete_job(
-    job_id: str, *, tombstone: str = generations.DELETED_STATUS, queue_file_removal: bool = True
+    job_id: str, *, erased_key: Callable[[str], str] | None = None, queue_file_removal: bool = True
 ) -> DeletedJob | None:
     """Delete a job whoever asks (no authorization here: the caller decides; erasure uses it): its
-    item becomes a tombstone (`tombstone`: its status), its aliases too, its notification goes, a job
+    item becomes a tombstone, its aliases too (with `erased_key`, an erasure: nothing stays under their
+    ids but each id's erased record, at the key `erased_key` gives it), its notification goes, a job
     in flight leaves its author's cap, and its files are queued for removal (unless
     `queue_file_removal` is False: the caller removes `DeletedJob.file_keys` and the job's folder
     itself). None when there is no such job (missing, an alias, already a tombstone)."""
-    for _ in range(generations.DELETE_ATTEMPTS):
+    for _ in range(tombstones.DELETE_ATTEMPTS):
         job = _job_of(job_id, follow_alias=False)
         if job is None:
             return None
-        deleted = _delete(job, tombstone, queue_file_removal=queue_file_removal)
+        deleted = _delete(job, erased_key=erased_key, queue_file_removal=queue_file_removal)
         if deleted is not None:
             return deleted
     raise TemporaryFault("The job keeps changing; retry the delete.")
@@ -278,10 +234,10 @@ def job_folder(job: Generation) -> str:
 
 
 def _job_of(job_id: str, *, follow_alias: bool = True) -> Generation | None:
-    job = generations.find(job_id)
+    job = find(job_id)
     if job is not None and job.alias_of and follow_alias:
-        job = generations.find(job.alias_of)  # one hop, as status and result
-    if job is None or job.alias_of or is_tombstone(job):
+        job = find(job.alias_of)  # one hop, as status and result
+    if job is None or job.alias_of or retention.is_tombstone(job):
         return None
     return job
 
@@ -296,36 +252,33 @@ def alias_candidates(job: Generation) -> list[str]:
 
 def aliases_of(job_id: str) -> list[str]:
     """What a delete of the job would make tombstones of, read now: a dry run counts them as the real
-    run's transaction does (generations.alias_tombstone_condition: an alias item of this job, or no item
+    run's transaction does (tombstones.alias_tombstone_condition: an alias item of this job, or no item
     yet under that id; another job's id is left out). The job is read whole, as the delete reads it:
     the library index a page of jobs comes from does not project their alias ids."""
-    job = generations.find(job_id)
+    job = find(job_id)
     if job is None:
         return []
     return [
         alias
         for alias in alias_candidates(job)
-        if (item := generations.find(alias)) is None or item.alias_of == job.job_id
+        if (item := find(alias)) is None or item.alias_of == job.job_id
     ]
 
 
-def _delete(job: Generation, tombstone: str, *, queue_file_removal: bool = True) -> DeletedJob | None:
+def _delete(
+    job: Generation, *, erased_key: Callable[[str], str] | None = None, queue_file_removal: bool = True
+) -> DeletedJob | None:
     """One transaction; None when the job changed since it was read (read again)."""
     now = datetime.now(UTC)
     notification_key = None
     if job.author_id and job.completed_at and job.status in NOTIFIED_STATUSES:
         notification_key = (job.author_id, notification_id(job.completed_at, job.job_id))
     aliases = alias_candidates(job)
-    from mediagen.rules.erasure import ERASED_STATUS, erased_job_key  # same tier
-
     # An erased person's job leaves nothing under its ids: each id's erased record, keyed by a keyed hash.
-    erased_keys = (
-        {job_id: erased_job_key(job_id) for job_id in (job.job_id, *aliases)}
-        if tombstone == ERASED_STATUS
-        else None
-    )
+    tombstone = tombstones.DELETED_STATUS if erased_key is None else tombstones.ERASED_STATUS
+    erased_keys = None if erased_key is None else {i: erased_key(i) for i in (job.job_id, *aliases)}
     try:
-        made = generations.tombstone_job(
+        made = tombstones.tombstone_job(
             job,
             status=tombstone,
             now=now,
@@ -333,9 +286,9 @@ def _delete(job: Generation, tombstone: str, *, queue_file_removal: bool = True)
             alias_ids=aliases,
             erased_keys=erased_keys,
         )
-    except generations.JobChanged:
+    except tombstones.JobChanged:
         return None
-    keys = [key for file in job.files or [] for key in (file.s3_key, file.thumbnail_key) if key]
+    keys = job_file_keys(job)
     was_in_flight = job.status in IN_FLIGHT_STATUSES
     if queue_file_removal:
         file_removal.enqueue(job.job_id, keys, [job_folder(job)])

@@ -21,7 +21,7 @@ from mediagen.contract.payloads import JobStatus
 from mediagen.core.observability import logger
 from mediagen.data.models import Generation
 from mediagen.outbound import events_api
-from mediagen.rules.access import status_view
+from mediagen.rules.views import status_view
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from mediagen.core.observability import MetricName, count, logger
 from mediagen.core.settings import settings
-from mediagen.data import generations
+from mediagen.data.jobs import in_flight_created_before
 from mediagen.data.models import IN_FLIGHT_SHARDS
 from mediagen.rules.jobs import fail_in_flight
 
@@ -33,7 +33,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
     for shard in range(IN_FLIGHT_SHARDS):
         if examined >= MAX_JOBS_PER_SWEEP:
             break
-        for stuck in generations.in_flight_created_before(shard, cutoff, MAX_JOBS_PER_SWEEP):
+        for stuck in in_flight_created_before(shard, cutoff, MAX_JOBS_PER_SWEEP):
             examined += 1
             try:
                 failed = fail_in_flight(stuck, TIMEOUT_ERROR)
