@@ -45,6 +45,15 @@ from local.harness import aws_calls  # noqa: E402
 os.environ.setdefault(aws_calls.VARIABLE, tempfile.mkdtemp(prefix="mediagen-aws-calls-"))
 aws_calls.install()
 
+# No log line of a function may carry a prompt or a file name it was given (issue 34): every line and
+# every such text is recorded, here and in the sandboxes (local/harness/log_leaks.py), and each test is
+# checked after it runs (`no_prompt_in_the_logs`), the lines that come after the last test at the end.
+from local.harness import log_leaks  # noqa: E402
+
+os.environ.setdefault(log_leaks.VARIABLE, tempfile.mkdtemp(prefix="mediagen-log-leaks-"))
+log_leaks.install()
+_log_reader = log_leaks.Reader(os.environ[log_leaks.VARIABLE])
+
 import botocore.endpoint  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
@@ -119,6 +128,24 @@ def reset_process_state() -> None:
     auth.reset_key_cache()
     events_api.reset_connection()
     forget_connections()
+
+
+@pytest.fixture(autouse=True)
+def no_prompt_in_the_logs() -> Iterator[None]:
+    """Fails the test if a log line written while it ran (or since the last check: a service's late
+    line) carries a prompt or a file name that a request gave the service."""
+    yield
+    leaks = _log_reader.leaks(_log_reader.read())
+    if leaks:
+        pytest.fail(log_leaks.describe(leaks), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The lines written after the last test's check (a local service stopping) are checked too."""
+    leaks = _log_reader.leaks(_log_reader.read())
+    if leaks:
+        session.config.get_terminal_writer().line(log_leaks.describe(leaks), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -122,10 +122,12 @@ def _init_sandbox(function: Function, environment: Mapping[str, str], ready: Any
             raise RuntimeError(f"{module} was preloaded with other values of {', '.join(differ)}")
     os.environ.clear()
     os.environ.update(environment)
-    # The tests record every AWS call a function makes (tests/integration/test_permissions.py).
-    from local.harness import aws_calls
+    # The tests record every AWS call a function makes (tests/integration/test_permissions.py), and its
+    # log lines with the prompts and file names it was given (tests/conftest.py: none may carry one).
+    from local.harness import aws_calls, log_leaks
 
     aws_calls.install_from_environment()
+    log_leaks.install_from_environment()
     signal.signal(signal.SIGALRM, _on_timeout)
     _sandbox.update(function=function, ready=ready, release=release)
     _import_handler()

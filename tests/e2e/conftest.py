@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from deploy.base.cfn_functions import functions, http_routes
-from local.harness import aws_calls
+from local.harness import aws_calls, log_leaks
 from local.harness.processes import processes_with
 from tests.support import FRONT_END, ISSUER, WEBHOOK_SECRET, TokenMinter
 
@@ -161,6 +161,8 @@ def service_env(tmp: Path, **settings: str) -> tuple[dict[str, str], str]:
     }
     if os.environ.get(aws_calls.VARIABLE):  # the functions' AWS calls, recorded (test_permissions.py)
         env[aws_calls.VARIABLE] = os.environ[aws_calls.VARIABLE]
+    if os.environ.get(log_leaks.VARIABLE):  # their log lines and prompts (tests/conftest.py)
+        env[log_leaks.VARIABLE] = os.environ[log_leaks.VARIABLE]
     return env, marker
 
 

@@ -184,5 +184,8 @@ def authenticate_event(event: Any, job_id: str | None = None) -> Caller:
     if job_id:
         bind(correlation_id=job_id[:64])
     caller = authenticate({k.lower(): v for k, v in (event.headers or {}).items()})
+    # Kept on purpose: what lets an operator find one person's refusals and errors (their job ids do
+    # not say whose a job was once it is gone). The logs forget it after LogRetentionDays (docs/runbook.md,
+    # "What the logs carry about a person"); never a prompt or a file name (tests/conftest.py checks).
     bind(user_id=caller.user_id)
     return caller
