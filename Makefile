@@ -9,7 +9,7 @@ SRC_PATH := layers/shared:functions:.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_1)
 PYTHON ?= $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
 
-.PHONY: venv test lint typecheck check run clean bench bench-library bench-quick migrate erase python-min-check
+.PHONY: test-fast venv test lint typecheck check run clean bench bench-library bench-quick migrate erase python-min-check
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,11 @@ $(VENV)/.installed: pyproject.toml kits/sender/pyproject.toml
 
 test: venv
 	$(PY) -m pytest
+
+# The inner loop: unit and integration tests on moto only (no service started, no DynamoDB Local
+# second run, no browser): the rules, the handlers and the data tier; make test before a push.
+test-fast: venv
+	$(PY) -m pytest -q tests/unit tests/integration kits/sender/tests -m "not e2e" -k "not dynamodb_local"
 
 # actionlint: the GitHub Actions workflow (.github/workflows), from the binary wheel of pyproject's dev pins.
 lint: venv
