@@ -43,7 +43,9 @@ class Writer:
         if not dry_run:
             for model in (Generation, Notification):
                 client = dynamodb_client(model)
-                client.meta.events.register("before-send.dynamodb.*", self._count_request)
+                # the models share one client (data/models.shared_connection): count its requests once
+                if all(client is not counted for counted in self._clients.values()):
+                    client.meta.events.register("before-send.dynamodb.*", self._count_request)
                 self._clients[model] = client
 
     def submit(self, plan: JobPlan) -> None:
