@@ -4,8 +4,8 @@ Every route of template.yaml on http://127.0.0.1:PORT, each request handed as an
 event (format 2.0) to the same handler AWS runs; SQS and Schedule events run their functions too. AWS
 is moto's server, in this process, with the template's tables, queues, secrets and the media bucket.
 The settings are the contract's variables (PORT, AUTH_*, WEBHOOK_SECRETS, CLERK_WEBHOOK_SECRETS,
-LOCAL_GENERATOR; and GENERATOR_URL to use another generation backend). Ctrl-C or SIGTERM stops everything
-it started.
+LOCAL_GENERATOR; and GENERATOR_URL to use another generation backend), read by settings.py; what it
+prints when it has started is banner.py's. Ctrl-C or SIGTERM stops everything it started.
 """
 
 import json
@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,153 +27,25 @@ from deploy.base.cfn_functions import FunctionSpec, channel_namespaces, function
 from deploy.base.cfn_template import TABLE_ENV, resources_of_type
 from deploy.base.intrinsics import REGION
 from deploy.base.lambda_events import appsync_subscribe_event
-from local.emulator.events.endpoint import LocalEvents
-from local.emulator.events.protocol import Refused
+from local.emulator.banner import banner
+from local.emulator.event_sources import event_sources
 from local.emulator.gateway import Cors, Gateway, Request, Response, Route
 from local.emulator.generator import LocalGenerator
 from local.emulator.http_server import HttpLimits, HttpServer, raise_open_files_limit
+from local.emulator.live_events import bind_events
 from local.emulator.playground import Playground, playground_port, with_origin
-from local.emulator.sandbox import (
-    DEFAULT_SANDBOXES,
-    Function,
-    InvocationError,
-    SandboxPool,
-    preload,
-    stop_forkserver,
-)
-from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, aws_port, parameter_values, provision
-from local.harness.sources import (
-    DynamoDBStreamEventSource,
-    Schedule,
-    SqsEventSource,
-    in_thread,
-    rate_seconds,
-)
+from local.emulator.sandbox import Function, InvocationError, SandboxPool, preload, stop_forkserver
+from local.emulator.settings import MEDIA_BUCKET, Settings
+from local.emulator.stack import FAKE_CREDENTIALS, EmbeddedAws, parameter_values, provision
+from local.harness.sources import DynamoDBStreamEventSource, in_thread
 from local.services.dynamodb_local import DynamoDBLocalError
 from mediagen.contract.channels import ORGANIZATION_CHANNEL_PATTERN, USER_CHANNEL_PATTERN
-from mediagen.core.settings import MAX_RETENTION_DAYS
 
 log = logging.getLogger("local-stack")  # no "mediagen" in the name: Powertools filters those out
-MEDIA_BUCKET = "mediagen-local-media"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi.json"
 GENERATOR_PATH = "/_local/generator"
 RESTART_PATH = "/_local/events/restart"
 STOP_GRACE_SECONDS = 6  # for the requests under way, the pollers and the generator's jobs, together
-SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The contract's variables ("Running it on one machine"), read once."""
-
-    port: int
-    issuer: str
-    jwks_url: str
-    authorized_parties: str
-    webhook_secrets: str
-    clerk_webhook_secrets: str
-    generator_on: bool
-    generator_url: str | None  # another generation backend than the stand-in
-    dev_key: bool  # the issuer is the development key of .local/
-    dev_secret: bool
-    dev_clerk_secret: bool
-    dynamodb_local: bool = False  # DYNAMODB=local: AWS's DynamoDB Local instead of moto's DynamoDB
-    # DYNAMODB=auto (make run's default): DynamoDB Local where it can run here, else moto with one line
-    dynamodb_fallback: bool = False
-    dynamodb_persist: bool = False  # DYNAMODB_PERSIST=1: its data kept in .local/ between runs
-    sandboxes: int = DEFAULT_SANDBOXES  # LOCAL_SANDBOXES: sandbox processes per function
-    idle_seconds: int = 30  # LOCAL_IDLE_SECONDS: an idle connection is closed after this long
-    aws_port: int = 0  # LOCAL_AWS_PORT: the embedded AWS's port (0: a free one)
-    timeout_scale: int = 1  # LOCAL_TIMEOUT_SCALE: the template's function timeouts times this
-    events_port: int | None = None  # EVENTS_PORT: the live progress endpoint (default: PORT + 2, or free)
-    events_keepalive: int = 60  # LOCAL_EVENTS_KEEPALIVE_SECONDS: between two `ka` on its sockets
-    events_init: int = 10  # LOCAL_EVENTS_INIT_SECONDS: a socket silent this long after it opened is closed
-    # RETENTION_DAYS: the template's RetentionDays ("": keep forever); fractions allowed locally, so that
-    # expiry can be watched (0.001 is 86.4 s)
-    retention_days: str = ""
-
-    @classmethod
-    def from_environment(cls, env: dict[str, str]) -> "Settings":
-        try:
-            port = int(env.get("PORT") or 3000)
-        except ValueError:
-            raise SystemExit(f"PORT must be a number, not {env['PORT']!r}") from None
-        switch = (env.get("LOCAL_GENERATOR") or "on").strip().lower()
-        if switch not in SWITCH:
-            raise SystemExit(f"LOCAL_GENERATOR must be on or off, not {switch!r}")
-        issuer, jwks_url = env.get("AUTH_ISSUER", "").strip(), env.get("AUTH_JWKS_URL", "").strip()
-        if bool(issuer) != bool(jwks_url):
-            raise SystemExit(
-                "Set both AUTH_ISSUER and AUTH_JWKS_URL, or neither (a development key is made)."
-            )
-        webhook_secrets = env.get("WEBHOOK_SECRETS", "").strip()
-        clerk_webhook_secrets = env.get("CLERK_WEBHOOK_SECRETS", "").strip()
-        dynamodb = (env.get("DYNAMODB") or "moto").strip().lower()
-        if dynamodb not in ("moto", "local", "auto"):
-            raise SystemExit(f"DYNAMODB must be auto, local or moto, not {dynamodb!r}")
-        persist = (env.get("DYNAMODB_PERSIST") or "0").strip().lower()
-        if persist not in SWITCH or (SWITCH[persist] and dynamodb == "moto"):
-            raise SystemExit("DYNAMODB_PERSIST=1 keeps DynamoDB Local's data: use it with DYNAMODB=local")
-        sandboxes = _positive(env, "LOCAL_SANDBOXES", DEFAULT_SANDBOXES)
-        idle_seconds = _positive(env, "LOCAL_IDLE_SECONDS", 30)
-        timeout_scale = _positive(env, "LOCAL_TIMEOUT_SCALE", 1)
-        events_port = (env.get("EVENTS_PORT") or "").strip()
-        if events_port and not (events_port.isdigit() and int(events_port) < 65536):
-            raise SystemExit(f"EVENTS_PORT must be a port number, not {events_port!r}")
-        events_keepalive = _positive(env, "LOCAL_EVENTS_KEEPALIVE_SECONDS", 60)
-        retention_days = _retention_days(env.get("RETENTION_DAYS", ""))
-        events_init = _positive(env, "LOCAL_EVENTS_INIT_SECONDS", 10)
-        return cls(
-            port=port,
-            issuer=issuer or devkeys.DEV_ISSUER,
-            jwks_url=jwks_url or devkeys.dev_jwks_url(),
-            authorized_parties=env.get("AUTH_AUTHORIZED_PARTIES", "").strip(),
-            webhook_secrets=webhook_secrets or devkeys.dev_webhook_secret(),
-            clerk_webhook_secrets=clerk_webhook_secrets or devkeys.dev_clerk_webhook_secret(),
-            generator_on=SWITCH[switch],
-            generator_url=env.get("GENERATOR_URL", "").strip() or None,
-            dev_key=not issuer,
-            dev_secret=not webhook_secrets,
-            dev_clerk_secret=not clerk_webhook_secrets,
-            dynamodb_local=dynamodb in ("local", "auto"),
-            dynamodb_fallback=dynamodb == "auto",
-            dynamodb_persist=SWITCH[persist],
-            sandboxes=sandboxes,
-            idle_seconds=idle_seconds,
-            aws_port=aws_port(env),
-            timeout_scale=timeout_scale,
-            events_port=int(events_port) if events_port else None,
-            events_keepalive=events_keepalive,
-            events_init=events_init,
-            retention_days=retention_days,
-        )
-
-
-def _retention_days(text: str) -> str:
-    """RETENTION_DAYS as the template's RetentionDays takes it: empty or 0 (keep forever), else a
-    number of days within the layer's bounds, fractions allowed (a deployment's bucket lifecycle needs
-    whole days; a local run has no lifecycle)."""
-    text = text.strip()
-    if not text:
-        return ""
-    try:
-        days = float(text)
-    except ValueError:
-        days = -1.0
-    if not 0 <= days <= MAX_RETENTION_DAYS:  # NaN and infinities fail it too
-        raise SystemExit(
-            f"RETENTION_DAYS must be a number of days from 0 to {MAX_RETENTION_DAYS}, not {text!r}"
-        )
-    return "" if days == 0 else text
-
-
-def _positive(env: dict[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise SystemExit(f"{name} must be a positive whole number, not {text!r}")
-    return int(text)
 
 
 def sandbox_functions(specs: Iterable[FunctionSpec], timeout_scale: int) -> list[Function]:
@@ -216,42 +88,15 @@ class LocalService:
                 "(set LOCAL_AWS_PORT, or leave it unset for a free port)"
             ) from None
         self.namespaces = channel_namespaces()
-        self.events = self._bind_events()
+        self.events = bind_events(
+            settings,
+            int(self.http.port),
+            self.namespaces,
+            self._authorize_subscription,
+            self._allowed_origins,
+        )
         if self.playground:
             self.playground.events = self.events.info(USER_CHANNEL_PATTERN, ORGANIZATION_CHANNEL_PATTERN)
-
-    def _bind_events(self) -> LocalEvents:
-        """The live progress endpoint (local/emulator/events/): EVENTS_PORT, else PORT + 2 when it is
-        free, else any free port (printed at start and in /_local/info)."""
-        from local.emulator.events.limits import EventsLimits
-
-        wanted = self.settings.events_port
-        if wanted is None:
-            api_port = int(self.http.port)
-            wanted = api_port + 2 if self.settings.port and api_port + 2 < 65536 else 0
-        arguments: dict[str, Any] = {
-            "namespaces": set(self.namespaces),
-            "verify_token": _verify_token,
-            "authorize": self._authorize_subscription,
-            "is_erased": _is_erased,
-            "allowed_origins": self._allowed_origins,
-            "credentials": (FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
-            "region": REGION,
-            "directory": devkeys.local_dir(),
-            "limits": EventsLimits(
-                idle_seconds=self.settings.idle_seconds,
-                init_seconds=self.settings.events_init,
-                keepalive_seconds=self.settings.events_keepalive,
-            ),
-        }
-        try:
-            return LocalEvents(wanted, **arguments)
-        except OSError as exc:
-            if self.settings.events_port is not None:
-                raise SystemExit(
-                    f"Cannot listen on 127.0.0.1:{wanted} for live events: {exc.strerror} (set EVENTS_PORT)"
-                ) from None
-            return LocalEvents(0, **arguments)
 
     def _allowed_origins(self) -> frozenset[str]:
         cors = self.gateway.cors if self.gateway is not None else None
@@ -379,51 +224,7 @@ class LocalService:
         return None
 
     def _start_event_sources(self, spec: FunctionSpec) -> None:
-        invoker = self._invoker(spec.logical_id)
-
-        def invoke(event: dict[str, Any]) -> Any:
-            started = time.monotonic()
-            try:
-                return invoker(event, None)
-            finally:
-                log.info("%s invoked (%.0f ms)", spec.logical_id, (time.monotonic() - started) * 1000)
-
-        sources: list[SqsEventSource | Schedule | DynamoDBStreamEventSource] = []
-        for index, source in enumerate(spec.events_of_type("DynamoDB")):
-            sources.append(
-                DynamoDBStreamEventSource(
-                    self.aws.client("dynamodbstreams"),
-                    self.stack.resolver(source["Stream"]),
-                    invoke,
-                    batch_size=int(source.get("BatchSize", 100)),
-                    reports_failures="ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or []),
-                    max_retries=int(source.get("MaximumRetryAttempts", 5)),
-                    name=f"{spec.logical_id}-stream-{index}",
-                )
-            )
-        for index, source in enumerate(spec.events_of_type("SQS")):
-            queue = self.stack.queue_with_arn(self.stack.resolver(source["Queue"]))
-            sources.append(
-                SqsEventSource(
-                    self.aws.client("sqs"),
-                    queue.url,
-                    invoke,
-                    queue_arn=queue.arn,
-                    batch_size=int(source.get("BatchSize", 10)),
-                    reports_failures="ReportBatchItemFailures" in (source.get("FunctionResponseTypes") or []),
-                    wait_seconds=1,  # short, so that a stop is seen within a second
-                    name=f"{spec.logical_id}-sqs-{index}",
-                )
-            )
-        for index, source in enumerate(spec.events_of_type("Schedule", "ScheduleV2")):
-            expression = str(source.get("Schedule") or source.get("ScheduleExpression") or "")
-            interval = rate_seconds(expression)
-            if interval is None:
-                log.warning(
-                    "%s: %s is not run by the local service (rate() only)", spec.logical_id, expression
-                )
-                continue
-            sources.append(Schedule(f"{spec.logical_id}-schedule-{index}", interval, invoke))
+        sources = event_sources(spec, self._invoker(spec.logical_id), self.aws, self.stack)
         self.stream_readers += [source for source in sources if isinstance(source, DynamoDBStreamEventSource)]
         self.threads += [in_thread(source, self.stop) for source in sources]
 
@@ -508,66 +309,6 @@ class LocalService:
             stop_forkserver()
         self.aws.stop()
 
-    def _dynamodb_text(self) -> str:
-        if not self.settings.dynamodb_local:
-            fallback = " (DynamoDB Local could not run: see above)" if self.settings.dynamodb_fallback else ""
-            return f"moto's, in memory{fallback}"
-        kept = (
-            "data kept in .local/"
-            if self.settings.dynamodb_persist
-            else "in memory (DYNAMODB_PERSIST=1 keeps it)"
-        )
-        return f"DynamoDB Local on {self.aws.dynamodb_endpoint}, {kept}"
-
-    def banner(self) -> str:
-        s = self.settings
-        token = "make token USER=user_1 ORG=org_1" if s.dev_key else f"a token from your issuer {s.issuer}"
-        auth = "$(make -s token)" if s.dev_key else "$TOKEN"
-        routes = {route.route_key for route in http_routes()}
-        if "POST /api/images/generate" in routes:
-            example = (
-                f'curl -s -X POST {self.base_url}/api/images/generate -H "Authorization: Bearer {auth}" '
-                "-H 'content-type: application/json' -d '{\"prompt\": \"Un phare breton\"}'"
-            )
-        else:
-            example = f'curl -s {self.base_url}/api/images/job_1/status -H "Authorization: Bearer {auth}"'
-        if s.generator_url:
-            generator = f"GENERATOR_URL={s.generator_url}"
-        elif s.generator_on:
-            generator = (
-                "local stand-in: jobs complete by themselves (LOCAL_GENERATOR=off: they wait for webhooks)"
-            )
-        else:
-            generator = "off: jobs wait for webhooks (LOCAL_GENERATOR=on: the stand-in completes them)"
-        port = self.http.port
-        demo = "make demo" if port == 3000 else f"PORT={port} make demo"
-        lines = [
-            f"mediagen on {self.base_url}  ({len(routes)} routes of template.yaml; Ctrl-C stops it)",
-            f"  token:          {token}" + ("  (development key in .local/)" if s.dev_key else ""),
-            f"  webhook secret: {s.webhook_secrets.split(',')[0]}"
-            + ("  (development secret)" if s.dev_secret else ""),
-            f"  clerk secret:   {s.clerk_webhook_secrets.split(',')[0]}"
-            + ("  (development secret; CLERK_WEBHOOK_SECRETS to set)" if s.dev_clerk_secret else "")
-            + f"  -> POST {self.base_url}/api/webhooks/clerk",
-            f"  generator:      {generator}",
-            f"  CORS origins:   {self.authorized_parties or 'none (AUTH_AUTHORIZED_PARTIES)'}",
-            "  retention:      "
-            + (
-                f"{s.retention_days} days after a job finishes (files stay: no bucket lifecycle locally)"
-                if s.retention_days
-                else "none: jobs are kept (RETENTION_DAYS)"
-            ),
-            f"  playground:     {self.playground.origin if self.playground else 'off (PLAYGROUND_PORT)'}",
-            f"  live events:    {self.events.endpoint}  (Amplify API.Events.endpoint, defaultAuthMode oidc;"
-            f" channel {USER_CHANNEL_PATTERN}; trust {self.events.certificate})",
-            f"  embedded AWS:   {self.aws.endpoint}  (bucket {MEDIA_BUCKET})",
-            f"  DynamoDB:       {self._dynamodb_text()}",
-            f"  API description: {self.base_url}/openapi.json",
-            f"  try:            {example}",
-            f"  demo:           {demo}",
-        ]
-        return "\n".join(lines)
-
 
 def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground | None:
     """The playground on its own port (local/emulator/playground.py); a taken port only loses the page."""
@@ -579,28 +320,6 @@ def _bind_playground(settings: Settings, port: int, api_url: str) -> Playground 
     except OSError as exc:
         log.warning("Playground not served: 127.0.0.1:%d: %s (set PLAYGROUND_PORT)", wanted, exc.strerror)
         return None
-
-
-def _verify_token(token: str) -> Mapping[str, Any]:
-    """AppSync's OPENID_CONNECT check of a token (signature, issuer, expiry), with the layer's verifier
-    and this service's issuer settings."""
-    from mediagen.core.errors import NotAuthenticated, TemporaryFault
-    from mediagen.edge.auth import verified_claims
-
-    try:
-        return verified_claims(token)
-    except NotAuthenticated as refused:
-        raise Refused("UnauthorizedException", refused.message) from None
-    except TemporaryFault as fault:
-        raise Refused("UnauthorizedException", fault.message) from None
-
-
-def _is_erased(user_id: str) -> bool:
-    """Whether ErasedPeople holds this person (the layer's rule, its one consistent read): the events
-    endpoint closes an erased person's connections. Called once the stack's environment is set."""
-    from mediagen.rules.erasure import is_erased
-
-    return is_erased(user_id)
 
 
 def main() -> int:
@@ -623,7 +342,7 @@ def main() -> int:
             service.start()
         except DynamoDBLocalError as exc:  # no Java, no npm, or it did not start: say so in one line
             raise SystemExit(f"DYNAMODB=local: {exc}") from None
-        print(service.banner(), flush=True)
+        print(banner(service), flush=True)
         while not stop.wait(0.5):
             pass
         log.info("Stopping")

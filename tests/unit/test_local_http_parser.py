@@ -4,7 +4,8 @@ rule on bytes, without a server. The same rules over real sockets: tests/e2e/tes
 import pytest
 from waitress.adjustments import Adjustments
 
-from local.emulator.http_server import MAX_BODY_BYTES, StrictParser
+from local.emulator.gateway import MAX_BODY_BYTES
+from local.emulator.http_connections import StrictParser
 
 
 def parsed(*pieces: bytes) -> StrictParser:

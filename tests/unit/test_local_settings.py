@@ -3,7 +3,8 @@
 import pytest
 
 from deploy.base.cfn_functions import functions
-from local.emulator.server import Settings, sandbox_functions
+from local.emulator.server import sandbox_functions
+from local.emulator.settings import Settings
 
 ISSUER = {"AUTH_ISSUER": "https://issuer.example", "AUTH_JWKS_URL": "https://issuer.example/jwks"}
 

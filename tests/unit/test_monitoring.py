@@ -6,7 +6,8 @@ import re
 
 from deploy.base.cfn_functions import functions
 from deploy.base.cfn_template import load_template, nested_templates, resources_of_type, table_definitions
-from deploy.monitoring import OUTPUT, SERVICE_WIDGETS, build_monitoring, render
+from deploy.monitoring import OUTPUT, build_monitoring, render
+from deploy.monitoring_dashboard import SERVICE_WIDGETS
 from mediagen.core.observability import MetricName
 
 DECLARED_METRICS = {value for name, value in vars(MetricName).items() if name.isupper()}

@@ -8,7 +8,8 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 
 from deploy.base.cfn_functions import http_routes
-from deploy.openapi import ERROR_SCHEMA, OPERATIONS, OUTPUT, build_openapi, render, route_metadata
+from deploy.openapi import OUTPUT, build_openapi, render, route_metadata
+from deploy.openapi_operations import ERROR_SCHEMA, OPERATIONS
 from mediagen.contract import payloads
 
 
@@ -19,7 +20,7 @@ def test_openapi_json_is_current() -> None:
 def test_every_route_of_the_template_is_described() -> None:
     routes = [route for route in http_routes() if not route.is_default]  # $default: not an operation
     missing = [route.route_key for route in routes if route.route_key not in OPERATIONS]
-    assert missing == [], f"describe these routes in deploy/openapi.py OPERATIONS: {missing}"
+    assert missing == [], f"describe these routes in deploy/openapi_operations.py OPERATIONS: {missing}"
     paths = build_openapi()["paths"]
     assert "$default" not in paths
     for route in routes:

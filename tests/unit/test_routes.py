@@ -7,7 +7,7 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from deploy.base.cfn_functions import FunctionSpec, functions, http_routes
-from deploy.openapi import OPERATIONS
+from deploy.openapi_operations import OPERATIONS
 
 # The functions behind named routes, each with a Powertools resolver; the `$default` route's function
 # (functions/unknown_route) has none: it answers whatever no route matches (tests/unit/test_unknown_route.py).

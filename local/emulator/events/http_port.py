@@ -281,7 +281,7 @@ class HttpPort:
 
     async def _raw_answer(self, writer: asyncio.StreamWriter, status: int, code: str, message: str) -> None:
         """A JSON refusal written whole, for a request h11 did not parse to its end."""
-        from local.emulator.http_server import json_error
+        from local.emulator.http_connections import json_error
 
         writer.write(json_error(status, code, message))
         await writer.drain()

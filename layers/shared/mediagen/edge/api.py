@@ -30,8 +30,8 @@ from mediagen.core.observability import logger, metrics
 
 MAX_BODY_BYTES = 256 * 1024
 
-# The OpenAPI security requirements of the routes (their schemes are described in deploy/openapi.py):
-# a Clerk session token, or the three Standard Webhooks headers together.
+# The OpenAPI security requirements of the routes (their schemes are described in
+# deploy/openapi_operations.py): a Clerk session token, or the three Standard Webhooks headers together.
 USER_SECURITY: list[dict[str, list[str]]] = [{"user": []}]
 WEBHOOK_SECURITY: list[dict[str, list[str]]] = [{"webhookId": [], "webhookTimestamp": [], "webhook": []}]
 
