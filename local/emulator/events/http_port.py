@@ -27,6 +27,7 @@ from local.emulator.events.limits import (
     MAX_CONNECTIONS,
     MAX_HEAD_BYTES,
     MAX_PUBLISH_BYTES,
+    TLS_HANDSHAKE_SECONDS,
     EventsLimits,
 )
 from local.emulator.events.upgrade import tunnel
@@ -87,7 +88,7 @@ class HttpPort:
             self._connection,
             sock=self._listener.dup(),
             ssl=self._context,
-            ssl_handshake_timeout=self.limits.init_seconds,
+            ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
             limit=64 * 1024,
         )
 

@@ -23,6 +23,10 @@ MAX_SOCKETS_PER_PERSON = 20
 # or its connection_init may be on its way (a TLS handshake and an upgrade on a loaded laptop).
 GRACE_SECONDS = 2.0
 HEAD_SECONDS = 5.0  # a request head complete within this of its first byte (the waitress ports' rule)
+# A TLS handshake complete within this of the connection: its own bound, not LOCAL_EVENTS_INIT_SECONDS
+# (the wait for connection_init once the socket is open), which a test sets to 2 s to see a silent
+# socket closed: a handshake held to 2 s on a loaded machine was cut and its client read no answer.
+TLS_HANDSHAKE_SECONDS = 10.0
 STOP_SECONDS = 3.0  # the endpoint's share of the service's stop: its tasks end within this
 
 
