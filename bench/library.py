@@ -36,6 +36,9 @@ LISTED_JOBS = 120
 # commit 668589c): no library index, the notification a plain conditional PutItem, the job within 1 KB.
 BEFORE_WITH_DISPATCH = "13 (11 without the dispatch's 2)"
 IMAGES = 4
+# The same life on main before issue 29 (this bench, commit 90561fe): the notification's transaction
+# checked the whole job (over 1 KB: 4 units) where its tombstone now stands.
+BEFORE_ISSUE_29 = "36 (create 14, dispatch 4, processing 3, completed 15)"
 
 
 @dataclass
@@ -269,7 +272,8 @@ def report(measures: list[Measure]) -> list[str]:
         "Write units per job (create, dispatch, processing and completed webhooks; an organization's job):",
         f" {total:g} with the library indexes, {total - library:g} without them (+{library:g}, the indexes);",
         f" a private job (no library_org) {total - organization:g}. Before issue 21 (main, same life): "
-        f"{BEFORE_WITH_DISPATCH}.",
+        f"{BEFORE_WITH_DISPATCH};",
+        f" before issue 29's notification tombstone: {BEFORE_ISSUE_29}.",
         f"The completion webhook: at most {webhook_requests} DynamoDB requests a delivery to a job generate"
         " made (one more for a create on missing: its transaction checks the id was not erased,",
         " docs/architecture.md); its notification (a transaction: the put, its unread entry, a",
@@ -315,6 +319,14 @@ def write_doc(lines: list[str]) -> Path:
             "  skip it (a FilterExpression; the unread index never holds it) and it expires after a day.",
             "  The erasure-record check stays: an erasure leaves nothing keyed by the person in clear, so",
             "  no tombstone can stand in for it.",
+            "- Where the rest goes, and why it stays (issue 29 asked for 15): the create is one",
+            "  transaction, every item doubled (the cap and the two erasure checks need it all or nothing):",
+            "  the checks of the author's and the id's erasure records 2 + 2, the put 2 and its three",
+            "  index entries 6 (in-flight for the sweeper, both libraries), the JobsInFlight entry 2. Each",
+            "  later write that moves a projected attribute (dispatch's `dispatched_at`, processing's",
+            "  status and progress, the completion) writes both library entries: 2 a step, because a list",
+            "  page is one Query of full items (KEYS_ONLY indexes and a BatchGetItem of the page would",
+            "  make it two requests). The completed job is over 1 KB with 4 files (2 units).",
             "- The library indexes project what a list item shows and not the dispatch lease, so the",
             "  dispatcher's claim writes no library index; a private job carries no `library_org`, so",
             "  only organization jobs pay for the second index (the bench's job is one: the worst case).",
