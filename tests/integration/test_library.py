@@ -628,3 +628,41 @@ def test_an_expired_job_is_treated_as_deleted(
     # and an item in flight has no expiry yet
     generate("job_queued", headers, lambda_context)
     assert response_json(status("job_queued", headers, lambda_context))["expires_at"] is None
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_migration_run_again_keeps_a_deleted_jobs_notification_tombstone(lambda_context: Any) -> None:
+    from datetime import UTC as utc
+
+    from mediagen.data import notifications as notification_data
+    from mediagen.rules.notifications import job_notification
+    from migration.report import Report
+    from migration.writer import Writer
+
+    # Given a migrated job's notification whose job the author deleted since (its tombstone stands)
+    finished = datetime(2025, 3, 1, 12, 0, tzinfo=utc)
+    notification = job_notification(
+        user_id="user_a",
+        job_id="job_migrated",
+        kind="image",
+        status="completed",
+        finished_at=finished,
+        source="api",
+        file_count=1,
+        error=None,
+    )
+    Notification(notification.user_id, notification.notification_id).update(
+        actions=notification_data.tombstone_actions(datetime.now(utc))
+    )
+    report = Report({})
+    writer = Writer(report, workers=1, dry_run=False)
+    try:
+        # When the migration is run again and meets it
+        outcome = writer.put_if_absent(notification)
+    finally:
+        writer.close()
+        report.close()
+
+    # Then the tombstone is kept as found (listed), and the notification is not brought back
+    assert outcome == "kept_as_found"
+    assert live_notifications() == []
