@@ -36,6 +36,9 @@ LISTED_JOBS = 120
 # commit 668589c): no library index, the notification a plain conditional PutItem, the job within 1 KB.
 BEFORE_WITH_DISPATCH = "13 (11 without the dispatch's 2)"
 IMAGES = 4
+# The same life on main before issue 29 (this bench, commit 90561fe): the notification's transaction
+# checked the whole job (over 1 KB: 4 units) where its tombstone now stands.
+BEFORE_ISSUE_29 = "36 (create 14, dispatch 4, processing 3, completed 15)"
 
 
 @dataclass
@@ -213,6 +216,21 @@ def run(world: World) -> list[Measure]:
     return measures
 
 
+LIFE_STEPS = 4  # run()'s first measures: create, dispatch, the processing and completed webhooks
+
+
+def life_units(measures: list[Measure]) -> float:
+    """The write units of one organization's job's life (table and index writes of its four steps)."""
+    return sum(m.wcu for m in measures[:LIFE_STEPS])
+
+
+def webhook_dynamodb_requests(measures: list[Measure]) -> int:
+    """The most DynamoDB requests one completion webhook delivery of the life made."""
+    return max(
+        sum(v for k, v in m.requests.items() if k.startswith("dynamodb.")) for m in measures[2:LIFE_STEPS]
+    )
+
+
 def report(measures: list[Measure]) -> list[str]:
     rows = []
     for m in measures:
@@ -241,12 +259,10 @@ def report(measures: list[Measure]) -> list[str]:
         ],
         rows,
     )
-    life = measures[:4]
-    total = sum(m.wcu for m in life)
+    life = measures[:LIFE_STEPS]
+    total = life_units(measures)
     library = sum(m.index_wcu(LIBRARY_INDEXES) for m in life)
-    webhook_requests = max(
-        sum(v for k, v in m.requests.items() if k.startswith("dynamodb.")) for m in life[2:4]
-    )
+    webhook_requests = webhook_dynamodb_requests(measures)
     notification = sum(
         c.wcu + c.gsi_wcu for m in life[3:4] for c in m.charges if c.operation.startswith("Transact.")
     )
@@ -256,11 +272,12 @@ def report(measures: list[Measure]) -> list[str]:
         "Write units per job (create, dispatch, processing and completed webhooks; an organization's job):",
         f" {total:g} with the library indexes, {total - library:g} without them (+{library:g}, the indexes);",
         f" a private job (no library_org) {total - organization:g}. Before issue 21 (main, same life): "
-        f"{BEFORE_WITH_DISPATCH}.",
+        f"{BEFORE_WITH_DISPATCH};",
+        f" before issue 29's notification tombstone: {BEFORE_ISSUE_29}.",
         f"The completion webhook: at most {webhook_requests} DynamoDB requests a delivery to a job generate"
         " made (one more for a create on missing: its transaction checks the id was not erased,",
         " docs/architecture.md); its notification (a transaction: the put, its unread entry, a",
-        f" ConditionCheck of the job): {notification:g} WCU.",
+        f" ConditionCheck of the author's erasure record): {notification:g} WCU.",
     ]
     return lines
 
@@ -288,15 +305,28 @@ def write_doc(lines: list[str]) -> Path:
             "Decisions, with these numbers:",
             "",
             "- The webhook stays at two DynamoDB requests: the job's conditional UpdateItem, then the",
-            "  notification's put in one TransactWriteItems with a ConditionCheck of the job. Putting the",
-            "  notification into the job item (one request) would make the notification list a query of",
-            "  the jobs table (a third sparse index, written on every job write) and marking it read a job",
-            "  write; not chosen. The transaction is what makes a delete racing the webhook leave no",
-            "  notification (tests/integration/test_library_races.py). Its price is in the table: a",
-            "  transaction doubles, and DynamoDB charges the ConditionCheck as a write of the checked job",
-            "  (over 1 KB with 4 files: 2 units, doubled). A cheaper way, not done: a notification",
-            "  tombstone at the notification's own key (its put's condition then refuses), or a second",
-            "  removal after the webhook function's timeout.",
+            "  notification's put in one TransactWriteItems with a ConditionCheck that its author was not",
+            "  erased. Putting the notification into the job item (one request) would make the",
+            "  notification list a query of the jobs table (a third sparse index, written on every job",
+            "  write) and marking it read a job write; not chosen.",
+            "- A delete racing the webhook leaves no notification through a tombstone at the",
+            "  notification's own key (issue 29): the delete's transaction strips the notification to its",
+            "  key (or writes that key when the webhook has not put it yet), and the webhook's put, whose",
+            "  condition is that the key is free, is refused (tests/integration/test_library_races.py).",
+            "  Before, the put's transaction checked the whole job, which DynamoDB charges as a write of",
+            "  the checked item (over 1 KB with 4 files: 2 units, doubled: 4). The tombstone costs the",
+            "  delete nothing more (it replaced the notification's Delete in the same transaction), lists",
+            "  skip it (a FilterExpression; the unread index never holds it) and it expires after a day.",
+            "  The erasure-record check stays: an erasure leaves nothing keyed by the person in clear, so",
+            "  no tombstone can stand in for it.",
+            "- Where the rest goes, and why it stays (issue 29 asked for 15): the create is one",
+            "  transaction, every item doubled (the cap and the two erasure checks need it all or nothing):",
+            "  the checks of the author's and the id's erasure records 2 + 2, the put 2 and its three",
+            "  index entries 6 (in-flight for the sweeper, both libraries), the JobsInFlight entry 2. Each",
+            "  later write that moves a projected attribute (dispatch's `dispatched_at`, processing's",
+            "  status and progress, the completion) writes both library entries: 2 a step, because a list",
+            "  page is one Query of full items (KEYS_ONLY indexes and a BatchGetItem of the page would",
+            "  make it two requests). The completed job is over 1 KB with 4 files (2 units).",
             "- The library indexes project what a list item shows and not the dispatch lease, so the",
             "  dispatcher's claim writes no library index; a private job carries no `library_org`, so",
             "  only organization jobs pay for the second index (the bench's job is one: the worst case).",

@@ -148,8 +148,8 @@ def latency_notes(lat: latency.LatencyResult) -> list[str]:
     return [
         f"At {n} images the new handler's median is {new_med:.1f} ms: {new_db:.1f} ms are its "
         f"{new[0].requests} DynamoDB requests, one after the other (the job's conditional UpdateItem, then "
-        "the notification's TransactWriteItems with a ConditionCheck of the job, which needs the first "
-        "one's answer), and "
+        "the notification's TransactWriteItems with a ConditionCheck of its author's erasure record, which "
+        "needs the first one's answer), and "
         f"{new_med - new_db:.1f} ms its own work (signature, JSON and pydantic validation, PynamoDB "
         "serialisation, logs and metrics). "
         f"The old flow's median is {old_med:.1f} ms: {old[0].requests} requests, {old_db:.1f} ms of them "

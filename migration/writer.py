@@ -112,7 +112,12 @@ class Writer:
             if code != "ConditionalCheckFailedException":
                 raise WriteFailed(f"{code}: {exc.response.get('Error', {}).get('Message')}") from exc
             existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            if existing is not None and model.from_raw_data(existing).serialize() == serialized:
+            # Not null-checked: what is found may be a deleted job's notification tombstone (its key,
+            # `deleted_at` and TTL only), kept as found like any item the service changed.
+            if (
+                existing is not None
+                and model.from_raw_data(existing).serialize(null_check=False) == serialized
+            ):
                 return "already_present"
             if existing is None:
                 return "already_present"  # a store that does not return the item: cannot tell, keep it

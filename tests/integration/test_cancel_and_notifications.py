@@ -1,6 +1,7 @@
 """Cancel (author only, final) and the notifications routes (pagination, unread, read marking)."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -9,10 +10,13 @@ import pytest
 from cancel_generation.app import lambda_handler as cancel_handler
 from completion_webhook.app import lambda_handler as webhook_handler
 from generate.app import lambda_handler as generate_handler
+from mediagen.data import notifications as notification_data
 from mediagen.data.models import Generation, Notification
 from mediagen.rules.notifications import cursor_after
 from notifications.app import lambda_handler as notifications_handler
 from tests.support import completion_payload, http_api_event, response_json, seed_notifications, webhook_event
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 def generate(job_id: str, headers: dict[str, str], context: Any, kind: str = "image") -> None:
@@ -116,6 +120,40 @@ def test_pages_are_newest_first_with_an_opaque_cursor(tokens: Any, lambda_contex
     first = response_json(list_page(headers, lambda_context, limit=1))["items"][0]
     assert set(first) == {"id", "type", "title", "message", "read", "created_at", "metadata"}
     assert first["metadata"] == {"generation_id": "job_00044", "source": "front-end"}
+
+
+@pytest.mark.usefixtures("aws_server")
+def test_deleted_jobs_notification_tombstones_are_in_no_page_count_or_read_mark(
+    tokens: Any, lambda_context: Any
+) -> None:
+    # Given 12 notifications of A, of which the jobs of 7 (a run of 5 across a page's edge, and 2 more,
+    # unread ones among them) were deleted since: their tombstones stand at their keys
+    ids = seed_notifications("user_a", 12, read_every=4)
+    gone = {ids[i] for i in (2, 3, 4, 5, 6, 9, 11)}
+    for notification_id in gone:
+        Notification("user_a", notification_id).update(actions=notification_data.tombstone_actions(NOW))
+    headers = tokens.auth("user_a")
+
+    # When A walks the list 2 at a time
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        body = response_json(list_page(headers, lambda_context, **query))
+        assert len(body["items"]) == 2 or body["next_cursor"] is None  # full pages until the last
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then every live notification comes once, newest first, and no tombstone; nor in the unread ones
+    live = [notification_id for notification_id in reversed(ids) if notification_id not in gone]
+    assert seen == live
+    unread = response_json(list_page(headers, lambda_context, unread="true", limit=100))
+    assert {item["id"] for item in unread["items"]} & gone == set()
+    assert unread["unread_count"] == len(unread["items"]) == 3  # unread: 1, 7, 10 (0, 4, 8 read, 6 gone)
+    # and a tombstone cannot be marked read: the same 404 as a missing notification
+    assert mark_read(ids[9], headers, lambda_context)["statusCode"] == 404
 
 
 @pytest.mark.usefixtures("aws_server")

@@ -35,6 +35,27 @@ from tests.support import (
 # --- helpers --------------------------------------------------------------------------------------
 
 
+NOTIFICATION_TOMBSTONE = {"user_id", "notification_id", "deleted_at", "expires_epoch"}
+
+
+def live_notifications() -> list[Notification]:
+    """Every notification in the table but deleted jobs' tombstones, each of which is checked, as
+    stored, to hold nothing but its key and expiry (no text, no job id, not unread)."""
+    live = []
+    table = Notification._get_connection()
+    start = None
+    while True:
+        page = table.scan(consistent_read=True, exclusive_start_key=start)
+        for raw in page.get("Items", []):
+            if "deleted_at" in raw:
+                assert set(raw) <= NOTIFICATION_TOMBSTONE, raw
+            else:
+                live.append(Notification.from_raw_data(raw))
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            return live
+
+
 def list_page(headers: dict[str, str], context: Any, kind: str = "image", **query: Any) -> dict[str, Any]:
     event = http_api_event("GET", f"/api/{kind}s", headers=headers)
     if query:
@@ -474,7 +495,7 @@ def test_the_author_deletes_a_job_and_it_is_gone_everywhere(tokens: TokenMinter,
     assert (late["statusCode"], response_json(late)["outcome"]) == (200, "deleted")
     assert (via_alias["statusCode"], response_json(via_alias)["outcome"]) == (200, "deleted")
     assert sorted(json.dumps(g.serialize(), sort_keys=True) for g in Generation.scan()) == before
-    assert [n.generation_id for n in Notification.scan()] == ["job_keep"]
+    assert [n.generation_id for n in live_notifications()] == ["job_keep"]
     reuse = generate("job_del", headers, lambda_context)
     assert (reuse["statusCode"], response_json(reuse)["code"]) == (409, "job_id_taken")
     # Deleting it again (or by its alias) is 404
@@ -542,7 +563,7 @@ def test_deleting_a_job_in_flight_cancels_it_and_frees_its_place(
     # and a later completion for a deleted one stores nothing, notifies nobody
     late = deliver(completion_payload("job_2", user_id="user_a"), lambda_context)
     assert response_json(late)["outcome"] == "deleted"
-    assert list(Notification.scan()) == []
+    assert live_notifications() == []
 
 
 @pytest.mark.usefixtures("aws_server")
@@ -607,3 +628,41 @@ def test_an_expired_job_is_treated_as_deleted(
     # and an item in flight has no expiry yet
     generate("job_queued", headers, lambda_context)
     assert response_json(status("job_queued", headers, lambda_context))["expires_at"] is None
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_migration_run_again_keeps_a_deleted_jobs_notification_tombstone(lambda_context: Any) -> None:
+    from datetime import UTC as utc
+
+    from mediagen.data import notifications as notification_data
+    from mediagen.rules.notifications import job_notification
+    from migration.report import Report
+    from migration.writer import Writer
+
+    # Given a migrated job's notification whose job the author deleted since (its tombstone stands)
+    finished = datetime(2025, 3, 1, 12, 0, tzinfo=utc)
+    notification = job_notification(
+        user_id="user_a",
+        job_id="job_migrated",
+        kind="image",
+        status="completed",
+        finished_at=finished,
+        source="api",
+        file_count=1,
+        error=None,
+    )
+    Notification(notification.user_id, notification.notification_id).update(
+        actions=notification_data.tombstone_actions(datetime.now(utc))
+    )
+    report = Report({})
+    writer = Writer(report, workers=1, dry_run=False)
+    try:
+        # When the migration is run again and meets it
+        outcome = writer.put_if_absent(notification)
+    finally:
+        writer.close()
+        report.close()
+
+    # Then the tombstone is kept as found (listed), and the notification is not brought back
+    assert outcome == "kept_as_found"
+    assert live_notifications() == []

@@ -15,8 +15,8 @@ import pytest
 
 from local.emulator.sandbox import Function, SandboxPool
 from mediagen.contract.payloads import IN_FLIGHT_STATUSES
-from mediagen.data.models import Generation, Notification, UserJobsInFlight
-from tests.integration.test_library import list_page, seed_jobs
+from mediagen.data.models import Generation, UserJobsInFlight
+from tests.integration.test_library import list_page, live_notifications, seed_jobs
 from tests.support import (
     RACE_TIMEOUT_SECONDS,
     TokenMinter,
@@ -99,7 +99,7 @@ def test_delete_racing_a_completion_webhook(pool: SandboxPool, tokens: TokenMint
     # and nothing of the jobs is left: no live item, no notification, no place in the cap (A, at the
     # cap before, generates JOBS new jobs)
     assert live_jobs() == {}
-    assert list(Notification.scan(consistent_read=True)) == []
+    assert live_notifications() == []
     fresh = [pool.invoke("Generate", generate_event(token, f"job_new_{i}")) for i in range(JOBS)]
     assert [answer["statusCode"] for answer in fresh] == [202] * JOBS
     # and a later delivery for any of them changes nothing
@@ -107,7 +107,7 @@ def test_delete_racing_a_completion_webhook(pool: SandboxPool, tokens: TokenMint
         late = pool.invoke("Webhook", webhook_event(completion_payload(job_id, user_id="user_a")))
         assert response_json(late)["outcome"] == "deleted"
     assert set(live_jobs()) == {f"job_new_{i}" for i in range(JOBS)}
-    assert list(Notification.scan(consistent_read=True)) == []
+    assert live_notifications() == []
 
 
 def test_delete_racing_itself(pool: SandboxPool, tokens: TokenMinter) -> None:
@@ -124,7 +124,7 @@ def test_delete_racing_itself(pool: SandboxPool, tokens: TokenMinter) -> None:
     # Then exactly one is 200, every other 404; nothing is left
     assert sorted(answer["statusCode"] for answer in answers) == [200] + [404] * (JOBS - 1)
     assert live_jobs() == {}
-    assert list(Notification.scan(consistent_read=True)) == []
+    assert live_notifications() == []
 
 
 def test_delete_racing_generate_with_the_same_id(pool: SandboxPool, tokens: TokenMinter) -> None:

@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pynamodb.expressions.update import RemoveAction, SetAction
 
 from mediagen.contract.payloads import JobStatus
 from mediagen.core.errors import MalformedRequest
 from mediagen.core.settings import reset_settings
 from mediagen.data import dispatch_lease, jobs, library_index, notifications, tombstones
-from mediagen.data.models import NO_ORGANIZATION, GeneratedFile, Generation, library_sort_key
+from mediagen.data.models import NO_ORGANIZATION, GeneratedFile, Generation, Notification, library_sort_key
 from mediagen.rules import retention, views
 from mediagen.rules.library import CursorScope, make_cursor, read_cursor
 from tests.conditions import evaluate
@@ -182,14 +183,30 @@ def test_a_delete_applies_only_to_the_job_as_read() -> None:
     assert not evaluate(condition, {})
 
 
-def test_a_notification_is_written_only_for_a_finished_job_still_its_authors() -> None:
-    condition = notifications.notifiable_condition("user_a")
-    assert evaluate(condition, job().serialize())
-    assert evaluate(condition, job(status=JobStatus.FAILED).serialize())
-    assert not evaluate(condition, job(status=JobStatus.PROCESSING).serialize())
-    tombstone = {"job_id": {"S": "job_1"}, "kind": {"S": "image"}, "status": {"S": "deleted"}}
+def test_a_notification_is_put_once_and_never_over_its_tombstone() -> None:
+    condition = notifications.put_condition()
+    assert evaluate(condition, {})
+    live = {"user_id": {"S": "user_a"}, "notification_id": {"S": "20261204T120000000000Z_job_1"}}
+    assert not evaluate(condition, {**live, "type": {"S": "IMAGE_COMPLETED"}})
+    tombstone = {**live, "deleted_at": {"S": "2026-12-04T12:00:00.000000+0000"}}
     assert not evaluate(condition, tombstone)
-    assert not evaluate(notifications.notifiable_condition("user_b"), job().serialize())
+    # Marking read applies to a live notification only, never to a tombstone
+    assert evaluate(notifications.live_condition(), {**live, "type": {"S": "IMAGE_COMPLETED"}})
+    assert not evaluate(notifications.live_condition(), tombstone)
+    assert not evaluate(notifications.live_condition(), {})
+
+
+def test_a_notification_tombstone_keeps_only_its_key_and_expiry() -> None:
+    actions = notifications.tombstone_actions(NOW)
+    removed = {str(action.values[0]) for action in actions if isinstance(action, RemoveAction)}
+    set_ = {str(a.values[0]): str(a.values[1]) for a in actions if isinstance(a, SetAction)}
+    # Everything a live notification carries goes, the unread index's key with it
+    kept = {"user_id", "notification_id", "deleted_at", "expires_epoch"}
+    assert removed == set(Notification.get_attributes()) - kept
+    assert "unread_user_id" in removed
+    assert set(set_) == {"deleted_at", "expires_epoch"}
+    expires = int(NOW.timestamp()) + notifications.TOMBSTONE_SECONDS
+    assert set_["expires_epoch"] == str({"N": str(expires)})
 
 
 def test_a_dispatcher_never_writes_on_a_tombstone() -> None:

@@ -247,6 +247,11 @@ class Notification(OneClientModel):
     created_at = UTCDateTimeAttribute()
     generation_id = UnicodeAttribute()
     source = UnicodeAttribute()
+    # A deleted job's notification tombstone (mediagen.data.notifications.tombstone_actions): its key
+    # and these two only. It stays so that a webhook whose job write came before the delete cannot put
+    # the notification back; lists skip it, the unread index never holds it, DynamoDB's TTL removes it.
+    deleted_at = UTCDateTimeAttribute(null=True)
+    expires_epoch = NumberAttribute(null=True)
 
     unread = UnreadIndex()
 

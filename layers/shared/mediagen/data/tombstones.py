@@ -1,7 +1,7 @@
 """A deleted job's tombstone: its item stays, stripped to its id, kind and times, so its id is spent
 (later webhooks answer `deleted`, a generate reusing it 409). The delete is ONE transaction with its
-notification, its aliases and its author's jobs in flight; an erasure leaves instead only each id's
-erased record.
+notification's tombstone, its aliases and its author's jobs in flight; an erasure leaves instead only
+each id's erased record.
 """
 
 from collections.abc import Mapping
@@ -11,6 +11,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from mediagen.contract.payloads import IN_FLIGHT_STATUSES
+from mediagen.data import notifications
 from mediagen.data.job_store import connection
 from mediagen.data.models import Generation, Notification, UserJobsInFlight
 
@@ -69,10 +70,11 @@ def tombstone_job(
     alias_ids: list[str],
     erased_keys: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Turn the job (as read) into a tombstone, in ONE TransactWriteItems with: its notification
-    deleted, its alias items turned into tombstones, and its id taken out of its author's jobs in flight
-    when it was in flight. Raises JobChanged when the job is no longer as read. An alias id that is
-    another job's (never written as an alias) is left out and the transaction retried. Returns the
+    """Turn the job (as read) into a tombstone, in ONE TransactWriteItems with: its notification made
+    a tombstone (mediagen.data.notifications.tombstone_actions), its alias items turned into
+    tombstones, and its id taken out of its author's jobs in flight when it was in flight. Raises
+    JobChanged when the job is no longer as read. An alias id that is another job's (never written as
+    an alias) is left out and the transaction retried. Returns the
     alias ids made tombstones.
 
     With `erased_keys` (an erasure: each id, the job's and its aliases', to the key of its erased
@@ -85,8 +87,16 @@ def tombstone_job(
     while True:
         try:
             with TransactWrite(connection=connection()) as transaction:
-                if notification_key is not None:
+                if notification_key is not None and erased_keys is not None:
+                    # An erasure leaves nothing keyed by the person: the notification goes (a delivery
+                    # still running is refused by its check of the person's erasure).
                     transaction.delete(Notification(*notification_key))
+                elif notification_key is not None:
+                    # Its tombstone (the first update of the request): a delivery that wrote the job
+                    # before this delete cannot put the notification after it.
+                    transaction.update(
+                        Notification(*notification_key), actions=notifications.tombstone_actions(now)
+                    )
                 if erased_keys is not None:
                     # Deletes, in this order: the job, then its aliases; then the erased records.
                     transaction.delete(Generation(job.job_id), condition=unchanged_condition(job))

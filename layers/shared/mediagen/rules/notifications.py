@@ -28,9 +28,9 @@ TITLES: dict[NotificationType, str] = {
 
 
 def notify_once(notification: Notification, author_hash: str | None = None) -> bool:
-    """Create the job's notification unless it exists (see job_notification), and only while its job is
-    finished and its author's (a deleted job gets none, even when the delete lands between the job's
-    write and this one). True when created. With `author_hash`: AuthorErased when its author was erased.
+    """Create the job's notification unless it exists (see job_notification) or its tombstone does (a
+    deleted job gets none, even when the delete lands between the job's write and this one). True when
+    created. With `author_hash`: AuthorErased when its author was erased.
     """
     if not notifications.notify_if_notifiable(notification, author_hash):
         return False
