@@ -7,6 +7,7 @@ progress steps; and a job that leaves the library (deleted, erased with its pers
 import json
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,17 +44,28 @@ def organization_channel(org: str) -> str:
     return f"/jobs/orgs/{org.replace('_', '-')}"
 
 
+# Events a socket received for other jobs than the one a test was waiting for, kept for its next wait:
+# the stream is ordered per item, not across items (an erasure's `deleted` may come before or after a
+# colleague's webhook sent after it), and a dropped event would be waited for in vain.
+_held: "weakref.WeakKeyDictionary[ClientConnection, list[dict[str, Any]]]" = weakref.WeakKeyDictionary()
+
+
 def events_of(ws: ClientConnection, job_id: str, last: str) -> list[dict[str, Any]]:
     """The job's events on this socket, in order, up to its `last` status (the stream is ordered per
     item: every event of the job before it has arrived by then)."""
-    seen: list[dict[str, Any]] = []
+    held = _held.setdefault(ws, [])
+    seen = [event for event in held if event["job_id"] == job_id]
+    held[:] = [event for event in held if event["job_id"] != job_id]
+    cut = next((i for i, event in enumerate(seen) if event["status"] == last), None)
+    if cut is not None:
+        held[:0] = seen[cut + 1 :]
+        return seen[: cut + 1]
     deadline = time.monotonic() + EVENT_SECONDS
     while not seen or seen[-1]["status"] != last:
         message = receive(ws, timeout=max(0.01, deadline - time.monotonic()))
         assert message["type"] == "data", message
         event = json.loads(message["event"])
-        if event["job_id"] == job_id:
-            seen.append(event)
+        (seen if event["job_id"] == job_id else held).append(event)
     return seen
 
 
