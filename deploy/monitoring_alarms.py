@@ -116,6 +116,22 @@ def _metric(namespace: str, name: str, dimension: str, value: Any, label: str, s
     }
 
 
+def _dead_letter_alarm(description: str, anchor: str, queue: str) -> dict[str, Any]:
+    """Any message in the dead-letter queue `queue` (a logical id): something failed every attempt."""
+    return _alarm(
+        description,
+        anchor,
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": ref(f"{queue}Name")}],
+        Statistic="Maximum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
 def _sum_alarm(
     description: str, anchor: str, namespace: str, dimension: str, value: Any, parts: dict[str, str]
 ) -> dict[str, Any]:
@@ -148,31 +164,17 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
             Threshold=alarm.threshold,
             ComparisonOperator=alarm.comparison,
         )
-    resources["DispatchDeadLetterAlarm"] = _alarm(
+    resources["DispatchDeadLetterAlarm"] = _dead_letter_alarm(
         "Dispatch messages crashed the dispatcher repeatedly and sit in the dead-letter queue; their jobs "
         "may be stuck queued.",
         "dispatch-dead-letter-queue",
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": ref(f"{DEAD_LETTER_QUEUE}Name")}],
-        Statistic="Maximum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        DEAD_LETTER_QUEUE,
     )
-    resources["LivePublishDeadLetterAlarm"] = _alarm(
+    resources["LivePublishDeadLetterAlarm"] = _dead_letter_alarm(
         "The live progress publisher gave up on stream records (retries or age exhausted); their changes "
         "were not pushed (status reads still show them).",
         "live-publish-dead-letter-queue",
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": ref(f"{LIVE_DEAD_LETTER_QUEUE}Name")}],
-        Statistic="Maximum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        LIVE_DEAD_LETTER_QUEUE,
     )
     for function in stream_consumers():
         resources[f"{function.removesuffix('Function')}IteratorAgeAlarm"] = _alarm(
@@ -188,31 +190,17 @@ def alarms(function_ids: list[str], table_ids: list[str]) -> dict[str, Any]:
             Threshold=ITERATOR_AGE_THRESHOLD_MS,
             ComparisonOperator="GreaterThanThreshold",
         )
-    resources["ErasureDeadLetterAlarm"] = _alarm(
+    resources["ErasureDeadLetterAlarm"] = _dead_letter_alarm(
         "An erasure failed every attempt and sits in the dead-letter queue: a deleted person's data is "
         "not erased yet.",
         "erasure-dead-letter-queue",
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": ref(f"{ERASURE_DEAD_LETTER_QUEUE}Name")}],
-        Statistic="Maximum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        ERASURE_DEAD_LETTER_QUEUE,
     )
-    resources["FileRemovalDeadLetterAlarm"] = _alarm(
+    resources["FileRemovalDeadLetterAlarm"] = _dead_letter_alarm(
         "Files of deleted jobs could not be removed after 5 attempts; their messages sit in the "
         "dead-letter queue and the files are still in the bucket.",
         "file-removal-dead-letter-queue",
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": ref(f"{FILE_REMOVAL_DEAD_LETTER_QUEUE}Name")}],
-        Statistic="Maximum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        FILE_REMOVAL_DEAD_LETTER_QUEUE,
     )
     for function in function_ids:
         resources[f"{function.removesuffix('Function')}ErrorsAlarm"] = _sum_alarm(
