@@ -24,7 +24,6 @@ import base64
 import json
 import os
 import random
-import signal
 import ssl
 import subprocess
 import sys
@@ -45,6 +44,7 @@ import requests
 from bench.doc import shown, stamp, write_section
 from bench.local_throughput import ISSUER, SECRET, Keys, free_port
 from bench.stats import table
+from local.harness.processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- live-progress:start -->", "<!-- live-progress:end -->"
@@ -119,12 +119,7 @@ def local_service(keys: Keys) -> Iterator[tuple[str, dict[str, Any]]]:
             time.sleep(0.3)
         yield base, {**info.json()["events"], "log": str(log)}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def signed(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:

@@ -18,7 +18,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from bench.doc import shown, stamp, write_section
 from bench.stats import table
+from local.harness.processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "a0f3dc0"  # main before issue 13: ThreadingHTTPServer, one invocation at a time
@@ -172,12 +172,7 @@ def service(source: Path, keys: Keys, python: str) -> Iterator[int]:
             raise RuntimeError("the service did not start in 90 s")
         yield port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def run_cell(

@@ -36,7 +36,6 @@ import base64
 import json
 import os
 import random
-import signal
 import ssl
 import subprocess
 import sys
@@ -56,7 +55,7 @@ import requests
 from bench.doc import shown, stamp, write_section
 from bench.live_progress import signed
 from bench.local_throughput import ISSUER, SECRET, Keys, free_port
-from local.harness.processes import command_name, cpu_seconds, processes_with, rss_kb
+from local.harness.processes import command_name, cpu_seconds, processes_with, rss_kb, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = ("completed", "canceled", "deleted")
@@ -132,12 +131,7 @@ def local_service(keys: Keys, dynamodb: str = "moto", folder: Path | None = None
             time.sleep(0.3)
         yield Service(base, info.json()["events"], process, marker, log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 class Subscribers:

@@ -3,6 +3,8 @@
 Used by the e2e tests (nothing left after a stop) and the soak (memory and CPU over time)."""
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 
@@ -42,3 +44,14 @@ def processes_with(marker: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def stop(process: "subprocess.Popen[bytes]", seconds: float = 30.0) -> int:
+    """SIGTERM, then SIGKILL if it is still there after `seconds`: a service a bench started is gone
+    when the bench ends, whatever state it was left in. Returns its exit status."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
