@@ -16,7 +16,7 @@ from mediagen.data.erased_people import not_erased_condition
 from mediagen.data.job_store import (
     TRANSACTION_ATTEMPTS,
     ConditionalWrite,
-    backoff,
+    after_conflict,
     conditional_update,
     connection,
     files_in,
@@ -40,6 +40,8 @@ from mediagen.data.models import (
     in_flight_shard,
     library_sort_key,
 )
+
+CHANGED_MEANWHILE = "The job changed while this delivery was applied; retry."
 
 
 def delivery_condition(kind: Kind, webhook: CompletionWebhook) -> Condition:
@@ -141,10 +143,8 @@ def _deliver_or_create(
             if codes[checks : checks + 1] == ["ConditionalCheckFailed"]:
                 # Created meanwhile (another copy), or a store that returned no item above: as it stands.
                 return update_if(job_id, actions, condition)
-            if "TransactionConflict" not in codes:
-                raise
-            backoff(attempt)
-    raise TemporaryFault("The job changed while this delivery was applied; retry.")
+            after_conflict(exc, codes, attempt, CHANGED_MEANWHILE)
+    raise TemporaryFault(CHANGED_MEANWHILE)
 
 
 def _deliver_into_flight(
@@ -206,10 +206,8 @@ def _deliver_into_flight(
                 if unchanged:  # the delivery's own condition failed: refused, as it stands
                     return write_of(False, current, job_id)
                 continue  # created, attributed or moved on in between: decide again
-            if "TransactionConflict" not in codes:
-                raise
-            backoff(attempt)
-    raise TemporaryFault("The job changed while this delivery was applied; retry.")
+            after_conflict(exc, codes, attempt, CHANGED_MEANWHILE)
+    raise TemporaryFault(CHANGED_MEANWHILE)
 
 
 # --- How a delivery is written --------------------------------------------------------------------

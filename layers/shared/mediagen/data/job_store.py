@@ -15,6 +15,7 @@ from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from mediagen.core.errors import TemporaryFault
 from mediagen.data.models import Generation
 
 # Concurrent transactions on one user's slot item are cancelled by DynamoDB (TransactionConflict):
@@ -116,3 +117,14 @@ def find(job_id: str) -> Generation | None:
 def backoff(attempt: int) -> None:
     """Wait before the next attempt of a cancelled transaction: jittered, doubling each attempt."""
     time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not a secret
+
+
+def after_conflict(exc: Exception, codes: list[str | None], attempt: int, busy: str) -> None:
+    """A cancelled transaction that no condition of ours refused (`codes`: its cancellation reasons'):
+    when another transaction conflicted with it, wait before the next attempt, or after the last one
+    raise TemporaryFault(`busy`) (the client retries); any other cancellation is raised as it came."""
+    if "TransactionConflict" not in codes:
+        raise exc
+    if attempt + 1 == TRANSACTION_ATTEMPTS:
+        raise TemporaryFault(busy) from exc
+    backoff(attempt)

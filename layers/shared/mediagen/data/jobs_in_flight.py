@@ -10,7 +10,7 @@ from pynamodb.expressions.condition import Condition, size
 from mediagen.contract.payloads import IN_FLIGHT_STATUSES
 from mediagen.core.errors import TemporaryFault
 from mediagen.data.erased_people import not_erased_condition
-from mediagen.data.job_store import TRANSACTION_ATTEMPTS, backoff, connection, find, item_of
+from mediagen.data.job_store import TRANSACTION_ATTEMPTS, after_conflict, connection, find, item_of
 from mediagen.data.jobs import create_condition, not_erased_job_condition
 from mediagen.data.models import ErasedPerson, Generation, UserJobsInFlight
 
@@ -81,11 +81,7 @@ def create_job_within_cap(
                 raw = slot_reason.raw_item if slot_reason else None
                 slot = UserJobsInFlight.from_raw_data(raw) if raw else _slot(author)
                 return JobCreation(cap_reached=True, jobs_in_flight=frozenset(slot.job_ids or ()))
-            if "TransactionConflict" not in codes:
-                raise
-            if attempt + 1 == TRANSACTION_ATTEMPTS:
-                raise TemporaryFault("Too many requests for this user at once; retry.") from exc
-            backoff(attempt)
+            after_conflict(exc, codes, attempt, "Too many requests for this user at once; retry.")
     raise AssertionError("unreachable")
 
 

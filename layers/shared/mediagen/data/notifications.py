@@ -11,9 +11,8 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from mediagen.core.errors import TemporaryFault
 from mediagen.data.erased_people import not_erased_condition
-from mediagen.data.job_store import TRANSACTION_ATTEMPTS, backoff, condition_failed, connection
+from mediagen.data.job_store import TRANSACTION_ATTEMPTS, after_conflict, condition_failed, connection
 from mediagen.data.models import ErasedPerson, Notification
 
 # A notification tombstone's life: a day, against a webhook's run of seconds (its function's timeout).
@@ -89,12 +88,8 @@ def notify_if_notifiable(notification: Notification, author_hash: str | None = N
                 raise AuthorErased(notification.generation_id) from exc
             if "ConditionalCheckFailed" in codes:
                 return False
-            if "TransactionConflict" not in codes:
-                raise
-            if attempt + 1 == TRANSACTION_ATTEMPTS:
-                raise TemporaryFault("The job changed while its notification was written; retry.") from exc
             # Copies of one delivery at once write the same item: one wins, the others find it.
-            backoff(attempt)
+            after_conflict(exc, codes, attempt, "The job changed while its notification was written; retry.")
     raise AssertionError("unreachable")
 
 
